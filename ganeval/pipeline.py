@@ -1,0 +1,159 @@
+"""The one pass: source → decoded batches → preprocessing → Inception forward → Features.
+
+Decoding runs in a thread pool a batch ahead of the network (PIL and torch release the GIL), so the
+forward is rarely kept waiting. Memory: the pass keeps the float32 features (2048 floats per image, plus
+1008 logits with a classifier) and O(D²) running sums, never the decoded images of more than a few
+batches.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from . import __version__
+from .device import describe as describe_device
+from .device import resolve_device, to_device
+from .errors import BadInputError
+from .features import Features, MomentAccumulator
+from .inception import POOL3_DIM, FIDInceptionV3, build_inception
+from .preprocess import DEFAULT_MODE, get_preprocessor
+from .sources import ImageSource
+from .weights import WeightsInfo, load_state_dict, locate_weights
+
+DEFAULT_BATCH_SIZE = 50
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """Progress bars: on when asked, else only when stderr is a terminal."""
+    return sys.stderr.isatty() if progress is None else progress
+
+
+class Extractor:
+    """The shared Inception-v3 feature extractor: weights, preprocessing mode and device in one object.
+
+    ``extract(source)`` makes one pass over a source; ``forward(uint8 batch)`` scores a batch in memory.
+    """
+
+    def __init__(self, weights: str | os.PathLike[str] | None = None, mode: str = DEFAULT_MODE,
+                 device: str | torch.device | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                 workers: int | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.mode = mode
+        self.preprocess = get_preprocessor(mode)
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+        self.weights: WeightsInfo = locate_weights(weights)
+        self._model: FIDInceptionV3 | None = None
+
+    @property
+    def model(self) -> FIDInceptionV3:
+        """The network, built on first use (a run whose features are all cached never loads it)."""
+        if self._model is None:
+            self._model = build_inception(load_state_dict(self.weights)).to(self.device)
+        return self._model
+
+    @property
+    def has_classifier(self) -> bool:
+        return self.weights.has_classifier
+
+    def provenance(self) -> dict[str, object]:
+        """What made the features: extractor, weights, mode, device, versions."""
+        return {**self.weights.to_dict(), "mode": self.mode, "device": describe_device(self.device),
+                "batch_size": self.batch_size, "ganeval_version": __version__, "torch_version": torch.__version__}
+
+    @torch.inference_mode()
+    def forward(self, images: torch.Tensor | list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """pool3 (B, 2048) and unbiased logits (B, 1008) or None, float32, for uint8 images: a tensor
+        (B, 3, H, W) or a list of (H, W, 3) arrays of possibly different sizes."""
+        if isinstance(images, torch.Tensor):
+            x = self.preprocess(to_device(images, self.device))
+        elif len({img.shape for img in images}) == 1:
+            batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
+            x = self.preprocess(to_device(batch, self.device))
+        else:
+            x = torch.cat([self.preprocess(to_device(torch.from_numpy(img).permute(2, 0, 1)[None], self.device))
+                           for img in images])
+        out = self.model(x.contiguous())
+        logits = None if out.logits_unbiased is None else out.logits_unbiased.float().cpu().numpy()
+        return out.pool3.float().cpu().numpy(), logits
+
+    def extract(self, source: ImageSource, skip_bad: bool = False, progress: bool | None = None) -> Features:
+        """One pass over ``source``: features, float64 statistics and provenance.
+
+        A file that cannot be decoded raises BadInputError naming it, or with ``skip_bad`` is skipped and
+        listed in ``provenance['skipped']``. Fewer than 2 usable images is an error."""
+        from tqdm import tqdm
+
+        pool3_parts: list[np.ndarray] = []
+        logit_parts: list[np.ndarray] = []
+        names: list[str] = []
+        skipped: list[str] = []
+        moments = MomentAccumulator(POOL3_DIM)
+        with tqdm(total=len(source), unit="img", desc=f"extracting {_short(source.label)}",
+                  disable=not progress_enabled(progress), file=sys.stderr) as bar:
+            for batch_names, images, bad in self._decoded_batches(source, skip_bad):
+                skipped.extend(bad)
+                if images:
+                    pool3, logits = self.forward(images)
+                    moments.update(pool3)
+                    pool3_parts.append(pool3)
+                    if logits is not None:
+                        logit_parts.append(logits)
+                    names.extend(batch_names)
+                bar.update(len(images) + len(bad))
+        if len(names) < 2:
+            detail = f" ({len(skipped)} skipped as unreadable)" if skipped else ""
+            raise BadInputError(f"{source.label}: {len(names)} usable image(s){detail}; FID needs at least 2 (10,000+ recommended)")
+        provenance = {**source.describe(), "n": len(names), "skipped": skipped, **self.provenance()}
+        return Features(
+            pool3=np.concatenate(pool3_parts),
+            logits_unbiased=np.concatenate(logit_parts) if logit_parts else None,
+            mu=moments.mean(),
+            sigma=moments.cov(),
+            names=names,
+            provenance=provenance,
+        )
+
+    def _decoded_batches(self, source: ImageSource, skip_bad: bool) -> Iterator[tuple[list[str], list[np.ndarray], list[str]]]:
+        """Batches of (names, decoded images, skip messages), decoded by a thread pool two batches ahead."""
+        starts = range(0, len(source), self.batch_size)
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ganeval-decode") as pool:
+            pending: deque[list[tuple[int, Future[np.ndarray]]]] = deque()
+            ahead = iter(starts)
+
+            def submit_next() -> None:
+                start = next(ahead, None)
+                if start is not None:
+                    stop = min(start + self.batch_size, len(source))
+                    pending.append([(i, pool.submit(source.load, i)) for i in range(start, stop)])
+
+            for _ in range(3):
+                submit_next()
+            while pending:
+                batch = pending.popleft()
+                submit_next()
+                names, images, bad = [], [], []
+                for index, future in batch:
+                    try:
+                        images.append(future.result())
+                        names.append(source.names[index])
+                    except BadInputError as exc:
+                        if not skip_bad:
+                            for _, other in (item for queued in pending for item in queued):
+                                other.cancel()
+                            raise
+                        bad.append(str(exc))
+                yield names, images, bad
+
+
+def _short(label: str, width: int = 40) -> str:
+    return label if len(label) <= width else "…" + label[-(width - 1):]

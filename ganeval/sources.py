@@ -1,0 +1,257 @@
+"""Every input kind as a sequence of uint8 RGB images (H, W, 3) in a stable order, with a content key.
+
+Kinds: a folder (recursive; png, jpg/jpeg, bmp, webp, tif/tiff; sorted by relative path), a .zip of
+images (same extensions, sorted by member name), a .npy/.npz of uint8 arrays (NHWC or NCHW), or an
+in-memory uint8 numpy array / torch tensor.
+
+Pixel conversions (documented, the same for every kind): grayscale and palette images become RGB by
+repeating/looking up the colour; RGBA/LA lose their alpha channel without compositing (as PIL's
+``convert("RGB")``, which pytorch-fid, torch-fidelity and clean-fid use); 16-bit images are scaled to
+8 bits (value / 257, rounded); CMYK and YCbCr are converted by PIL; animated files give their first
+frame. Files whose extension is not an image extension, and hidden files, are ignored and counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import BadInputError
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+ARRAY_EXTENSIONS = frozenset({".npy", ".npz"})
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def decode_image(data: bytes | Path, name: str) -> np.ndarray:
+    """Decode an encoded image (bytes or a path) to uint8 RGB (H, W, 3), converting as the module says.
+    Raises BadInputError naming ``name`` when it is not a readable image."""
+    try:
+        handle = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+        with handle as image:
+            image.load()
+            return _to_rgb(image, name)
+    except BadInputError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise BadInputError(f"{name}: not a readable image ({_first_line(exc)})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        reason = getattr(exc, "strerror", None) or _first_line(exc)
+        raise BadInputError(f"{name}: cannot decode image ({reason})") from None
+
+
+def _to_rgb(image: Image.Image, name: str) -> np.ndarray:
+    if image.mode == "RGB":
+        return np.asarray(image, dtype=np.uint8)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        gray = np.asarray(image, dtype=np.float64)
+        return np.repeat(np.round(gray / 257.0).astype(np.uint8)[..., None], 3, axis=2)
+    if image.mode in ("I", "F"):
+        raise BadInputError(f"{name}: unsupported pixel mode {image.mode} (32-bit integer/float image)")
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def array_to_nhwc(array: np.ndarray, name: str) -> np.ndarray:
+    """Check a uint8 image array and return it as (N, H, W, 3). Accepts NHWC with 1, 3 or 4 channels,
+    NCHW with 1 or 3 channels, or NHW grayscale; the alpha channel of 4-channel arrays is dropped."""
+    if array.dtype != np.uint8:
+        raise BadInputError(
+            f"{name}: images must be uint8 in [0, 255], got {array.dtype} "
+            f"(convert with (x * 255).round().clip(0, 255).astype(np.uint8))"
+        )
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim != 4:
+        raise BadInputError(f"{name}: expected an image array of shape (N, H, W, C) or (N, C, H, W), got {array.shape}")
+    if array.shape[-1] not in (1, 3, 4) and array.shape[1] in (1, 3):
+        array = array.transpose(0, 2, 3, 1)
+    if array.shape[-1] not in (1, 3, 4):
+        raise BadInputError(f"{name}: cannot find the channel axis in shape {array.shape} (want 1, 3 or 4 channels)")
+    if array.shape[1] < 1 or array.shape[2] < 1:
+        raise BadInputError(f"{name}: images of size {array.shape[1]}×{array.shape[2]} are empty")
+    if array.shape[-1] == 1:
+        return np.repeat(array, 3, axis=-1) if array.shape[0] else array
+    return array[..., :3]
+
+
+class ImageSource:
+    """A sequence of images. ``names[i]`` identifies image ``i`` in messages; ``load(i)`` decodes it."""
+
+    kind = "images"
+
+    def __init__(self, label: str, names: list[str], ignored: list[str] | None = None) -> None:
+        self.label = label
+        self.names = names
+        self.ignored = ignored or []
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def load(self, index: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def content_key(self) -> str:
+        """sha256 hex digest of everything that determines the decoded images and their order."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, object]:
+        return {"source": self.label, "kind": self.kind, "ignored_files": len(self.ignored)}
+
+
+class FolderSource(ImageSource):
+    """Images in a folder and its subfolders (symlinked files are read, symlinked folders not followed).
+    The content key hashes each file's relative path, size and bytes."""
+
+    kind = "folder"
+
+    def __init__(self, root: Path) -> None:
+        names, ignored = [], []
+        for folder, subfolders, files in os.walk(root, onerror=None, followlinks=False):
+            subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+            for file in files:
+                rel = os.path.relpath(os.path.join(folder, file), root).replace(os.sep, "/")
+                if file.startswith(".") or Path(file).suffix.lower() not in IMAGE_EXTENSIONS:
+                    ignored.append(rel)
+                else:
+                    names.append(rel)
+        super().__init__(str(root), sorted(names), sorted(ignored))
+        self.root = root
+
+    def load(self, index: int) -> np.ndarray:
+        return decode_image(self.root / self.names[index], str(self.root / self.names[index]))
+
+    def content_key(self) -> str:
+        digest = hashlib.sha256(b"ganeval-folder-v1\0")
+        for name in self.names:
+            path = self.root / name
+            try:
+                data = path.read_bytes()
+            except OSError:
+                data = None  # decoding will report (or skip) this file
+            size = -1 if data is None else len(data)
+            digest.update(f"{name}\0{size}\0".encode("utf-8", "surrogateescape"))
+            digest.update(hashlib.sha256(data or b"").digest())
+        return digest.hexdigest()
+
+
+class ZipSource(ImageSource):
+    """Images inside a .zip archive, by sorted member name. The content key hashes the archive's bytes."""
+
+    kind = "zip"
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self.archive = zipfile.ZipFile(path)
+            members = [m for m in self.archive.infolist() if not m.is_dir()]
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise BadInputError(f"{path}: not a readable zip archive ({_first_line(exc)})") from None
+        names, ignored = [], []
+        for member in members:
+            base = member.filename.rsplit("/", 1)[-1]
+            hidden = base.startswith(".") or member.filename.startswith("__MACOSX/")
+            if hidden or Path(base).suffix.lower() not in IMAGE_EXTENSIONS:
+                ignored.append(member.filename)
+            else:
+                names.append(member.filename)
+        super().__init__(str(path), sorted(names), sorted(ignored))
+        self.path = path
+        self._lock = threading.Lock()
+
+    def load(self, index: int) -> np.ndarray:
+        name = self.names[index]
+        try:
+            with self._lock:
+                data = self.archive.read(name)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise BadInputError(f"{self.path}:{name}: cannot read from the archive ({_first_line(exc)})") from None
+        return decode_image(data, f"{self.path}:{name}")
+
+    def content_key(self) -> str:
+        return _file_digest(self.path, b"ganeval-zip-v1\0")
+
+
+class ArraySource(ImageSource):
+    """Images from a uint8 array, in memory or from a .npy/.npz file."""
+
+    kind = "array"
+
+    def __init__(self, array: np.ndarray, label: str, file: Path | None = None) -> None:
+        self.images = array_to_nhwc(array, label)
+        super().__init__(label, [f"{label}[{i}]" for i in range(len(self.images))])
+        self.file = file
+
+    def load(self, index: int) -> np.ndarray:
+        return np.ascontiguousarray(self.images[index])
+
+    def content_key(self) -> str:
+        if self.file is not None:
+            return _file_digest(self.file, b"ganeval-arrayfile-v1\0")
+        digest = hashlib.sha256(f"ganeval-array-v1\0{self.images.shape}\0".encode())
+        digest.update(np.ascontiguousarray(self.images).data)
+        return digest.hexdigest()
+
+
+def _file_digest(path: Path, prefix: bytes) -> str:
+    digest = hashlib.sha256(prefix)
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return digest.hexdigest()
+
+
+def load_array_file(path: Path) -> np.ndarray:
+    """The image array in a .npy (memory-mapped) or .npz (its only array, or the one named ``images``);
+    never unpickles."""
+    try:
+        if path.suffix.lower() == ".npy":
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        with np.load(path, allow_pickle=False) as archive:
+            keys = list(archive.keys())
+            if len(keys) == 1:
+                return archive[keys[0]]
+            if "images" in keys:
+                return archive["images"]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise BadInputError(f"{path}: not a readable numpy file without pickles ({_first_line(exc)})") from None
+    raise BadInputError(f"{path}: .npz holds {keys}; expected one image array, an 'images' array, or mu/sigma statistics")
+
+
+def open_source(obj: object) -> ImageSource:
+    """An ImageSource for a path (folder, .zip, .npy, .npz) or a uint8 numpy array / torch tensor."""
+    if isinstance(obj, ImageSource):
+        return obj
+    if isinstance(obj, np.ndarray):
+        return ArraySource(obj, "array")
+    if type(obj).__module__.startswith("torch"):
+        return ArraySource(obj.detach().cpu().numpy(), "tensor")  # type: ignore[attr-defined]
+    if not isinstance(obj, (str, os.PathLike)):
+        raise BadInputError(f"cannot use {type(obj).__name__} as images: give a path, a uint8 array or a tensor")
+    path = Path(obj)
+    if path.is_dir():
+        source: ImageSource = FolderSource(path)
+    elif not path.exists():
+        raise BadInputError(f"{path}: no such file or folder")
+    elif path.suffix.lower() == ".zip":
+        source = ZipSource(path)
+    elif path.suffix.lower() in ARRAY_EXTENSIONS:
+        source = ArraySource(load_array_file(path), str(path), file=path)
+    else:
+        raise BadInputError(f"{path}: not a folder, .zip, .npy or .npz (a single image is not a data set)")
+    if len(source) == 0:
+        extra = f"; {len(source.ignored)} non-image files ignored" if source.ignored else ""
+        raise BadInputError(f"{path}: contains no images{extra}")
+    return source

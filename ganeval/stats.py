@@ -1,0 +1,121 @@
+"""Reference statistics files: (μ, Σ, n) with provenance, and the check that two of them are comparable.
+
+Format (``.npz``, no pickles): ``mu`` (D,) float64, ``sigma`` (D, D) float64, ``n`` () int64 and ``meta``, a
+JSON string with ``format``, ``format_version``, ``extractor``, ``weights_sha256``, ``mode``,
+``ganeval_version``, ``content_sha256``, ``source`` and ``skipped``. pytorch-fid's files (only ``mu`` and
+``sigma``) are read too; they carry no provenance, which every result that uses them says.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_write
+from .errors import BadInputError, IncompatibleStatsError
+
+FORMAT = "ganeval-stats"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Statistics:
+    """Gaussian statistics of pool3 features. mu: (D,), sigma: (D, D), float64; n: images used."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int | None
+    meta: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def has_provenance(self) -> bool:
+        return bool(self.meta.get("extractor"))
+
+
+def save_statistics(stats: Statistics, path: str | Path) -> Path:
+    """Write ``stats`` to ``path`` (``.npz`` appended if missing) atomically."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **stats.meta}
+    with atomic_write(path) as handle:
+        np.savez(handle, mu=stats.mu.astype(np.float64), sigma=stats.sigma.astype(np.float64),
+                 n=np.int64(stats.n if stats.n is not None else -1), meta=np.array(json.dumps(meta, sort_keys=True)))
+    return path
+
+
+def is_statistics_file(path: object) -> bool:
+    """True for an existing ``.npz`` that holds ``mu`` and ``sigma`` (ours or pytorch-fid's)."""
+    if not isinstance(path, (str, Path)) or Path(path).suffix.lower() != ".npz" or not Path(path).is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {"mu", "sigma"} <= set(archive.keys())
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+        return False
+
+
+def load_statistics(path: str | Path) -> Statistics:
+    """Read and validate a statistics file; never unpickles. Raises BadInputError naming the file."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.keys())
+            if not {"mu", "sigma"} <= keys:
+                raise BadInputError(f"{path}: not a statistics file (needs 'mu' and 'sigma', has {sorted(keys)})")
+            mu, sigma = archive["mu"], archive["sigma"]
+            n = int(archive["n"]) if "n" in keys else None
+            meta = json.loads(str(archive["meta"])) if "meta" in keys else {}
+    except BadInputError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, TypeError) as exc:
+        raise BadInputError(f"{path}: cannot read statistics ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
+    if not isinstance(meta, dict):
+        raise BadInputError(f"{path}: 'meta' is not a JSON object")
+    if meta.get("format", FORMAT) != FORMAT or int(meta.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
+        raise BadInputError(f"{path}: unsupported statistics format {meta.get('format')} v{meta.get('format_version')}")
+    validate_statistics(mu, sigma, str(path))
+    return Statistics(mu.astype(np.float64), sigma.astype(np.float64), n if n is None or n >= 0 else None, meta)
+
+
+def validate_statistics(mu: np.ndarray, sigma: np.ndarray, name: str) -> None:
+    """Shapes (D,) and (D, D), real floats, finite, Σ symmetric; raises BadInputError naming ``name``."""
+    if mu.dtype.kind not in "fiu" or sigma.dtype.kind not in "fiu":
+        raise BadInputError(f"{name}: mu/sigma must be real numbers, got {mu.dtype}/{sigma.dtype}")
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise BadInputError(f"{name}: mu has shape {mu.shape} and sigma {sigma.shape}; expected (D,) and (D, D)")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise BadInputError(f"{name}: mu or sigma contains NaN or infinite values")
+    scale = max(float(np.abs(sigma).max()), 1e-300)
+    if float(np.abs(sigma - sigma.T).max()) > 1e-6 * scale:
+        raise BadInputError(f"{name}: sigma is not symmetric, so it is not a covariance matrix")
+
+
+def check_compatible(a: dict[str, object], b: dict[str, object], label_a: str, label_b: str,
+                     force: bool = False) -> list[str]:
+    """Refuse to compare statistics made with different extractors, weights or preprocessing modes.
+
+    ``a``/``b`` are provenance dicts (``extractor``, ``weights_sha256``, ``mode``); an empty one (a
+    pytorch-fid file) cannot be checked and gives a warning. With ``force`` a mismatch becomes a warning.
+    Returns the warnings to attach to the result."""
+    warnings = [f"{label} carries no provenance (pytorch-fid layout?): cannot check that it was made with the "
+                f"same weights and preprocessing" for label, meta in ((label_a, a), (label_b, b)) if not meta.get("extractor")]
+    if warnings:
+        return warnings
+    problems = []
+    if a.get("mode") != b.get("mode"):
+        problems.append(f"preprocessing mode {a.get('mode')!r} vs {b.get('mode')!r}")
+    if a.get("extractor") != b.get("extractor"):
+        problems.append(f"extractor {a.get('extractor')!r} vs {b.get('extractor')!r}")
+    elif not a.get("weights_standard") and a.get("weights_sha256") != b.get("weights_sha256"):
+        problems.append(f"weights sha256 {str(a.get('weights_sha256'))[:12]}… vs {str(b.get('weights_sha256'))[:12]}…")
+    if not problems:
+        return []
+    message = f"{label_a} and {label_b} were made differently ({'; '.join(problems)})"
+    if not force:
+        raise IncompatibleStatsError(message + ": their FID would be meaningless; recompute one side, or pass --force")
+    return [message + ": compared anyway because of --force"]

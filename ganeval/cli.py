@@ -34,6 +34,8 @@ def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         logging.basicConfig(format="warning: %(message)s", level=logging.WARNING, stream=sys.stderr, force=True)
         try:
             return func(*args, **kwargs)
+        except click.ClickException:
+            raise
         except GanevalError as exc:
             if debug:
                 raise

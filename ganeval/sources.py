@@ -53,13 +53,13 @@ def decode_image(data: bytes | Path, name: str) -> np.ndarray:
 
 def _to_rgb(image: Image.Image, name: str) -> np.ndarray:
     if image.mode == "RGB":
-        return np.asarray(image, dtype=np.uint8)
+        return np.array(image, dtype=np.uint8)
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         gray = np.asarray(image, dtype=np.float64)
         return np.repeat(np.round(gray / 257.0).astype(np.uint8)[..., None], 3, axis=2)
     if image.mode in ("I", "F"):
         raise BadInputError(f"{name}: unsupported pixel mode {image.mode} (32-bit integer/float image)")
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return np.array(image.convert("RGB"), dtype=np.uint8)
 
 
 def array_to_nhwc(array: np.ndarray, name: str) -> np.ndarray:

@@ -1,0 +1,90 @@
+"""Shared fixtures: an isolated $GANEVAL_HOME, the real packaged trunk, a full-layout weights file with a
+seeded random classifier, one session-wide extractor, and small generated image sets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+FC_SEED = 1234
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ganeval_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test session gets its own cache; no user weights leak in from the environment."""
+    home = tmp_path_factory.mktemp("ganeval-home")
+    os.environ["GANEVAL_HOME"] = str(home)
+    os.environ["TORCH_HOME"] = str(tmp_path_factory.mktemp("torch-home"))
+    os.environ.pop("GANEVAL_INCEPTION_WEIGHTS", None)
+    return home
+
+
+@pytest.fixture(scope="session")
+def trunk_info(ganeval_home: Path):
+    from ganeval.weights import locate_weights
+
+    return locate_weights(download=False)
+
+
+@pytest.fixture(scope="session")
+def trunk_state(trunk_info) -> dict[str, torch.Tensor]:
+    from ganeval.weights import load_state_dict
+
+    return load_state_dict(trunk_info)
+
+
+@pytest.fixture(scope="session")
+def full_weights_file(trunk_state, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real trunk plus a seeded random 1008-way classifier, in pytorch-fid's full layout (.pth)."""
+    generator = torch.Generator().manual_seed(FC_SEED)
+    state = dict(trunk_state)
+    state["fc.weight"] = torch.randn(1008, 2048, generator=generator) * 0.05
+    state["fc.bias"] = torch.randn(1008, generator=generator) * 0.1
+    path = tmp_path_factory.mktemp("weights") / "full-seeded.pth"
+    torch.save(state, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def extractor(trunk_info):
+    from ganeval.pipeline import Extractor
+
+    return Extractor(batch_size=8, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def full_extractor(full_weights_file):
+    from ganeval.pipeline import Extractor
+
+    return Extractor(weights=full_weights_file, batch_size=8, device="cpu")
+
+
+def smooth_images(n: int, size: int, seed: int, shift: float = 0.0) -> np.ndarray:
+    """n uint8 RGB images (n, size, size, 3): upsampled coarse noise (image-like, not white noise)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, size=(n, 4, 4, 3)) + shift
+    images = []
+    for tile in coarse.clip(0, 255).astype(np.uint8):
+        images.append(np.asarray(Image.fromarray(tile).resize((size, size), Image.BICUBIC)))
+    return np.stack(images)
+
+
+def write_images(folder: Path, images: np.ndarray, ext: str = "png") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{i:04d}.{ext}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def image_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two small PNG folders (8 images of 32×32 each) from different distributions."""
+    root = tmp_path_factory.mktemp("images")
+    real = write_images(root / "real", smooth_images(8, 32, seed=1))
+    fake = write_images(root / "fake", smooth_images(8, 32, seed=2, shift=60))
+    return real, fake

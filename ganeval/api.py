@@ -34,8 +34,9 @@ def compute_features(source: object, extractor: Extractor, cache: bool = True, s
     features = load_features(key) if key else None
     if features is not None:
         if features.provenance.get("skipped") and not skip_bad:
-            first = features.provenance["skipped"][0]
-            raise BadInputError(f"{first} (and {len(features.provenance['skipped']) - 1} more unreadable); pass --skip-bad to skip them")
+            skipped = features.provenance["skipped"]
+            more = f" (and {len(skipped) - 1} more unreadable files)" if len(skipped) > 1 else ""
+            raise BadInputError(f"{skipped[0]}{more}; pass --skip-bad to skip unreadable files")
         features.provenance.update(source=src.label, cached=True)
         return features
     features = extractor.extract(src, skip_bad=skip_bad, progress=progress)
@@ -80,24 +81,25 @@ def fid(real: object, fake: object, *, mode: str = DEFAULT_MODE, weights: str | 
 
     real_stats = _side(real, get_extractor, cache, skip_bad, progress)
     fake_stats = _side(fake, get_extractor, cache, skip_bad, progress)
-    warnings = []
-    if built:
-        current = built[0].provenance()
-        for stats, label in ((real_stats, "real"), (fake_stats, "fake")):
-            if stats.meta.get("kind") == "statistics":
-                warnings += check_compatible(stats.meta, current, f"{label} statistics {stats.meta['source']}",
-                                             "this run's extractor", force)
-    warnings += check_compatible(real_stats.meta, fake_stats.meta, "real", "fake", force)
+    warnings = check_compatible(real_stats.meta, fake_stats.meta, f"real ({real_stats.meta.get('source')})",
+                                f"fake ({fake_stats.meta.get('source')})", force)
+    if real_stats.mu.shape != fake_stats.mu.shape:
+        raise BadInputError(f"real ({real_stats.meta.get('source')}) has {real_stats.mu.shape[0]}-d statistics and fake "
+                            f"({fake_stats.meta.get('source')}) {fake_stats.mu.shape[0]}-d; both must be pool3 (2048-d)")
     value = frechet_distance(real_stats.mu, real_stats.sigma, fake_stats.mu, fake_stats.sigma)
 
-    common = built[0].provenance() if built else {k: real_stats.meta.get(k) for k in (
+    described = real_stats.meta if real_stats.meta.get("extractor") else fake_stats.meta
+    common = built[0].provenance() if built else {k: described.get(k) for k in (
         "extractor", "weights_sha256", "weights_source", "weights_standard", "mode", "ganeval_version")}
     if common.get("extractor") and not common.get("weights_standard"):
         warnings.insert(0, f"non-standard Inception weights (sha256 {str(common.get('weights_sha256'))[:12]}…): "
                            f"not comparable with published numbers")
     for stats, label in ((real_stats, "real"), (fake_stats, "fake")):
-        if stats.n is not None and stats.n < RECOMMENDED_MIN:
-            warnings.append(f"{label} has {stats.n} images (< {RECOMMENDED_MIN}): its covariance is rank-deficient and "
+        if stats.meta.get("ignored_files"):
+            warnings.append(f"{label}: {stats.meta['ignored_files']} non-image or hidden files in "
+                            f"{stats.meta.get('source')} were ignored")
+        if stats.n is not None and stats.n <= RECOMMENDED_MIN:
+            warnings.append(f"{label} has {stats.n} images (<= {RECOMMENDED_MIN}): its covariance is rank-deficient and "
                             f"FID is biased upwards; use 10,000+ images for numbers comparable with papers")
     side_keys = ("source", "kind", "n", "content_sha256", "cached", "skipped", "ignored_files", "mode", "weights_sha256")
     provenance = {**common,

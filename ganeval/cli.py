@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,9 @@ def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc), 2)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except Exception as exc:  # noqa: BLE001 - the last line of defence, re-raised with --debug
             if debug:
                 raise

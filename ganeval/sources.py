@@ -7,7 +7,8 @@ in-memory uint8 numpy array / torch tensor.
 Pixel conversions (documented, the same for every kind): grayscale and palette images become RGB by
 repeating/looking up the colour; RGBA/LA lose their alpha channel without compositing (as PIL's
 ``convert("RGB")``, which pytorch-fid, torch-fidelity and clean-fid use); 16-bit images are scaled to
-8 bits (value / 257, rounded); CMYK and YCbCr are converted by PIL; animated files give their first
+8 bits (value / 257, rounded) when grayscale, while
+Pillow itself reduces 16-bit colour PNGs to their high byte; CMYK and YCbCr are converted by PIL; animated files give their first
 frame. Files whose extension is not an image extension, and hidden files, are ignored and counted.
 """
 
@@ -110,15 +111,18 @@ class ImageSource:
 
 
 class FolderSource(ImageSource):
-    """Images in a folder and its subfolders (symlinked files are read, symlinked folders not followed).
+    """Images in a folder and its subfolders (symlinked files are read; symlinked folders are not followed
+    and are counted among the ignored entries).
     The content key hashes each file's relative path, size and bytes."""
 
     kind = "folder"
 
     def __init__(self, root: Path) -> None:
         names, ignored = [], []
-        for folder, subfolders, files in os.walk(root, onerror=None, followlinks=False):
-            subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        for folder, subfolders, files in os.walk(root, onerror=_unlistable, followlinks=False):
+            linked = [d for d in subfolders if os.path.islink(os.path.join(folder, d))]
+            ignored.extend(os.path.relpath(os.path.join(folder, d), root).replace(os.sep, "/") + "/" for d in linked)
+            subfolders[:] = [d for d in subfolders if not d.startswith(".") and d not in linked]
             for file in files:
                 rel = os.path.relpath(os.path.join(folder, file), root).replace(os.sep, "/")
                 if file.startswith(".") or Path(file).suffix.lower() not in IMAGE_EXTENSIONS:
@@ -143,6 +147,10 @@ class FolderSource(ImageSource):
             digest.update(f"{name}\0{size}\0".encode("utf-8", "surrogateescape"))
             digest.update(hashlib.sha256(data or b"").digest())
         return digest.hexdigest()
+
+
+def _unlistable(exc: OSError) -> None:
+    raise BadInputError(f"{exc.filename}: cannot list folder ({exc.strerror or exc})")
 
 
 class ZipSource(ImageSource):

@@ -39,9 +39,10 @@ class Statistics:
 def save_statistics(stats: Statistics, path: str | Path) -> Path:
     """Write ``stats`` to ``path`` (``.npz`` appended if missing) atomically."""
     path = Path(path)
-    if path.suffix != ".npz":
+    if path.suffix.lower() != ".npz":
         path = path.with_name(path.name + ".npz")
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **stats.meta}
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
+            **{key: value for key, value in stats.meta.items() if key != "cached"}}
     with atomic_write(path) as handle:
         np.savez(handle, mu=stats.mu.astype(np.float64), sigma=stats.sigma.astype(np.float64),
                  n=np.int64(stats.n if stats.n is not None else -1), meta=np.array(json.dumps(meta, sort_keys=True)))

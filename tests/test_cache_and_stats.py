@@ -177,3 +177,21 @@ def test_mixed_sizes_and_batching_do_not_change_features(tmp_path, extractor) ->
     np.testing.assert_allclose(together.mu, expected_mu, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(together.sigma, np.cov(together.pool3.astype(np.float64), rowvar=False), rtol=1e-6, atol=1e-9)
     assert json.dumps(together.provenance)  # provenance is plain JSON
+
+
+def test_statistics_of_different_dimension_are_refused(tmp_path) -> None:
+    np.savez(tmp_path / "a.npz", mu=np.zeros(4), sigma=np.eye(4))
+    np.savez(tmp_path / "b.npz", mu=np.zeros(5), sigma=np.eye(5))
+    with pytest.raises(BadInputError, match=r"4-d statistics and fake .*b\.npz\) 5-d"):
+        ganeval.fid(tmp_path / "a.npz", tmp_path / "b.npz")
+
+
+def test_provenance_comes_from_the_side_that_has_it(image_dirs, extractor, tmp_path) -> None:
+    real, fake = image_dirs
+    ours = save_statistics(ganeval.statistics(fake, extractor=extractor, progress=False), tmp_path / "fake.npz")
+    stats = load_statistics(ours)
+    assert "cached" not in stats.meta
+    np.savez(tmp_path / "ptfid.npz", mu=stats.mu + 0.1, sigma=stats.sigma)
+    result = ganeval.fid(tmp_path / "ptfid.npz", ours)
+    assert result.provenance["extractor"] == "inception-v3-tf-2015-12-05" and result.provenance["mode"] == "tf"
+    assert result["fid"] == pytest.approx(0.01 * 2048, rel=1e-6)

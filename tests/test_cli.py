@@ -26,7 +26,7 @@ def test_fid_text_and_json(image_dirs) -> None:
     assert text.exit_code == 0, text.output
     assert re.fullmatch(r"FID: \d+\.\d{4}\n", text.stdout)
     assert "inception-v3-tf-2015-12-05" in text.stderr and "mode tf" in text.stderr
-    assert "warning: real has 8 images (< 2048)" in text.stderr
+    assert "warning: real has 8 images (<= 2048)" in text.stderr
 
     as_json = run("fid", str(real), str(fake), "--json", "--quiet")
     assert as_json.exit_code == 0

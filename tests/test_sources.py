@@ -128,3 +128,15 @@ def test_content_key_follows_bytes_and_names(tmp_path: Path) -> None:
     (folder / "0000.png").rename(folder / "0002.png")
     assert open_source(folder).content_key() != key
     assert ArraySource(images, "x").content_key() != ArraySource(images[::-1].copy(), "x").content_key()
+
+
+def test_symlinks_loops_and_dangling_links(tmp_path: Path) -> None:
+    folder = write_images(tmp_path / "f", smooth_images(2, 8, seed=5))
+    (folder / "loop").symlink_to(folder, target_is_directory=True)
+    (folder / "dangling.png").symlink_to(tmp_path / "gone.png")
+    source = open_source(folder)
+    assert source.names == ["0000.png", "0001.png", "dangling.png"]
+    assert source.ignored == ["loop/"]
+    with pytest.raises(BadInputError, match=r"dangling\.png: "):
+        source.load(2)
+    assert source.content_key()  # an unreadable file does not stop hashing; decoding reports it

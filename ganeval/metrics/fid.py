@@ -8,8 +8,8 @@ matrix Fᵀ Σ₂ F, which has the same eigenvalues. F is the Cholesky factor of
 definite (LAPACK ``potrf``, then ``sygst`` forms Lᵀ Σ₂ L in n³ flops), otherwise V·Λ^½ from Σ₁'s
 eigendecomposition (singular covariances, fewer than D+1 images). Eigenvalues only (``syevr``), round-off
 negatives clipped to zero. Real and finite for every finite PSD input; agrees with the
-``scipy.linalg.sqrtm`` formula to ~1e-12 relative on 2048-d statistics, about 20× faster, and a cached
-reference can keep its factor.
+``scipy.linalg.sqrtm`` formula to ~1e-12 relative on 2048-d statistics, several times faster (see
+benchmarks/), and a caller holding a fixed reference can pass its factor once computed.
 """
 
 from __future__ import annotations

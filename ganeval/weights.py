@@ -14,9 +14,9 @@ Resolution order (first hit wins):
 from __future__ import annotations
 
 import hashlib
+import http.client
 import importlib.util
 import os
-import pickle
 import urllib.error
 import urllib.request
 import warnings
@@ -165,7 +165,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, SafetensorError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a damaged file can fail the unpickler in many ways
+        # (UnpicklingError, RuntimeError, EOFError, but also IndexError, KeyError, struct.error, ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"{path}: not a readable weights-only state dict ({first[:200]})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
@@ -320,8 +321,8 @@ def download_file(url: str, dest: Path, sha256: str, timeout: float = 30.0, prog
                     f"{url}: downloaded file has sha256 {digest.hexdigest()[:16]}…, expected {sha256[:16]}…; "
                     f"nothing was saved"
                 )
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        reason = " ".join(str(getattr(exc, "reason", None) or exc).split())  # one line, even for a garbled reply
         raise WeightsError(f"cannot download {url} ({reason}); {HOW_TO_GET_FULL}") from None
     return dest
 

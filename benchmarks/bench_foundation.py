@@ -112,6 +112,54 @@ def emit(text: str = "") -> None:
     print(text, flush=True)
 
 
+class OtherLoad:
+    """CPU time used by everything except this process and its (reaped) children while the block runs,
+    in cores on average, from /proc/stat and os.times(). On 2 cores a little foreign load slows
+    multi-threaded torch/BLAS code far more than its share (threads wait on each other), so every section
+    reports it."""
+
+    WARN_CORES = 0.15
+
+    def __init__(self) -> None:
+        self.cores: float | None = None
+        self.steal: float | None = None
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float, float] | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as handle:
+                values = [int(v) for v in handle.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        user, nice, system, _idle, _iowait, irq, softirq, steal = values
+        times = os.times()
+        own = times.user + times.system + times.children_user + times.children_system
+        return time.perf_counter(), (user + nice + system + irq + softirq) / ticks, steal / ticks, own
+
+    def __enter__(self) -> "OtherLoad":
+        self._start = self._sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._sample()
+        if self._start is None or end is None or end[0] <= self._start[0]:
+            return
+        wall = end[0] - self._start[0]
+        self.cores = max(0.0, (end[1] - self._start[1]) - (end[3] - self._start[3])) / wall
+        self.steal = (end[2] - self._start[2]) / wall
+
+    def line(self) -> str:
+        if self.cores is None:
+            return "load from other processes: not measurable here (no /proc/stat)"
+        text = f"load from other processes during this section: {self.cores:.2f} cores on average"
+        if self.steal and self.steal >= 0.01:
+            text += f", hypervisor steal {self.steal:.2f} cores"
+        if self.cores + (self.steal or 0.0) > self.WARN_CORES:
+            text += "  WARNING: the machine was busy, these timings are unreliable; rerun on a quiet machine"
+        return text
+
+
 # --- generated inputs ----------------------------------------------------------------------------
 
 def write_png_folder(folder: Path, count: int, size: int, seed: int) -> Path:
@@ -322,18 +370,18 @@ def section_throughput(args: argparse.Namespace, work: Path) -> None:
                 missing.append(label)
                 note(f"{label}: not installed, skipped")
 
-    for tool in tools:
-        note(f"warm-up batch: {tool.name}")
-        tool.warm_up()
-
     results: dict[tuple[int, str], tuple[float, np.ndarray]] = {}
-    for size in sizes:
+    with OtherLoad() as load:
         for tool in tools:
-            note(f"extracting {args.n} images {size}×{size}: {tool.name}")
-            gc.collect()
-            start = time.perf_counter()
-            features = tool.extract(folders[size])
-            results[(size, tool.name)] = (time.perf_counter() - start, features)
+            note(f"warm-up batch: {tool.name}")
+            tool.warm_up()
+        for size in sizes:
+            for tool in tools:
+                note(f"extracting {args.n} images {size}×{size}: {tool.name}")
+                gc.collect()
+                start = time.perf_counter()
+                features = tool.extract(folders[size])
+                results[(size, tool.name)] = (time.perf_counter() - start, features)
 
     ours = tools[0].name
     rows = []
@@ -356,6 +404,7 @@ def section_throughput(args: argparse.Namespace, work: Path) -> None:
     if network:
         emit(f"ganeval network only (one preprocessed batch of {args.batch_size}, no decode/resize): "
              f"{args.batch_size / network:.2f} images/s")
+    emit(load.line())
     emit(f"weights: {weights_line}")
     if len(tools) > 1:
         reference = tensor_digest(tools[0].state())
@@ -424,14 +473,15 @@ def section_fid(args: argparse.Namespace) -> None:
     note(f"generating two synthetic sets of {args.stats_rows} × {args.dim} features and their statistics ...")
     (mu1, sigma1), (mu2, sigma2) = synthetic_statistics(args.stats_rows, args.dim, STATS_SEED)
 
-    note("timing ganeval frechet_distance ...")
-    t_ours, fid_ours = best_of(3, lambda: frechet_distance(mu1, sigma1, mu2, sigma2))
-    t_factor, factor = best_of(3, lambda: psd_factor(sigma1))
-    t_cached, fid_cached = best_of(3, lambda: frechet_distance(mu1, sigma1, mu2, sigma2, factor1=factor))
-    note("timing numpy eigvals formula ...")
-    t_eig, fid_eig = best_of(2, lambda: fid_eigvals(mu1, sigma1, mu2, sigma2))
-    note(f"timing scipy sqrtm formula ({args.sqrtm_repeats}×) ...")
-    t_sqrtm, (fid_sq, imaginary) = best_of(args.sqrtm_repeats, lambda: fid_sqrtm(mu1, sigma1, mu2, sigma2))
+    with OtherLoad() as load:
+        note("timing ganeval frechet_distance ...")
+        t_ours, fid_ours = best_of(3, lambda: frechet_distance(mu1, sigma1, mu2, sigma2))
+        t_factor, factor = best_of(3, lambda: psd_factor(sigma1))
+        t_cached, fid_cached = best_of(3, lambda: frechet_distance(mu1, sigma1, mu2, sigma2, factor1=factor))
+        note("timing numpy eigvals formula ...")
+        t_eig, fid_eig = best_of(2, lambda: fid_eigvals(mu1, sigma1, mu2, sigma2))
+        note(f"timing scipy sqrtm formula ({args.sqrtm_repeats}×) ...")
+        t_sqrtm, (fid_sq, imaginary) = best_of(args.sqrtm_repeats, lambda: fid_sqrtm(mu1, sigma1, mu2, sigma2))
 
     def rel(value: float) -> str:
         return "0 (reference)" if value is fid_sq else f"{abs(value - fid_sq) / abs(fid_sq):.1e}"
@@ -453,6 +503,7 @@ def section_fid(args: argparse.Namespace) -> None:
     emit(f"speed-up of ganeval: {t_sqrtm / t_ours:.1f}× vs sqrtm, {t_eig / t_ours:.1f}× vs eigvals; "
          f"with a cached reference factor {t_sqrtm / t_cached:.1f}× vs sqrtm "
          f"(sqrtm's largest |imaginary| on the diagonal: {imaginary:.1e})")
+    emit(load.line())
     emit()
 
 
@@ -508,8 +559,8 @@ def memory_child(folder: str, batch_size: int) -> None:
 def section_memory(args: argparse.Namespace, work: Path) -> None:
     counts = (args.mem_n, 2 * args.mem_n)
     measured = []
-    for count in counts:
-        folder = write_png_folder(work / f"mem{count}", count, 32, IMAGE_SEED + count)
+    folders = [write_png_folder(work / f"mem{count}", count, 32, IMAGE_SEED + count) for count in counts]
+    for folder, count in zip(folders, counts):
         note(f"memory: extracting {count} images 32×32 in a fresh process ...")
         completed = subprocess.run(
             [sys.executable, os.path.abspath(__file__), "--_memory-child", str(folder), "--batch-size", str(args.batch_size)],

@@ -20,6 +20,7 @@ from .preprocess import DEFAULT_MODE
 from .result import Result
 from .sources import open_source
 from .stats import Statistics, check_compatible, is_statistics_file, load_statistics
+from .weights import nonstandard_warning
 
 RECOMMENDED_MIN = 2048
 
@@ -92,8 +93,7 @@ def fid(real: object, fake: object, *, mode: str = DEFAULT_MODE, weights: str | 
     common = built[0].provenance() if built else {k: described.get(k) for k in (
         "extractor", "weights_sha256", "weights_source", "weights_standard", "mode", "ganeval_version")}
     if common.get("extractor") and not common.get("weights_standard"):
-        warnings.insert(0, f"non-standard Inception weights (sha256 {str(common.get('weights_sha256'))[:12]}…): "
-                           f"not comparable with published numbers")
+        warnings.insert(0, nonstandard_warning(common.get("weights_sha256")))
     for stats, label in ((real_stats, "real"), (fake_stats, "fake")):
         if stats.meta.get("ignored_files"):
             warnings.append(f"{label}: {stats.meta['ignored_files']} non-image or hidden files in "

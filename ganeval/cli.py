@@ -127,13 +127,13 @@ def stats(source: str | None, output: str | None, list_known: bool, mode: str, w
         raise click.UsageError("give SOURCE and -o OUTPUT (or --list)")
     from .api import statistics
     from .stats import save_statistics
+    from .weights import nonstandard_warning
 
     result = statistics(source, mode=mode, weights=weights, device=device, batch_size=batch_size,
                         cache=not no_cache, skip_bad=skip_bad, progress=False if quiet else None)
     path = save_statistics(result, output)
     if result.meta.get("extractor") and not result.meta.get("weights_standard"):
-        _warn([f"non-standard Inception weights (sha256 {str(result.meta.get('weights_sha256'))[:12]}…): "
-               f"not comparable with published numbers"])
+        _warn([nonstandard_warning(result.meta.get("weights_sha256"))])
     skipped = len(result.meta.get("skipped") or [])
     click.echo(f"wrote {path}: {result.n} images{f', {skipped} skipped' if skipped else ''}, "
                f"mode {result.meta.get('mode')}, weights sha256 {str(result.meta.get('weights_sha256'))[:12]}")

@@ -71,9 +71,7 @@ class WeightsInfo:
 
     @property
     def warning(self) -> str | None:
-        if self.standard:
-            return None
-        return f"non-standard Inception weights (sha256 {self.sha256[:12]}…): not comparable with published numbers"
+        return None if self.standard else nonstandard_warning(self.sha256)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -84,6 +82,11 @@ class WeightsInfo:
             "weights_standard": self.standard,
             "has_classifier": self.has_classifier,
         }
+
+
+def nonstandard_warning(sha256: object) -> str:
+    """The sentence every result made with non-standard weights carries."""
+    return f"non-standard Inception weights (sha256 {str(sha256)[:12]}…): not comparable with published numbers"
 
 
 def ganeval_home() -> Path:

@@ -66,3 +66,6 @@ def test_fid_matches_torch_fidelity(image_dirs, full_weights_file, no_network) -
     )["frechet_inception_distance"]
     assert ours["fid"] == pytest.approx(theirs, rel=1e-4)
     assert ours["fid"] > 1.0  # the two sets differ, so this comparison is not 0 == 0
+    # The seeded classifier makes the file non-standard, and the result says so.
+    assert ours.provenance["weights_standard"] is False
+    assert any("non-standard Inception weights" in w and "not comparable" in w for w in ours.warnings)

@@ -149,15 +149,57 @@ class OtherLoad:
         self.cores = max(0.0, (end[1] - self._start[1]) - (end[3] - self._start[3])) / wall
         self.steal = (end[2] - self._start[2]) / wall
 
-    def line(self) -> str:
+    @property
+    def busy(self) -> bool:
+        return self.cores is not None and self.cores + (self.steal or 0.0) > self.WARN_CORES
+
+    def short(self) -> str:
         if self.cores is None:
-            return "load from other processes: not measurable here (no /proc/stat)"
-        text = f"load from other processes during this section: {self.cores:.2f} cores on average"
-        if self.steal and self.steal >= 0.01:
-            text += f", hypervisor steal {self.steal:.2f} cores"
-        if self.cores + (self.steal or 0.0) > self.WARN_CORES:
-            text += "  WARNING: the machine was busy, these timings are unreliable; rerun on a quiet machine"
-        return text
+            return "?"
+        return f"{self.cores + (self.steal or 0.0):.2f}" + (" !" if self.busy else "")
+
+
+def load_legend(loads: list[OtherLoad]) -> str:
+    text = (f"other load: cores used by other processes during each measurement (from /proc/stat); "
+            f"! marks more than {OtherLoad.WARN_CORES}")
+    if any(load.busy for load in loads):
+        text += ".  WARNING: some timings were disturbed by other work; rerun on a quiet machine"
+    return text
+
+
+QUIET = {"wait": 0.0, "retries": 0}  # set from --wait-quiet / --retries
+
+
+def wait_quiet(max_wait: float) -> None:
+    """Wait (up to ``max_wait`` s) until other processes use under OtherLoad.WARN_CORES for 2 s in a row."""
+    deadline = time.monotonic() + max_wait
+    quiet_for = 0
+    warned = False
+    while time.monotonic() < deadline and quiet_for < 2:
+        with OtherLoad() as probe:
+            time.sleep(1.0)
+        if probe.busy:
+            quiet_for = 0
+            if not warned:
+                note(f"other processes are using {probe.short()} cores; waiting up to {max_wait:.0f} s for quiet ...")
+                warned = True
+        else:
+            quiet_for += 1
+
+
+def measured(fn, repeats: int = 1):
+    """(best seconds, result, OtherLoad) of ``fn`` over ``repeats`` calls, after waiting for a quiet
+    machine; measured again (up to --retries times) when other processes were busy meanwhile."""
+    attempt = 0
+    while True:
+        if QUIET["wait"] > 0:
+            wait_quiet(QUIET["wait"])
+        with OtherLoad() as load:
+            seconds, result = best_of(repeats, fn)
+        if not load.busy or attempt >= QUIET["retries"]:
+            return seconds, result, load
+        attempt += 1
+        note(f"other processes used {load.short()} cores during the measurement; measuring again")
 
 
 # --- generated inputs ----------------------------------------------------------------------------
@@ -357,8 +399,8 @@ def section_throughput(args: argparse.Namespace, work: Path) -> None:
                    f"(sha256 {tools[0].extractor.weights.sha256[:16]}…)"
     if not args.skip_peers:
         weights_file, torch_home, digest = peer_weights_file(work)
-        weights_line += f"; peers: the same trunk + seeded random fc (seed {FC_SEED}, unused for pool3) " \
-                        f"in {weights_file.name} (sha256 {digest[:16]}…)"
+        peers_line = f"; peers: the same trunk + seeded random fc (seed {FC_SEED}, unused for pool3) " \
+                     f"in {weights_file.name} (sha256 {digest[:16]}…)"
         for label, build in (
             ("pytorch-fid", lambda: PytorchFidTool(args.batch_size, args.peer_workers, torch_home)),
             ("torch-fidelity", lambda: TorchFidelityTool(args.batch_size, args.peer_workers, weights_file)),
@@ -369,42 +411,43 @@ def section_throughput(args: argparse.Namespace, work: Path) -> None:
             except ImportError:
                 missing.append(label)
                 note(f"{label}: not installed, skipped")
+        if len(tools) > 1:
+            weights_line += peers_line
 
-    results: dict[tuple[int, str], tuple[float, np.ndarray]] = {}
-    with OtherLoad() as load:
+    results: dict[tuple[int, str], tuple[float, np.ndarray, OtherLoad]] = {}
+    for tool in tools:
+        note(f"warm-up batch: {tool.name}")
+        tool.warm_up()
+    for size in sizes:
         for tool in tools:
-            note(f"warm-up batch: {tool.name}")
-            tool.warm_up()
-        for size in sizes:
-            for tool in tools:
-                note(f"extracting {args.n} images {size}×{size}: {tool.name}")
-                gc.collect()
-                start = time.perf_counter()
-                features = tool.extract(folders[size])
-                results[(size, tool.name)] = (time.perf_counter() - start, features)
+            note(f"extracting {args.n} images {size}×{size}: {tool.name}")
+            gc.collect()
+            results[(size, tool.name)] = measured(lambda: tool.extract(folders[size]))
 
     ours = tools[0].name
     rows = []
     for size in sizes:
         ours_rate = args.n / results[(size, ours)][0]
         for index, tool in enumerate(tools):
-            seconds, _ = results[(size, tool.name)]
+            seconds, _, row_load = results[(size, tool.name)]
             rate = args.n / seconds
             rows.append([
                 f"PNG {size}×{size}" if index == 0 else "", str(args.n) if index == 0 else "", tool.name,
                 tool.parallelism, f"{seconds:.2f}", f"{rate:.2f}", "" if index == 0 else f"{ours_rate / rate:.2f}×",
+                row_load.short(),
             ])
         for label in missing:
-            rows.append(["", "", label, "not installed", "", "", ""])
+            rows.append(["", "", label, "not installed", "", "", "", ""])
     emit(f"[1] Extraction throughput, end to end (list + decode + resize to 299 + Inception forward + mean/cov), "
          f"batch size {args.batch_size}, after one warm-up batch per tool, torch threads {_threads()}")
-    emit(table(["images", "n", "tool", "parallelism", "seconds", "images/s", "ganeval/peer"], rows, right={1, 4, 5, 6}))
+    emit(table(["images", "n", "tool", "parallelism", "seconds", "images/s", "ganeval/peer", "other load"], rows,
+               right={1, 4, 5, 6, 7}))
 
     network = tools[0].network_seconds
     if network:
         emit(f"ganeval network only (one preprocessed batch of {args.batch_size}, no decode/resize): "
              f"{args.batch_size / network:.2f} images/s")
-    emit(load.line())
+    emit(load_legend([load for _, _, load in results.values()]))
     emit(f"weights: {weights_line}")
     if len(tools) > 1:
         reference = tensor_digest(tools[0].state())
@@ -473,37 +516,38 @@ def section_fid(args: argparse.Namespace) -> None:
     note(f"generating two synthetic sets of {args.stats_rows} × {args.dim} features and their statistics ...")
     (mu1, sigma1), (mu2, sigma2) = synthetic_statistics(args.stats_rows, args.dim, STATS_SEED)
 
-    with OtherLoad() as load:
-        note("timing ganeval frechet_distance ...")
-        t_ours, fid_ours = best_of(3, lambda: frechet_distance(mu1, sigma1, mu2, sigma2))
-        t_factor, factor = best_of(3, lambda: psd_factor(sigma1))
-        t_cached, fid_cached = best_of(3, lambda: frechet_distance(mu1, sigma1, mu2, sigma2, factor1=factor))
-        note("timing numpy eigvals formula ...")
-        t_eig, fid_eig = best_of(2, lambda: fid_eigvals(mu1, sigma1, mu2, sigma2))
-        note(f"timing scipy sqrtm formula ({args.sqrtm_repeats}×) ...")
-        t_sqrtm, (fid_sq, imaginary) = best_of(args.sqrtm_repeats, lambda: fid_sqrtm(mu1, sigma1, mu2, sigma2))
+    note("timing ganeval frechet_distance ...")
+    t_ours, fid_ours, l_ours = measured(lambda: frechet_distance(mu1, sigma1, mu2, sigma2), 3)
+    t_factor, factor, l_factor = measured(lambda: psd_factor(sigma1), 3)
+    t_cached, fid_cached, l_cached = measured(lambda: frechet_distance(mu1, sigma1, mu2, sigma2, factor1=factor), 3)
+    note("timing numpy eigvals formula ...")
+    t_eig, fid_eig, l_eig = measured(lambda: fid_eigvals(mu1, sigma1, mu2, sigma2), 2)
+    note(f"timing scipy sqrtm formula ({args.sqrtm_repeats}×) ...")
+    t_sqrtm, (fid_sq, imaginary), l_sqrtm = measured(lambda: fid_sqrtm(mu1, sigma1, mu2, sigma2), args.sqrtm_repeats)
 
     def rel(value: float) -> str:
         return "0 (reference)" if value is fid_sq else f"{abs(value - fid_sq) / abs(fid_sq):.1e}"
 
     rows = [
-        ["ganeval frechet_distance (Cholesky + sygst + syevr)", "best of 3", f"{t_ours:.3f}", "1.00×",
-         f"{fid_ours:.6f}", rel(fid_ours)],
+        ["ganeval frechet_distance (Cholesky + sygst + syevr)", "best of 3", f"{t_ours:.3f}", "reference",
+         f"{fid_ours:.6f}", rel(fid_ours), l_ours.short()],
         ["ganeval frechet_distance, cached factor1=psd_factor(Σ1)", "best of 3", f"{t_cached:.3f}",
-         f"{t_ours / t_cached:.2f}×", f"{fid_cached:.6f}", rel(fid_cached)],
-        ["  (psd_factor(Σ1) itself, computed once per reference)", "best of 3", f"{t_factor:.3f}", "", "", ""],
+         f"{t_ours / t_cached:.1f}× faster", f"{fid_cached:.6f}", rel(fid_cached), l_cached.short()],
+        ["  (psd_factor(Σ1) itself, computed once per reference)", "best of 3", f"{t_factor:.3f}", "", "", "",
+         l_factor.short()],
         ["numpy eigvals(Σ1Σ2), Σ sqrt(λ).real (torch-fidelity style)", "best of 2", f"{t_eig:.3f}",
-         f"{t_ours / t_eig:.3f}×", f"{fid_eig:.6f}", rel(fid_eig)],
-        [f"scipy sqrtm(Σ1Σ2), trace real part (pytorch-fid style)", f"best of {args.sqrtm_repeats}",
-         f"{t_sqrtm:.3f}", f"{t_ours / t_sqrtm:.3f}×", f"{fid_sq:.6f}", rel(fid_sq)],
+         f"{t_eig / t_ours:.1f}× slower", f"{fid_eig:.6f}", rel(fid_eig), l_eig.short()],
+        ["scipy sqrtm(Σ1Σ2), trace of real part (pytorch-fid style)", f"best of {args.sqrtm_repeats}",
+         f"{t_sqrtm:.3f}", f"{t_sqrtm / t_ours:.1f}× slower", f"{fid_sq:.6f}", rel(fid_sq), l_sqrtm.short()],
     ]
     emit(f"[2] FID from statistics, d = {args.dim}: synthetic statistics of 2 × {args.stats_rows} rows of |z|^1.5 "
          f"mixed by a random {args.dim}×{args.dim} matrix (non-Gaussian, correlated, full rank), float64")
-    emit(table(["method", "runs", "seconds", "time vs ganeval", "FID", "rel. diff vs sqrtm"], rows, right={2, 3, 4}))
+    emit(table(["method", "runs", "seconds", "vs ganeval", "FID", "rel. diff vs sqrtm", "other load"], rows,
+               right={2, 3, 4, 6}))
     emit(f"speed-up of ganeval: {t_sqrtm / t_ours:.1f}× vs sqrtm, {t_eig / t_ours:.1f}× vs eigvals; "
          f"with a cached reference factor {t_sqrtm / t_cached:.1f}× vs sqrtm "
          f"(sqrtm's largest |imaginary| on the diagonal: {imaginary:.1e})")
-    emit(load.line())
+    emit(load_legend([l_ours, l_cached, l_factor, l_eig, l_sqrtm]))
     emit()
 
 
@@ -602,6 +646,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run (numbers meaningless)")
     parser.add_argument("--peer-workers", type=int, default=None,
                         help="DataLoader workers for the peers (default: each tool's own default)")
+    parser.add_argument("--wait-quiet", type=float, default=None, metavar="SECONDS",
+                        help="before each timing, wait up to this long for other processes to go quiet "
+                             "(default 120; 0 with --quick)")
+    parser.add_argument("--retries", type=int, default=1,
+                        help="measure again when other processes were busy during a timing (default 1)")
     parser.add_argument("--skip-fid", action="store_true", help="leave out section 2 (FID from statistics)")
     parser.add_argument("--skip-memory", action="store_true", help="leave out section 3 (memory)")
     parser.add_argument("--_memory-child", dest="memory_child", default=None, help=argparse.SUPPRESS)
@@ -612,6 +661,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.batch_size = 2 if args.quick else 32
     if args.n < 2 or args.batch_size < 1:
         parser.error("--n must be at least 2 and --batch-size at least 1")
+    if args.wait_quiet is None:
+        args.wait_quiet = 0.0 if args.quick else 120.0
     args.dim = 256 if args.quick else 2048
     args.stats_rows = 600 if args.quick else 5000
     args.sqrtm_repeats = 1 if args.quick else 2
@@ -626,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     block_network()
+    QUIET.update(wait=args.wait_quiet, retries=max(0, args.retries))
     work = Path(tempfile.mkdtemp(prefix="ganeval-bench-"))
     try:
         os.environ["GANEVAL_HOME"] = str(work / "ganeval-home")

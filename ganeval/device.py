@@ -1,6 +1,9 @@
-"""The one place that knows about hardware: device choice and CPU threads."""
+"""The one place that knows about hardware: device choice, memory format, float32 precision, copies."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -32,8 +35,45 @@ def describe(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move a convolutional network to ``device`` in channels-last memory format (1.3–1.9× faster on
+    CPU with oneDNN, and the layout cuDNN prefers; pool3 moves by ~1e-5 absolute from float
+    reassociation, ~1e-6 relative)."""
+    return model.to(device=device, memory_format=torch.channels_last)
+
+
+def prepare_input(batch: torch.Tensor) -> torch.Tensor:
+    """The network input (N, C, H, W) in the memory format ``prepare_model`` chose."""
+    return batch.contiguous(memory_format=torch.channels_last)
+
+
 def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Move a CPU batch to ``device``; on CUDA through pinned memory with a non-blocking copy."""
     if device.type == "cuda":
         return batch.pin_memory().to(device, non_blocking=True)
     return batch.to(device)
+
+
+@contextlib.contextmanager
+def exact_float32() -> Iterator[None]:
+    """Run float32 convolutions and matmuls at full IEEE precision inside the block.
+
+    PyTorch lets cuDNN use TF32 for float32 convolutions by default on Ampere and newer GPUs (10-bit
+    mantissa), which moves pool3 by ~1e-3; this turns it off for the block and restores the caller's
+    settings afterwards, so a training loop that wants TF32 keeps it."""
+    cudnn_conv = getattr(torch.backends.cudnn, "conv", None)
+    matmul = torch.backends.cuda.matmul
+    if cudnn_conv is not None and hasattr(cudnn_conv, "fp32_precision"):
+        saved = (cudnn_conv.fp32_precision, matmul.fp32_precision)
+        cudnn_conv.fp32_precision, matmul.fp32_precision = "ieee", "ieee"
+        try:
+            yield
+        finally:
+            cudnn_conv.fp32_precision, matmul.fp32_precision = saved
+        return
+    saved_legacy = (torch.backends.cudnn.allow_tf32, matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32, matmul.allow_tf32 = False, False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, matmul.allow_tf32 = saved_legacy

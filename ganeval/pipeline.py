@@ -19,7 +19,7 @@ import torch
 
 from . import __version__
 from .device import describe as describe_device
-from .device import resolve_device, to_device
+from .device import exact_float32, prepare_input, prepare_model, resolve_device, to_device
 from .errors import BadInputError
 from .features import Features, MomentAccumulator
 from .inception import POOL3_DIM, FIDInceptionV3, build_inception
@@ -58,7 +58,7 @@ class Extractor:
     def model(self) -> FIDInceptionV3:
         """The network, built on first use (a run whose features are all cached never loads it)."""
         if self._model is None:
-            self._model = build_inception(load_state_dict(self.weights)).to(self.device)
+            self._model = prepare_model(build_inception(load_state_dict(self.weights)), self.device)
         return self._model
 
     @property
@@ -82,7 +82,8 @@ class Extractor:
         else:
             x = torch.cat([self.preprocess(to_device(torch.from_numpy(img).permute(2, 0, 1)[None], self.device))
                            for img in images])
-        out = self.model(x.contiguous())
+        with exact_float32():
+            out = self.model(prepare_input(x))
         logits = None if out.logits_unbiased is None else out.logits_unbiased.float().cpu().numpy()
         return out.pool3.float().cpu().numpy(), logits
 

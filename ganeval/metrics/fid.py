@@ -14,32 +14,40 @@ benchmarks/), and a caller holding a fixed reference can pass its factor once co
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy.linalg import lapack
 
 
-def psd_factor(sigma: np.ndarray) -> np.ndarray:
-    """A factor F (D, D) with F·Fᵀ = Σ for a symmetric PSD Σ (D, D): the lower Cholesky factor when Σ
-    is positive definite, else V·sqrt(clip(Λ, 0)) from its eigendecomposition. float64."""
+class PSDFactor(NamedTuple):
+    """F (D, D) with F·Fᵀ = Σ; ``lower`` tells that F is the lower-triangular Cholesky factor."""
+
+    matrix: np.ndarray
+    lower: bool
+
+
+def psd_factor(sigma: np.ndarray) -> PSDFactor:
+    """A factor of a symmetric PSD Σ (D, D): its lower Cholesky factor when Σ is positive definite, else
+    V·sqrt(clip(Λ, 0)) from its eigendecomposition. float64."""
     sigma = np.asarray(sigma, dtype=np.float64)
     factor, info = lapack.dpotrf(sigma, lower=1, clean=1)
     if info == 0:
-        return factor
+        return PSDFactor(factor, True)
     values, vectors = np.linalg.eigh((sigma + sigma.T) / 2)
-    return vectors * np.sqrt(np.clip(values, 0.0, None))
+    return PSDFactor(vectors * np.sqrt(np.clip(values, 0.0, None)), False)
 
 
-def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, factor1: np.ndarray | None = None) -> float:
+def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, factor1: PSDFactor | None = None) -> float:
     """Tr((Σ₁Σ₂)^½) for symmetric PSD Σ₁, Σ₂ (D, D). ``factor1``: a precomputed ``psd_factor(Σ₁)``."""
-    factor = psd_factor(sigma1) if factor1 is None else np.asarray(factor1, dtype=np.float64)
+    factor = psd_factor(sigma1) if factor1 is None else factor1
     sigma2 = np.asarray(sigma2, dtype=np.float64)
-    if not np.triu(factor, 1).any():
-        middle, info = lapack.dsygst(sigma2, factor, itype=3, lower=1, overwrite_a=0)
+    if factor.lower:
+        middle, info = lapack.dsygst(sigma2, factor.matrix, itype=3, lower=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"LAPACK dsygst failed (info={info})")
     else:
-        middle = factor.T @ sigma2 @ factor
-        middle = np.tril((middle + middle.T) / 2)
+        middle = factor.matrix.T @ sigma2 @ factor.matrix
     values, _, count, _, info = lapack.dsyevr(middle, compute_v=0, lower=1, overwrite_a=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"LAPACK dsyevr failed (info={info})")
@@ -47,7 +55,7 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, factor1: np.ndarr
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     factor1: np.ndarray | None = None) -> float:
+                     factor1: PSDFactor | None = None) -> float:
     """FID between N(μ₁, Σ₁) and N(μ₂, Σ₂); μ: (D,), Σ: (D, D); computed in float64.
     ``factor1``: optional cached ``psd_factor(Σ₁)``. Never NaN or complex for finite PSD inputs;
     a tiny negative total from round-off is returned as 0."""

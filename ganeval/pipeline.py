@@ -19,7 +19,7 @@ import torch
 
 from . import __version__
 from .device import describe as describe_device
-from .device import exact_float32, prepare_input, prepare_model, resolve_device, to_device
+from .device import exact_float32, prepare_input, prepare_model, resolve_device, to_device, usable_cpus
 from .errors import BadInputError
 from .features import Features, MomentAccumulator
 from .inception import POOL3_DIM, FIDInceptionV3, build_inception
@@ -50,7 +50,7 @@ class Extractor:
         self.preprocess = get_preprocessor(mode)
         self.device = resolve_device(device)
         self.batch_size = batch_size
-        self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+        self.workers = workers if workers is not None else min(4, usable_cpus())
         self.weights: WeightsInfo = locate_weights(weights)
         self._model: FIDInceptionV3 | None = None
 

@@ -61,10 +61,6 @@ class Extractor:
             self._model = prepare_model(build_inception(load_state_dict(self.weights)), self.device)
         return self._model
 
-    @property
-    def has_classifier(self) -> bool:
-        return self.weights.has_classifier
-
     def provenance(self) -> dict[str, object]:
         """What made the features: extractor, weights, mode, device, versions."""
         return {**self.weights.to_dict(), "mode": self.mode, "device": describe_device(self.device),

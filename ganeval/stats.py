@@ -31,10 +31,6 @@ class Statistics:
     n: int | None
     meta: dict[str, object] = field(default_factory=dict)
 
-    @property
-    def has_provenance(self) -> bool:
-        return bool(self.meta.get("extractor"))
-
 
 def save_statistics(stats: Statistics, path: str | Path) -> Path:
     """Write ``stats`` to ``path`` (``.npz`` appended if missing) atomically."""

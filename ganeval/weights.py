@@ -304,9 +304,10 @@ def _converted_is_intact(path: Path) -> bool:
 
 # --- download ---------------------------------------------------------------------------------
 
-def download_file(url: str, dest: Path, sha256: str, timeout: float = 30.0, progress: bool | None = None) -> Path:
+def download_file(url: str, dest: Path, sha256: str, timeout: float = 30.0, progress: bool | None = None,
+                  how_to: str = HOW_TO_GET_FULL) -> Path:
     """Download ``url`` to ``dest``, verifying its sha256 before an atomic rename. On any failure nothing
-    is left at ``dest`` and the error says how to get the file by hand."""
+    is left at ``dest`` and the error says how to get the file by hand (``how_to``)."""
     from tqdm import tqdm
 
     digest = hashlib.sha256()
@@ -322,11 +323,11 @@ def download_file(url: str, dest: Path, sha256: str, timeout: float = 30.0, prog
             if digest.hexdigest() != sha256:
                 raise WeightsError(
                     f"{url}: downloaded file has sha256 {digest.hexdigest()[:16]}…, expected {sha256[:16]}…; "
-                    f"nothing was saved"
+                    f"nothing was saved; {how_to}"
                 )
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         reason = " ".join(str(getattr(exc, "reason", None) or exc).split())  # one line, even for a garbled reply
-        raise WeightsError(f"cannot download {url} ({reason}); {HOW_TO_GET_FULL}") from None
+        raise WeightsError(f"cannot download {url} ({reason}); {how_to}") from None
     return dest
 
 

@@ -1,109 +1,460 @@
-"""The public functions: features and statistics of an image set, and FID between two sets.
+"""The public functions: features of an image set, and every metric between two sets from one pass each.
 
-Either side of ``fid`` may be a folder, a .zip, a .npy/.npz of uint8 images, a statistics .npz, or a
-uint8 array/tensor. Features of image sources are cached by content (see ``cache``), so scoring new fakes
-against the same real folder decodes the real images only once.
+Either side may be a folder, a .zip, a .npy/.npz of uint8 images, a uint8 array/tensor, or (for FID) a
+statistics .npz. Each source is decoded once; the decoded batches feed the Inception network, the SWD
+descriptor sampler and (for ``pr_features="vgg16"``) VGG16 together. Every part is cached by content (see
+``cache``), so scoring new fakes against the same real folder decodes the real images only once.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
-from .cache import features_key, load_features, store_features
-from .errors import BadInputError
+from . import __version__, defaults
+from .cache import features_key, load_part, part_key, store_part
+from .errors import BadInputError, GanevalError
 from .features import Features
 from .metrics.fid import frechet_distance
-from .pipeline import DEFAULT_BATCH_SIZE, Extractor
+from .pipeline import DEFAULT_BATCH_SIZE, Extractor, progress_enabled
 from .preprocess import DEFAULT_MODE
 from .result import Result
-from .sources import open_source
+from .sources import ImageSource, open_source
 from .stats import Statistics, check_compatible, is_statistics_file, load_statistics
-from .weights import nonstandard_warning
+from .weights import HOW_TO_GET_FULL, nonstandard_warning
 
-RECOMMENDED_MIN = 2048
+RECOMMENDED_MIN = defaults.FID_RECOMMENDED_MIN
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class SWDOptions:
+    """How SWD descriptors are sampled: the seed, an optional common size (pixels) and the image cap."""
+
+    seed: int = defaults.SEED
+    size: int | None = None
+    max_images: int = defaults.SWD_IMAGES
+
+    def indices(self, n: int) -> set[int] | None:
+        """The image indices used for SWD out of ``n``: all (None) up to the cap, else a seeded subset."""
+        if n <= self.max_images:
+            return None
+        rng = np.random.default_rng([self.seed, 0x5D])
+        return {int(i) for i in rng.choice(n, self.max_images, replace=False)}
+
+    def params(self, n: int) -> dict[str, object]:
+        from .metrics import swd
+
+        return {"seed": self.seed, "size": self.size, "max_images": self.max_images if n > self.max_images else None,
+                "nhood": swd.NHOOD_SIZE, "per_image": swd.NHOODS_PER_IMAGE}
 
 
 def compute_features(source: object, extractor: Extractor, cache: bool = True, skip_bad: bool = False,
-                     progress: bool | None = None) -> Features:
-    """Features of an image source (path, array or tensor), from the cache when its content was seen
-    before with the same extractor and mode. ``provenance['cached']`` tells which."""
+                     progress: bool | None = None, *, inception: bool = True, swd: SWDOptions | None = None,
+                     vgg: object | None = None) -> Features:
+    """Features of an image source (path, array or tensor) in one decode pass: the Inception part
+    (pool3, logits, μ, Σ), SWD descriptors when ``swd`` is given and VGG16 fc2 features when ``vgg`` (a
+    ``VGGExtractor``) is given. Parts seen before with the same content and settings come from the cache;
+    only the missing parts are computed, in one pass. ``provenance['cached']`` is True when nothing was
+    decoded."""
     src = open_source(source)
     content = src.content_key()
-    key = features_key(content, extractor.provenance(), extractor.mode) if cache else None
-    features = load_features(key) if key else None
-    if features is not None:
-        if features.provenance.get("skipped") and not skip_bad:
-            skipped = features.provenance["skipped"]
+    keys: dict[str, str] = {}
+    if inception:
+        keys["inception"] = features_key(content, extractor.provenance(), extractor.mode)
+    if swd is not None:
+        keys["swd"] = part_key("swd", content, swd.params(len(src)))
+    if vgg is not None:
+        from .vgg import PREPROCESS_ID
+
+        keys["vgg"] = part_key("vgg", content, {"weights_sha256": vgg.weights.sha256,  # type: ignore[attr-defined]
+                                                "preprocess": PREPROCESS_ID, "layer": "fc2_relu"})
+    found = {part: entry for part, key in keys.items() if cache and (entry := load_part(part, key)) is not None}
+    if len({tuple(entry.names) for entry in found.values()}) > 1:
+        found = {}
+    for entry in found.values():
+        skipped = entry.provenance.get("skipped")
+        if skipped and not skip_bad:
             more = f" (and {len(skipped) - 1} more unreadable files)" if len(skipped) > 1 else ""
             raise BadInputError(f"{skipped[0]}{more}; pass --skip-bad to skip unreadable files")
-        features.provenance.update(source=src.label, cached=True)
-        return features
-    features = extractor.extract(src, skip_bad=skip_bad, progress=progress)
-    features.provenance.update(content_sha256=content, cached=False)
-    if key:
-        store_features(key, features)
+    missing = [part for part in keys if part not in found]
+    if missing:
+        fresh = _extract(src, extractor, skip_bad, progress, missing, swd, vgg)
+        fresh.provenance.update(content_sha256=content, cached=False)
+        if found and fresh.names != next(iter(found.values())).names:
+            found = {}
+            missing = list(keys)
+            fresh = _extract(src, extractor, skip_bad, progress, missing, swd, vgg)
+            fresh.provenance.update(content_sha256=content, cached=False)
+        if cache:
+            for part in missing:
+                store_part(part, keys[part], fresh)
+        found.update({part: fresh for part in missing})
+    merged = Features(names=next(iter(found.values())).names) if found else Features(names=[])
+    for part in keys:
+        entry = found[part]
+        merged.provenance.update(entry.provenance)
+        if part == "inception":
+            merged.pool3, merged.logits_unbiased = entry.pool3, entry.logits_unbiased
+            merged.mu, merged.sigma = entry.mu, entry.sigma
+        elif part == "swd":
+            merged.swd = entry.swd
+        else:
+            merged.vgg = entry.vgg
+    merged.provenance.update(source=src.label, cached=not missing)
+    return merged
+
+
+def _extract(src: ImageSource, extractor: Extractor, skip_bad: bool, progress: bool | None, parts: list[str],
+             swd: SWDOptions | None, vgg: object | None) -> Features:
+    sampler = None
+    if "swd" in parts and swd is not None:
+        from .metrics.swd import DescriptorSampler
+
+        sampler = DescriptorSampler(seed=swd.seed, size=swd.size)
+    features = extractor.extract(src, skip_bad=skip_bad, progress=progress, inception="inception" in parts,
+                                 swd=sampler, swd_indices=swd.indices(len(src)) if sampler and swd else None,
+                                 vgg=vgg if "vgg" in parts else None)  # type: ignore[arg-type]
+    if sampler is not None and swd is not None:
+        resolution = list(sampler.resolution) if sampler.resolution else None
+        features.provenance["swd"] = {"seed": swd.seed, "size": swd.size, "resolution": resolution,
+                                      "images": (features.swd[0].shape[0] if features.swd else 0) // _per_image()}
+    if "vgg" in parts and vgg is not None:
+        features.provenance.update(vgg.provenance())  # type: ignore[attr-defined]
     return features
 
 
-def _side(obj: object, get_extractor, cache: bool, skip_bad: bool, progress: bool | None) -> Statistics:
+def _per_image() -> int:
+    from .metrics.swd import NHOODS_PER_IMAGE
+
+    return NHOODS_PER_IMAGE
+
+
+@dataclass
+class _Side:
+    """One side of a comparison: its features (some parts), or only statistics from a file."""
+
+    label: str
+    features: Features
+    n: int | None
+    statistics_only: bool = False
+    meta: dict[str, object] = field(default_factory=dict)
+
+
+def _open_side(obj: object, label: str, needs: set[str], get_extractor, cache: bool, skip_bad: bool,
+               progress: bool | None, swd: SWDOptions, get_vgg) -> _Side:
     if is_statistics_file(obj):
         stats = load_statistics(obj)  # type: ignore[arg-type]
-        stats.meta = {**stats.meta, "source": str(obj), "kind": "statistics", "n": stats.n}
-        return stats
-    features = compute_features(obj, get_extractor(), cache=cache, skip_bad=skip_bad, progress=progress)
-    return Statistics(features.mu, features.sigma, features.n, dict(features.provenance))
+        meta = {**stats.meta, "source": str(obj), "kind": "statistics", "n": stats.n}
+        return _Side(label, Features(names=[], provenance=meta, mu=stats.mu, sigma=stats.sigma), stats.n, True, meta)
+    features = compute_features(obj, get_extractor(), cache=cache, skip_bad=skip_bad, progress=progress,
+                                inception="inception" in needs, swd=swd if "swd" in needs else None,
+                                vgg=get_vgg() if "vgg" in needs else None)
+    return _Side(label, features, features.n, False, dict(features.provenance))
 
 
-def statistics(source: object, *, mode: str = DEFAULT_MODE, weights: str | os.PathLike[str] | None = None,
-               device: str | torch.device | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-               cache: bool = True, skip_bad: bool = False, progress: bool | None = None,
-               extractor: Extractor | None = None) -> Statistics:
-    """Reference statistics (μ (2048,), Σ (2048, 2048), n, provenance) of an image source."""
-    extractor = extractor or Extractor(weights=weights, mode=mode, device=device, batch_size=batch_size)
-    return _side(source, lambda: extractor, cache, skip_bad, progress)
+def _needs(metrics: set[str], pr_features: str, side: str) -> set[str]:
+    parts = set()
+    if metrics & {"fid", "kid"} or ("pr" in metrics and pr_features == "inception") or ("is" in metrics and side == "fake"):
+        parts.add("inception")
+    if "pr" in metrics and pr_features == "vgg16":
+        parts.add("vgg")
+    if "swd" in metrics:
+        parts.add("swd")
+    return parts
 
 
-def fid(real: object, fake: object, *, mode: str = DEFAULT_MODE, weights: str | os.PathLike[str] | None = None,
-        device: str | torch.device | None = None, batch_size: int = DEFAULT_BATCH_SIZE, cache: bool = True,
-        skip_bad: bool = False, force: bool = False, progress: bool | None = None,
-        extractor: Extractor | None = None) -> Result:
-    """FID between two image sets (or their statistics), with provenance and warnings.
+def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = None, seed: int = defaults.SEED,
+          mode: str = DEFAULT_MODE, weights: PathLike | None = None, device: str | torch.device | None = None,
+          batch_size: int = DEFAULT_BATCH_SIZE, cache: bool = True, skip_bad: bool = False, force: bool = False,
+          progress: bool | None = None, extractor: Extractor | None = None,
+          kid_subsets: int = defaults.KID_SUBSETS, kid_subset_size: int = defaults.KID_SUBSET_SIZE,
+          is_splits: int = defaults.IS_SPLITS, pr_features: str = "inception", vgg_weights: PathLike | None = None,
+          swd_size: int | None = None, swd_images: int = defaults.SWD_IMAGES,
+          bootstrap: int = defaults.BOOTSTRAP) -> Result:
+    """Every asked-for metric between ``real`` and ``fake`` from one decode pass over each set.
 
-    Statistics made with other weights or another preprocessing mode are refused (IncompatibleStatsError)
-    unless ``force``. The extractor is built only when a side needs extracting."""
+    ``metrics``: names from ``defaults.METRICS`` (``pr`` = precision, recall, density, coverage); None means
+    all, where a metric that cannot be computed (IS without the classifier, KID/PR/SWD against a statistics
+    file) is left out with a warning; a metric named explicitly that cannot be computed is an error.
+    ``real`` may be None when only ``is`` is asked for. Random choices all derive from ``seed``.
+    ``bootstrap`` > 0 adds 95% intervals for FID and KID from that many seeded resamples of the features.
+    """
+    strict = metrics is not None
+    wanted = set(defaults.METRICS if metrics is None else metrics)
+    unknown = wanted - set(defaults.METRICS)
+    if unknown or not wanted:
+        raise BadInputError(f"unknown metric(s) {', '.join(sorted(unknown)) or '(none given)'}; choose from "
+                            f"{', '.join(defaults.METRICS)}")
+    if pr_features not in defaults.PR_FEATURES:
+        raise BadInputError(f"pr_features must be one of {', '.join(defaults.PR_FEATURES)}, got {pr_features!r}")
+    if real is None and wanted != {"is"}:
+        raise BadInputError("a real set is needed for every metric but the Inception Score")
+    if bootstrap < 0:
+        raise BadInputError(f"bootstrap must be 0 or more resamples, got {bootstrap}")
     built: list[Extractor] = [extractor] if extractor else []
+    vggs: list[object] = []
 
     def get_extractor() -> Extractor:
         if not built:
             built.append(Extractor(weights=weights, mode=mode, device=device, batch_size=batch_size))
         return built[0]
 
-    real_stats = _side(real, get_extractor, cache, skip_bad, progress)
-    fake_stats = _side(fake, get_extractor, cache, skip_bad, progress)
-    warnings = check_compatible(real_stats.meta, fake_stats.meta, f"real ({real_stats.meta.get('source')})",
-                                f"fake ({fake_stats.meta.get('source')})", force)
-    if real_stats.mu.shape != fake_stats.mu.shape:
-        raise BadInputError(f"real ({real_stats.meta.get('source')}) has {real_stats.mu.shape[0]}-d statistics and fake "
-                            f"({fake_stats.meta.get('source')}) {fake_stats.mu.shape[0]}-d; both must be pool3 (2048-d)")
-    value = frechet_distance(real_stats.mu, real_stats.sigma, fake_stats.mu, fake_stats.sigma)
+    def get_vgg() -> object:
+        if not vggs:
+            from .vgg import VGGExtractor
 
-    described = real_stats.meta if real_stats.meta.get("extractor") else fake_stats.meta
-    common = built[0].provenance() if built else {k: described.get(k) for k in (
-        "extractor", "weights_sha256", "weights_source", "weights_standard", "mode", "ganeval_version")}
+            vggs.append(VGGExtractor(weights=vgg_weights, device=get_extractor().device))
+        return vggs[0]
+
+    warnings: list[str] = []
+    if "is" in wanted and not is_statistics_file(fake):
+        has_classifier = get_extractor().weights.has_classifier
+        if not has_classifier:
+            message = f"the Inception Score needs the Inception classifier, which the weights in use lack: {HOW_TO_GET_FULL}"
+            if strict:
+                raise GanevalError(message)
+            warnings.append(f"IS left out: {message}")
+            wanted.discard("is")
+    swd_options = SWDOptions(seed=seed, size=swd_size, max_images=swd_images)
+    given = [(obj, label) for obj, label in ((real, "real"), (fake, "fake")) if obj is not None]
+    for obj, label in given:
+        needs_features = [m for m in sorted(wanted)
+                          if is_statistics_file(obj) and m != "fid" and not (m == "is" and label == "real")]
+        if needs_features:
+            message = (f"{obj} holds only statistics (μ, Σ): {', '.join(needs_features)} need(s) the images; pass "
+                       f"the image folder or archive instead")
+            if strict:
+                raise BadInputError(message)
+            warnings.append(f"left out: {message}")
+            wanted -= set(needs_features)
+    sides = [_open_side(obj, label, _needs(wanted, pr_features, label), get_extractor, cache, skip_bad, progress,
+                        swd_options, get_vgg) for obj, label in given]
+    real_side = sides[0] if real is not None else None
+    fake_side = sides[-1]
+
+    scores: dict[str, object] = {}
+    details: dict[str, object] = {"seed": seed}
+    if real_side is not None:
+        warnings += check_compatible(real_side.meta, fake_side.meta, f"real ({real_side.meta.get('source')})",
+                                     f"fake ({fake_side.meta.get('source')})", force) if "fid" in wanted else []
+    device_for_metrics = get_extractor().device
+
+    def compute_kid() -> None:
+        from .metrics.kid import kernel_inception_distance
+
+        kid = kernel_inception_distance(real_side.features.pool3, fake_side.features.pool3, subsets=kid_subsets,
+                                        subset_size=kid_subset_size, seed=seed)
+        scores.update(kid=kid.mean, kid_std=kid.std)
+        details["kid"] = {"subsets": kid.subsets, "subset_size": kid.subset_size, "seed": seed}
+        if kid.capped:
+            warnings.append(f"KID subset size capped from {kid_subset_size} to {kid.subset_size} (the smaller set's size)")
+
+    def compute_is() -> None:
+        from .metrics.inception_score import inception_score
+
+        logits = fake_side.features.logits_unbiased
+        if logits is None:
+            raise GanevalError(f"the Inception Score needs the Inception classifier: {HOW_TO_GET_FULL}")
+        result = inception_score(logits, splits=is_splits, seed=seed)
+        scores.update({"is": result.mean, "is_std": result.std})
+        details["is"] = {"splits": result.splits, "seed": seed, "n": len(logits)}
+
+    def compute_pr() -> None:
+        from .metrics.prdc import precision_recall_density_coverage
+
+        attr = "pool3" if pr_features == "inception" else "vgg"
+        prdc = precision_recall_density_coverage(getattr(real_side.features, attr), getattr(fake_side.features, attr),
+                                                 seed=seed, device=device_for_metrics)
+        scores.update(precision=prdc.precision, recall=prdc.recall, density=prdc.density, coverage=prdc.coverage)
+        details["pr_features"] = pr_features
+        details["pr"] = {"features": pr_features, "k_pr": prdc.k_pr, "k_dc": prdc.k_dc, "n": prdc.n,
+                         "subsampled": prdc.subsampled, "seed": seed,
+                         **{k: v for k, v in real_side.meta.items() if str(k).startswith("pr_")}}
+        if pr_features == "vgg16" and (vgg_warning := get_vgg().weights.warning):  # type: ignore[attr-defined]
+            warnings.append(vgg_warning)
+
+    computations = {
+        "fid": lambda: scores.update(fid=_fid(real_side, fake_side)),
+        "kid": compute_kid,
+        "is": compute_is,
+        "pr": compute_pr,
+        "swd": lambda: scores.update(_swd(real_side, fake_side, seed, swd_images, details, warnings, device_for_metrics)),
+    }
+    for name, compute in computations.items():
+        if name not in wanted or (real_side is None and name != "is"):
+            continue
+        try:
+            compute()
+        except ValueError as exc:
+            message = f"{_NAMES[name]}: {exc}"
+            if strict:
+                raise BadInputError(message) from None
+            warnings.append(f"{_NAMES[name]} left out: {exc}")
+            wanted.discard(name)
+    if bootstrap and real_side is not None and wanted & {"fid", "kid"}:
+        scores.update(_bootstrap(real_side, fake_side, wanted, bootstrap, seed, kid_subsets, kid_subset_size,
+                                 details, warnings, progress))
+
+    uses_inception = "inception" in _needs(wanted, pr_features, "fake")
+    provenance = _provenance(built[0] if built and uses_inception else None, real_side, fake_side, wanted, warnings)
+    provenance.update(details)
+    ordered = {key: scores[key] for key in _KEY_ORDER if key in scores}
+    return Result(ordered, real_side.n if real_side else None, fake_side.n, provenance, warnings)
+
+
+_NAMES = {"fid": "FID", "kid": "KID", "is": "IS", "pr": "precision/recall", "swd": "SWD"}
+_KEY_ORDER = ("fid", "fid_ci95", "kid", "kid_std", "kid_ci95", "is", "is_std", "precision", "recall", "density",
+              "coverage", "swd", "swd_levels")
+
+
+def _fid(real: _Side, fake: _Side) -> float:
+    if real.features.mu is None or fake.features.mu is None:
+        raise GanevalError("FID needs pool3 statistics on both sides")
+    if real.features.mu.shape != fake.features.mu.shape:
+        raise BadInputError(f"real ({real.meta.get('source')}) has {real.features.mu.shape[0]}-d statistics and fake "
+                            f"({fake.meta.get('source')}) {fake.features.mu.shape[0]}-d; both must be pool3 (2048-d)")
+    return frechet_distance(real.features.mu, real.features.sigma, fake.features.mu, fake.features.sigma)
+
+
+def _swd(real: _Side, fake: _Side, seed: int, swd_images: int, details: dict[str, object], warnings: list[str],
+         device: torch.device) -> dict[str, object]:
+    from .metrics.swd import PROTOCOL_IMAGES, sliced_wasserstein_distance
+
+    real_info, fake_info = real.meta.get("swd") or {}, fake.meta.get("swd") or {}
+    if real_info.get("resolution") != fake_info.get("resolution"):  # type: ignore[union-attr]
+        raise BadInputError(f"SWD compares images of one resolution: real ({real.meta.get('source')}) is "
+                            f"{_size(real_info)} and fake ({fake.meta.get('source')}) {_size(fake_info)}; pass "
+                            f"--swd-size to resize both")
+    size = min(real_info["resolution"])  # type: ignore[index]
+    resolutions = [size >> level for level in range(len(real.features.swd or []))]
+    result = sliced_wasserstein_distance(real.features.swd, fake.features.swd, seed=seed,  # type: ignore[arg-type]
+                                         resolutions=resolutions, device=device)
+    details["swd"] = {"seed": seed, "resolutions": list(result.resolutions),
+                      "images_real": real_info.get("images"), "images_fake": fake_info.get("images"),  # type: ignore[union-attr]
+                      "size": real_info.get("size"), "descriptors_per_level": result.n_descriptors,  # type: ignore[union-attr]
+                      "subsampled": result.subsampled}
+    for info, label in ((real_info, "real"), (fake_info, "fake")):
+        images = int(info.get("images") or 0)  # type: ignore[union-attr]
+        if images < PROTOCOL_IMAGES:
+            warnings.append(f"SWD: {label} has {images} images (< {PROTOCOL_IMAGES:,}, the Progressive GAN protocol); "
+                            f"values are noisier and not comparable with published tables")
+    if swd_images != PROTOCOL_IMAGES:
+        warnings.append(f"SWD uses at most {swd_images} images per set instead of the protocol's {PROTOCOL_IMAGES:,}")
+    return {"swd": result.mean, "swd_levels": list(result.levels)}
+
+
+def _size(info: object) -> str:
+    resolution = info.get("resolution") if isinstance(info, dict) else None
+    return "×".join(str(v) for v in resolution) if isinstance(resolution, (list, tuple)) else str(resolution)
+
+
+def _bootstrap(real: _Side, fake: _Side, wanted: set[str], resamples: int, seed: int, kid_subsets: int,
+               kid_subset_size: int, details: dict[str, object], warnings: list[str],
+               progress: bool | None) -> dict[str, object]:
+    """95% percentile intervals of FID and KID over ``resamples`` seeded resamples (with replacement) of both
+    pool3 feature sets."""
+    from tqdm import tqdm
+
+    from .metrics.bootstrap import bootstrap_interval
+    from .metrics.kid import kernel_inception_distance
+
+    if real.features.pool3 is None or fake.features.pool3 is None:
+        warnings.append("--bootstrap needs features on both sides (a statistics file has none): no intervals")
+        return {}
+    names = [name for name in ("fid", "kid") if name in wanted]
+
+    with tqdm(total=resamples, desc="bootstrap", unit="resample", disable=not progress_enabled(progress)) as bar:
+        def statistic(x: np.ndarray, y: np.ndarray) -> list[float]:
+            values = []
+            if "fid" in names:
+                x64, y64 = x.astype(np.float64), y.astype(np.float64)
+                values.append(frechet_distance(x64.mean(0), np.cov(x64, rowvar=False),
+                                               y64.mean(0), np.cov(y64, rowvar=False)))
+            if "kid" in names:
+                values.append(kernel_inception_distance(x, y, subsets=kid_subsets, subset_size=kid_subset_size,
+                                                        seed=seed).mean)
+            bar.update(1)
+            return values
+
+        result = bootstrap_interval(real.features.pool3, fake.features.pool3, statistic, resamples=resamples, seed=seed)
+    details["bootstrap"] = {"resamples": resamples, "seed": seed, "interval": "95% percentile"}
+    return {f"{name}_ci95": [float(result.low[i]), float(result.high[i])] for i, name in enumerate(names)}
+
+
+_SIDE_KEYS = ("source", "kind", "n", "content_sha256", "cached", "skipped", "ignored_files", "mode", "weights_sha256")
+
+
+def _provenance(extractor: Extractor | None, real: _Side | None, fake: _Side, wanted: set[str],
+                warnings: list[str]) -> dict[str, object]:
+    described = real.meta if real is not None and real.meta.get("extractor") else fake.meta
+    common: dict[str, object] = extractor.provenance() if extractor else {k: described[k] for k in (
+        "extractor", "weights_sha256", "weights_source", "weights_standard", "mode", "ganeval_version")
+        if described.get(k) is not None}
+    common.setdefault("ganeval_version", __version__)
     if common.get("extractor") and not common.get("weights_standard"):
         warnings.insert(0, nonstandard_warning(common.get("weights_sha256")))
-    for stats, label in ((real_stats, "real"), (fake_stats, "fake")):
-        if stats.meta.get("ignored_files"):
-            warnings.append(f"{label}: {stats.meta['ignored_files']} non-image or hidden files in "
-                            f"{stats.meta.get('source')} were ignored")
-        if stats.n is not None and stats.n <= RECOMMENDED_MIN:
-            warnings.append(f"{label} has {stats.n} images (<= {RECOMMENDED_MIN}): its covariance is rank-deficient and "
-                            f"FID is biased upwards; use 10,000+ images for numbers comparable with papers")
-    side_keys = ("source", "kind", "n", "content_sha256", "cached", "skipped", "ignored_files", "mode", "weights_sha256")
-    provenance = {**common,
-                  "real": {k: real_stats.meta.get(k) for k in side_keys if k in real_stats.meta},
-                  "fake": {k: fake_stats.meta.get(k) for k in side_keys if k in fake_stats.meta}}
-    return Result({"fid": value}, real_stats.n, fake_stats.n, provenance, warnings)
+    provenance: dict[str, object] = {**common, "metrics": sorted(wanted)}
+    for side in (real, fake):
+        if side is None:
+            continue
+        if side.meta.get("ignored_files"):
+            warnings.append(f"{side.label}: {side.meta['ignored_files']} non-image or hidden files in "
+                            f"{side.meta.get('source')} were ignored")
+        if "fid" in wanted and side.n is not None and side.n <= RECOMMENDED_MIN:
+            warnings.append(f"{side.label} has {side.n} images (<= {RECOMMENDED_MIN}): its covariance is rank-deficient "
+                            f"and FID is biased upwards; use 10,000+ images for numbers comparable with papers")
+        provenance[side.label] = {k: side.meta.get(k) for k in _SIDE_KEYS if k in side.meta}
+    return provenance
 
+
+def statistics(source: object, *, mode: str = DEFAULT_MODE, weights: PathLike | None = None,
+               device: str | torch.device | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+               cache: bool = True, skip_bad: bool = False, progress: bool | None = None,
+               extractor: Extractor | None = None) -> Statistics:
+    """Reference statistics (μ (2048,), Σ (2048, 2048), n, provenance) of an image source."""
+    if is_statistics_file(source):
+        stats = load_statistics(source)  # type: ignore[arg-type]
+        stats.meta = {**stats.meta, "source": str(source), "kind": "statistics", "n": stats.n}
+        return stats
+    extractor = extractor or Extractor(weights=weights, mode=mode, device=device, batch_size=batch_size)
+    features = compute_features(source, extractor, cache=cache, skip_bad=skip_bad, progress=progress)
+    return Statistics(features.mu, features.sigma, features.n, dict(features.provenance))  # type: ignore[arg-type]
+
+
+def fid(real: object, fake: object, **options: object) -> Result:
+    """FID between two image sets (or their statistics files); options as ``score``. Statistics made with
+    other weights or another preprocessing mode are refused (IncompatibleStatsError) unless ``force``."""
+    return score(real, fake, metrics=["fid"], **options)  # type: ignore[arg-type]
+
+
+def kid(real: object, fake: object, **options: object) -> Result:
+    """KID (mean ± std over subsets) between two image sets; options as ``score``."""
+    return score(real, fake, metrics=["kid"], **options)  # type: ignore[arg-type]
+
+
+def inception_score(fake: object, **options: object) -> Result:
+    """Inception Score (mean ± std over splits) of one image set; needs the full weights with classifier."""
+    return score(None, fake, metrics=["is"], **options)  # type: ignore[arg-type]
+
+
+def precision_recall(real: object, fake: object, **options: object) -> Result:
+    """Precision, recall (k=3), density and coverage (k=5); options as ``score`` (``pr_features``)."""
+    return score(real, fake, metrics=["pr"], **options)  # type: ignore[arg-type]
+
+
+def swd(real: object, fake: object, **options: object) -> Result:
+    """Progressive GAN's sliced Wasserstein distance (×1e3, per level and mean); options as ``score``."""
+    return score(real, fake, metrics=["swd"], **options)  # type: ignore[arg-type]
+
+
+def parse_metrics(text: str | Sequence[str] | None) -> list[str] | None:
+    """``"fid,kid,pr"`` → ["fid", "kid", "pr"]; None or "all" → None (all metrics)."""
+    if text is None:
+        return None
+    items = [part.strip().lower() for part in (text.split(",") if isinstance(text, str) else text) if part.strip()]
+    return None if items in (["all"], []) else items

@@ -1,8 +1,9 @@
-"""Content-keyed cache of features and statistics in ``$GANEVAL_HOME/features``.
+"""Content-keyed cache of features in ``$GANEVAL_HOME/features``, one entry per part: the Inception part
+(pool3, logits, μ, Σ), the SWD descriptors and the VGG16 features.
 
-Key: sha256 of the source's content key (a folder: each file's relative path, size and bytes; an
-archive or array file: its bytes; an in-memory array: its bytes and shape), the extractor, the weights'
-sha256 and the preprocessing mode. Entries are ``.npz`` files (no pickles) written atomically; the zip
+Key: sha256 of the part's format, the source's content key (a folder: each file's relative path, size and bytes; an
+archive or array file: its bytes; an in-memory array: its bytes and shape) and everything that changes the
+part (Inception: extractor, weights sha256, mode; SWD: seed, size, image subset; VGG: weights sha256). Entries are ``.npz`` files (no pickles) written atomically; the zip
 format's CRC-32 of every array is checked on reading, so a truncated or corrupted entry is detected,
 removed and recomputed.
 """
@@ -22,7 +23,7 @@ from .atomic import atomic_write
 from .features import Features
 from .weights import ganeval_home
 
-CACHE_FORMAT = "ganeval-features-v1"
+PART_FORMATS = {"inception": "ganeval-features-v1", "swd": "ganeval-swd-v1", "vgg": "ganeval-vgg-v1"}
 log = logging.getLogger("ganeval")
 
 
@@ -30,17 +31,23 @@ def cache_dir() -> Path:
     return ganeval_home() / "features"
 
 
+def part_key(part: str, content_sha256: str, params: dict[str, object]) -> str:
+    """The cache key (hex) of one part (``inception``, ``swd`` or ``vgg``) of one source's features:
+    its content key and every parameter that changes the arrays."""
+    return hashlib.sha256(json.dumps({"format": PART_FORMATS[part], "content": content_sha256, **params},
+                                     sort_keys=True, default=str).encode()).hexdigest()
+
+
 def features_key(content_sha256: str, extractor: dict[str, object], mode: str) -> str:
-    """The cache key (hex) of one source's features under one extractor and mode."""
-    parts = {"format": CACHE_FORMAT, "content": content_sha256, "extractor": extractor.get("extractor"),
-             "weights_sha256": extractor.get("weights_sha256"), "has_classifier": extractor.get("has_classifier"),
-             "mode": mode}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    """The cache key of the Inception part under one extractor and preprocessing mode."""
+    return part_key("inception", content_sha256, {
+        "extractor": extractor.get("extractor"), "weights_sha256": extractor.get("weights_sha256"),
+        "has_classifier": extractor.get("has_classifier"), "mode": mode})
 
 
-def load_features(key: str) -> Features | None:
-    """The cached features for ``key``, or None when absent. A damaged entry is logged, removed and
-    treated as absent."""
+def load_part(part: str, key: str) -> Features | None:
+    """The cached ``part`` for ``key`` as Features holding only that part (plus names and provenance), or
+    None when absent. A damaged entry is logged, removed and treated as absent."""
     path = cache_dir() / f"{key}.npz"
     if not path.is_file():
         return None
@@ -48,16 +55,17 @@ def load_features(key: str) -> Features | None:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.keys() if name != "meta"}
             meta = json.loads(str(archive["meta"]))
-        if meta.get("format") != CACHE_FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}, expected {CACHE_FORMAT!r}")
-        return Features(
-            pool3=arrays["pool3"],
-            logits_unbiased=arrays.get("logits_unbiased"),
-            mu=arrays["mu"],
-            sigma=arrays["sigma"],
-            names=[str(name) for name in arrays["names"]],
-            provenance=meta["provenance"],
-        )
+        if meta.get("format") != PART_FORMATS[part]:
+            raise ValueError(f"format {meta.get('format')!r}, expected {PART_FORMATS[part]!r}")
+        features = Features(names=[str(name) for name in arrays["names"]], provenance=meta["provenance"])
+        if part == "inception":
+            features.pool3, features.mu, features.sigma = arrays["pool3"], arrays["mu"], arrays["sigma"]
+            features.logits_unbiased = arrays.get("logits_unbiased")
+        elif part == "swd":
+            features.swd = [arrays[f"level_{i}"] for i in range(int(meta["levels"]))]
+        else:
+            features.vgg = arrays["vgg"]
+        return features
     except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
         log.warning("cache entry %s is damaged (%s); recomputing", path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         with contextlib.suppress(OSError):
@@ -65,14 +73,21 @@ def load_features(key: str) -> Features | None:
         return None
 
 
-def store_features(key: str, features: Features) -> Path:
-    """Write ``features`` under ``key`` atomically; returns the entry's path."""
-    arrays = {"pool3": features.pool3, "mu": features.mu, "sigma": features.sigma,
-              "names": np.array(features.names, dtype=np.str_)}
-    if features.logits_unbiased is not None:
-        arrays["logits_unbiased"] = features.logits_unbiased
-    meta = {"format": CACHE_FORMAT, "provenance": features.provenance}
+def store_part(part: str, key: str, features: Features) -> Path:
+    """Write ``part`` of ``features`` under ``key`` atomically; returns the entry's path."""
+    arrays: dict[str, np.ndarray] = {"names": np.array(features.names, dtype=np.str_)}
+    meta: dict[str, object] = {"format": PART_FORMATS[part], "provenance": features.provenance}
+    if part == "inception":
+        arrays.update(pool3=features.pool3, mu=features.mu, sigma=features.sigma)
+        if features.logits_unbiased is not None:
+            arrays["logits_unbiased"] = features.logits_unbiased
+    elif part == "swd":
+        assert features.swd is not None
+        arrays.update({f"level_{i}": level for i, level in enumerate(features.swd)})
+        meta["levels"] = len(features.swd)
+    else:
+        arrays["vgg"] = features.vgg
     path = cache_dir() / f"{key}.npz"
     with atomic_write(path) as handle:
-        np.savez(handle, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+        np.savez(handle, meta=np.array(json.dumps(meta, sort_keys=True, default=str)), **arrays)
     return path

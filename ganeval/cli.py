@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from . import __version__
+from . import __version__, defaults
 from .errors import GanevalError
 from .pipeline import DEFAULT_BATCH_SIZE
 from .preprocess import DEFAULT_MODE, MODES
@@ -83,22 +83,53 @@ def cli() -> None:
     """Score generative image models: exact standard FID from one shared Inception-v3 pass."""
 
 
-@cli.command()
-@click.argument("real")
-@click.argument("fake")
-@_extractor_options
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of text.")
-@click.option("-v", "--verbose", is_flag=True, help="Print the full provenance.")
-@click.option("--force", is_flag=True, help="Compare statistics made with different weights or modes anyway.")
-@_handle_errors
-def fid(real: str, fake: str, mode: str, weights: str | None, device: str, batch_size: int, no_cache: bool,
-        skip_bad: bool, quiet: bool, as_json: bool, verbose: bool, force: bool) -> None:
-    """FID between REAL and FAKE: folders, .zip archives, .npy/.npz image arrays or statistics files."""
-    from .api import fid as compute_fid
+def _score_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of every scoring command; defaults come from ``ganeval.defaults`` as the API's do."""
+    options = [
+        click.option("--seed", type=int, default=defaults.SEED, show_default=True,
+                     help="Seed of every random choice (KID subsets, IS shuffle, P/R subsampling, SWD, bootstrap)."),
+        click.option("--kid-subsets", type=click.IntRange(min=1), default=defaults.KID_SUBSETS, show_default=True),
+        click.option("--kid-subset-size", type=click.IntRange(min=2), default=defaults.KID_SUBSET_SIZE, show_default=True,
+                     help="Capped to the smaller set (with a warning)."),
+        click.option("--is-splits", type=click.IntRange(min=1), default=defaults.IS_SPLITS, show_default=True),
+        click.option("--pr-features", type=click.Choice(defaults.PR_FEATURES), default="inception", show_default=True,
+                     help="Features for precision/recall/density/coverage: the shared Inception pool3, or VGG16 fc2 "
+                          "(the published protocol; needs torchvision's VGG16 weights)."),
+        click.option("--vgg-weights", type=click.Path(dir_okay=False), default=None,
+                     help="VGG16 state dict (torchvision layout) for --pr-features vgg16."),
+        click.option("--swd-size", type=click.IntRange(min=16), default=None,
+                     help="Resize every image to this size for SWD (needed when the sets' resolutions differ)."),
+        click.option("--swd-images", type=click.IntRange(min=1), default=defaults.SWD_IMAGES, show_default=True,
+                     help="Images per set used for SWD; larger sets are subsampled with the seed."),
+        click.option("--bootstrap", type=click.IntRange(min=0), default=defaults.BOOTSTRAP, show_default=True,
+                     help="Resamples for 95%% intervals of FID and KID (0: none)."),
+        click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+                     help="Append one row (header once) to this CSV, atomically."),
+        click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of the table."),
+        click.option("-v", "--verbose", is_flag=True, help="Print the full provenance."),
+        click.option("--force", is_flag=True, help="Compare statistics made with different weights or modes anyway."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
-    result = compute_fid(real, fake, mode=mode, weights=weights, device=device, batch_size=batch_size,
-                         cache=not no_cache, skip_bad=skip_bad, force=force, progress=False if quiet else None)
+
+def _score_and_print(real: str | None, fake: str, metrics: list[str] | None, mode: str, weights: str | None,
+                     device: str, batch_size: int, no_cache: bool, skip_bad: bool, quiet: bool, seed: int,
+                     kid_subsets: int, kid_subset_size: int, is_splits: int, pr_features: str, vgg_weights: str | None,
+                     swd_size: int | None, swd_images: int, bootstrap: int, csv_path: str | None, as_json: bool,
+                     verbose: bool, force: bool) -> None:
+    from .api import score
+    from .result import append_csv
+
+    result = score(real, fake, metrics=metrics, seed=seed, mode=mode, weights=weights, device=device,
+                   batch_size=batch_size, cache=not no_cache, skip_bad=skip_bad, force=force,
+                   progress=False if quiet else None, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
+                   is_splits=is_splits, pr_features=pr_features, vgg_weights=vgg_weights, swd_size=swd_size,
+                   swd_images=swd_images, bootstrap=bootstrap)
     _warn(result.warnings)
+    if csv_path:
+        append_csv(csv_path, result)
     if as_json:
         click.echo(result.to_json())
         return
@@ -107,6 +138,47 @@ def fid(real: str, fake: str, mode: str, weights: str | None, device: str, batch
         click.echo(json.dumps(result.provenance, indent=2, default=str), err=True)
     elif not quiet:
         click.echo(result.provenance_line(), err=True)
+
+
+@cli.command()
+@click.argument("real")
+@click.argument("fake")
+@click.option("--metrics", default="all", show_default=True,
+              help=f"Comma-separated subset of {','.join(defaults.METRICS)} (pr = precision, recall, density, coverage).")
+@_extractor_options
+@_score_options
+@_handle_errors
+def score(real: str, fake: str, metrics: str, **options: Any) -> None:
+    """Every metric between REAL and FAKE from one decode pass over each: FID, KID, IS (of FAKE),
+    precision/recall/density/coverage and SWD, with their spreads and provenance."""
+    from .api import parse_metrics
+
+    _score_and_print(real, fake, parse_metrics(metrics), **options)
+
+
+def _single_metric_command(name: str, metric: str, doc: str, one_set: bool = False) -> None:
+    def command(**options: Any) -> None:
+        real = None if one_set else options.pop("real")
+        _score_and_print(real, options.pop("fake"), [metric], **options)
+
+    command.__doc__ = doc
+    command.__name__ = name
+    wrapped = _handle_errors(command)
+    wrapped = _score_options(wrapped)
+    wrapped = _extractor_options(wrapped)
+    wrapped = click.argument("fake")(wrapped)
+    if not one_set:
+        wrapped = click.argument("real")(wrapped)
+    cli.command(name=name)(wrapped)
+
+
+_single_metric_command("fid", "fid", "FID between REAL and FAKE: folders, .zip archives, .npy/.npz image arrays or statistics files.")
+_single_metric_command("kid", "kid", "KID (unbiased MMD², polynomial kernel) between REAL and FAKE: mean ± std over subsets.")
+_single_metric_command("is", "is", "Inception Score of FAKE (one set): mean ± std over splits; needs the full weights "
+                                    "with the classifier.", one_set=True)
+_single_metric_command("pr", "pr", "Precision and recall (k=3), density and coverage (k=5) between REAL and FAKE.")
+_single_metric_command("swd", "swd", "Progressive GAN's sliced Wasserstein distance between REAL and FAKE (×1e3; "
+                                      "per pyramid level, finest first, and their mean).")
 
 
 @cli.command()

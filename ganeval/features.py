@@ -51,20 +51,24 @@ class MomentAccumulator:
 
 @dataclass
 class Features:
-    """What one pass over an image set yields.
+    """What one pass over an image set yields; each part is None when it was not asked for.
 
-    pool3: (N, 2048) float32. logits_unbiased: (N, 1008) float32 or None (no classifier).
-    mu (2048,) and sigma (2048, 2048): float64 statistics of pool3. names: one per row.
-    provenance: source, content key, extractor, weights, mode, skipped files.
+    names: one per usable image, in source order. pool3: (N, 2048) float32. logits_unbiased: (N, 1008)
+    float32, or None without a classifier. mu (2048,) and sigma (2048, 2048): float64 statistics of pool3.
+    swd: raw SWD descriptors per pyramid level, finest first, each (n_swd·128, 3, 7, 7) float32.
+    vgg: (N, 4096) float32 VGG16 fc2 features. provenance: source, content key, extractor, weights, mode,
+    skipped files, and the parameters of each part.
     """
 
-    pool3: np.ndarray
-    logits_unbiased: np.ndarray | None
-    mu: np.ndarray
-    sigma: np.ndarray
     names: list[str]
     provenance: dict[str, object] = field(default_factory=dict)
+    pool3: np.ndarray | None = None
+    logits_unbiased: np.ndarray | None = None
+    mu: np.ndarray | None = None
+    sigma: np.ndarray | None = None
+    swd: list[np.ndarray] | None = None
+    vgg: np.ndarray | None = None
 
     @property
     def n(self) -> int:
-        return int(self.pool3.shape[0])
+        return len(self.names)

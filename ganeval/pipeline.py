@@ -1,4 +1,4 @@
-"""The one pass: source → decoded batches → preprocessing → Inception forward → Features.
+"""The one pass: source → decoded batches → (Inception forward, SWD descriptor sampler, VGG16) → Features.
 
 Decoding runs in a thread pool a batch ahead of the network (PIL and torch release the GIL), so the
 forward is rarely kept waiting. Memory: the pass keeps the float32 features (2048 floats per image, plus
@@ -13,6 +13,7 @@ import sys
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,6 +27,10 @@ from .inception import POOL3_DIM, FIDInceptionV3, build_inception
 from .preprocess import DEFAULT_MODE, get_preprocessor
 from .sources import ImageSource
 from .weights import WeightsInfo, load_state_dict, locate_weights
+
+if TYPE_CHECKING:
+    from .metrics.swd import DescriptorSampler
+    from .vgg import VGGExtractor
 
 DEFAULT_BATCH_SIZE = 50
 
@@ -51,8 +56,16 @@ class Extractor:
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.workers = workers if workers is not None else min(4, usable_cpus())
-        self.weights: WeightsInfo = locate_weights(weights)
+        self._weights_arg = weights
+        self._weights: WeightsInfo | None = None
         self._model: FIDInceptionV3 | None = None
+
+    @property
+    def weights(self) -> WeightsInfo:
+        """The located and verified Inception weights (found on first use: an SWD-only pass needs none)."""
+        if self._weights is None:
+            self._weights = locate_weights(self._weights_arg)
+        return self._weights
 
     @property
     def model(self) -> FIDInceptionV3:
@@ -83,8 +96,12 @@ class Extractor:
         logits = None if out.logits_unbiased is None else out.logits_unbiased.float().cpu().numpy()
         return out.pool3.float().cpu().numpy(), logits
 
-    def extract(self, source: ImageSource, skip_bad: bool = False, progress: bool | None = None) -> Features:
-        """One pass over ``source``: features, float64 statistics and provenance.
+    def extract(self, source: ImageSource, skip_bad: bool = False, progress: bool | None = None, *,
+                inception: bool = True, swd: DescriptorSampler | None = None, swd_indices: set[int] | None = None,
+                vgg: VGGExtractor | None = None) -> Features:
+        """One decode pass over ``source`` feeding every requested consumer: the Inception forward
+        (pool3, logits, float64 statistics), the SWD descriptor sampler (on the images whose index is in
+        ``swd_indices``, all when None) and the VGG16 fc2 network.
 
         A file that cannot be decoded raises BadInputError naming it, or with ``skip_bad`` is skipped and
         listed in ``provenance['skipped']``. Fewer than 2 usable images is an error."""
@@ -92,36 +109,51 @@ class Extractor:
 
         pool3_parts: list[np.ndarray] = []
         logit_parts: list[np.ndarray] = []
+        vgg_parts: list[np.ndarray] = []
         names: list[str] = []
         skipped: list[str] = []
         moments = MomentAccumulator(POOL3_DIM)
         with tqdm(total=len(source), unit="img", desc=f"extracting {_short(source.label)}",
                   disable=not progress_enabled(progress), file=sys.stderr) as bar:
-            for batch_names, images, bad in self._decoded_batches(source, skip_bad):
+            for indices, batch_names, images, bad in self._decoded_batches(source, skip_bad):
                 skipped.extend(bad)
                 if images:
-                    pool3, logits = self.forward(images)
-                    moments.update(pool3)
-                    pool3_parts.append(pool3)
-                    if logits is not None:
-                        logit_parts.append(logits)
+                    if inception:
+                        pool3, logits = self.forward(images)
+                        moments.update(pool3)
+                        pool3_parts.append(pool3)
+                        if logits is not None:
+                            logit_parts.append(logits)
+                    if swd is not None:
+                        chosen = [i for i, index in enumerate(indices) if swd_indices is None or index in swd_indices]
+                        if chosen:
+                            swd.update([images[i] for i in chosen], [batch_names[i] for i in chosen],
+                                       [indices[i] for i in chosen])
+                    if vgg is not None:
+                        vgg_parts.append(vgg.forward(images))
                     names.extend(batch_names)
                 bar.update(len(images) + len(bad))
         if len(names) < 2:
             detail = f" ({len(skipped)} skipped as unreadable)" if skipped else ""
-            raise BadInputError(f"{source.label}: {len(names)} usable image(s){detail}; FID needs at least 2 (10,000+ recommended)")
-        provenance = {**source.describe(), "n": len(names), "skipped": skipped, **self.provenance()}
-        return Features(
-            pool3=np.concatenate(pool3_parts),
-            logits_unbiased=np.concatenate(logit_parts) if logit_parts else None,
-            mu=moments.mean(),
-            sigma=moments.cov(),
-            names=names,
-            provenance=provenance,
-        )
+            raise BadInputError(f"{source.label}: {len(names)} usable image(s){detail}; the metrics need at least 2 "
+                                f"(10,000+ recommended)")
+        provenance = {**source.describe(), "n": len(names), "skipped": skipped,
+                      **(self.provenance() if inception else {"ganeval_version": __version__})}
+        features = Features(names=names, provenance=provenance)
+        if inception:
+            features.pool3 = np.concatenate(pool3_parts)
+            features.logits_unbiased = np.concatenate(logit_parts) if logit_parts else None
+            features.mu, features.sigma = moments.mean(), moments.cov()
+        if swd is not None:
+            features.swd = swd.result()
+        if vgg is not None:
+            features.vgg = np.concatenate(vgg_parts)
+        return features
 
-    def _decoded_batches(self, source: ImageSource, skip_bad: bool) -> Iterator[tuple[list[str], list[np.ndarray], list[str]]]:
-        """Batches of (names, decoded images, skip messages), decoded by a thread pool two batches ahead."""
+    def _decoded_batches(self, source: ImageSource, skip_bad: bool
+                         ) -> Iterator[tuple[list[int], list[str], list[np.ndarray], list[str]]]:
+        """Batches of (indices, names, decoded images, skip messages), decoded by a thread pool two batches
+        ahead."""
         starts = range(0, len(source), self.batch_size)
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ganeval-decode") as pool:
             pending: deque[list[tuple[int, Future[np.ndarray]]]] = deque()
@@ -138,18 +170,19 @@ class Extractor:
             while pending:
                 batch = pending.popleft()
                 submit_next()
-                names, images, bad = [], [], []
+                indices, names, images, bad = [], [], [], []
                 for index, future in batch:
                     try:
                         images.append(future.result())
                         names.append(source.names[index])
+                        indices.append(index)
                     except BadInputError as exc:
                         if not skip_bad:
                             for _, other in (item for queued in pending for item in queued):
                                 other.cancel()
                             raise
                         bad.append(str(exc))
-                yield names, images, bad
+                yield indices, names, images, bad
 
 
 def _short(label: str, width: int = 40) -> str:

@@ -90,12 +90,14 @@ def compute_features(source: object, extractor: Extractor, cache: bool = True, s
             missing = list(keys)
             fresh = _extract(src, extractor, skip_bad, progress, missing, swd, vgg)
             fresh.provenance.update(content_sha256=content, cached=False)
-        if cache:
-            for part in missing:
-                store_part(part, keys[part], fresh)
-        found.update({part: fresh for part in missing})
+        inception_keys = set(extractor.provenance()) - {"ganeval_version"} if "inception" in missing else set()
+        for part in missing:
+            own = fresh if part == "inception" else _without(fresh, inception_keys)
+            if cache:
+                store_part(part, keys[part], own)
+            found[part] = own
     merged = Features(names=next(iter(found.values())).names) if found else Features(names=[])
-    for part in keys:
+    for part in sorted(keys, key=lambda name: name == "inception"):
         entry = found[part]
         merged.provenance.update(entry.provenance)
         if part == "inception":
@@ -107,6 +109,13 @@ def compute_features(source: object, extractor: Extractor, cache: bool = True, s
             merged.vgg = entry.vgg
     merged.provenance.update(source=src.label, cached=not missing)
     return merged
+
+
+def _without(features: Features, keys: set[str]) -> Features:
+    """The same arrays with provenance ``keys`` (the Inception extractor's) left out: an SWD or VGG part
+    must not carry the description of a network that did not make it."""
+    return Features(names=features.names, provenance={k: v for k, v in features.provenance.items() if k not in keys},
+                    swd=features.swd, vgg=features.vgg)
 
 
 def _extract(src: ImageSource, extractor: Extractor, skip_bad: bool, progress: bool | None, parts: list[str],

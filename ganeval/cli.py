@@ -80,7 +80,7 @@ def _warn(warnings: list[str]) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ganeval")
 def cli() -> None:
-    """Score generative image models: exact standard FID from one shared Inception-v3 pass."""
+    """Score generative image models: FID, KID, IS, precision/recall, SWD from one shared Inception-v3 pass."""
 
 
 def _score_options(func: Callable[..., Any]) -> Callable[..., Any]:

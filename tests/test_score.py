@@ -212,3 +212,43 @@ def test_statistics_file_real_side_still_gives_fid_and_is(image_dirs, full_extra
     result = ganeval.score(stats_file, fake, extractor=full_extractor, is_splits=4, progress=False)
     assert set(result) == {"fid", "is", "is_std"}
     assert any("kid, pr, swd need(s) the images" in w for w in result.warnings)
+
+
+def test_cached_parts_keep_their_own_provenance(image_dirs, extractor, full_extractor, fresh_home) -> None:
+    """An SWD part cached in a pass with one Inception network must not relabel FID made with another."""
+    real, fake = image_dirs
+    ganeval.score(real, fake, metrics=["fid", "swd"], extractor=full_extractor, progress=False)
+    again = ganeval.score(real, fake, metrics=["fid", "swd"], extractor=extractor, progress=False)
+    assert again.provenance["real"]["weights_sha256"] == extractor.weights.sha256
+    assert again.provenance["extractor"] == extractor.weights.extractor
+
+
+def test_vgg16_precision_recall_shares_the_decode_pass(image_dirs, extractor, fresh_home, decode_counter,
+                                                       tmp_path) -> None:
+    """--pr-features vgg16: the same decoded batches feed Inception (FID) and VGG16 (P/R); the numbers equal
+    the pure function on VGG16 features computed separately."""
+    import torch
+
+    from ganeval.sources import open_source
+    from ganeval.vgg import VGG16Features, VGGExtractor
+
+    generator = torch.Generator().manual_seed(11)
+    state = {k: torch.randn(v.shape, generator=generator) * 0.02 for k, v in VGG16Features().state_dict().items()}
+    weights = tmp_path / "vgg-seeded.pth"
+    torch.save(state, weights)
+    real, fake = image_dirs
+    result = ganeval.score(real, fake, metrics=["fid", "pr"], pr_features="vgg16", vgg_weights=weights,
+                           extractor=extractor, progress=False)
+    assert len(decode_counter) == 16
+    assert result.provenance["pr_features"] == "vgg16" and result.provenance["pr"]["pr_weights_standard"] is False
+    assert any("non-standard VGG16 weights" in w for w in result.warnings)
+    vgg = VGGExtractor(weights=weights, device="cpu")
+    decode_counter.clear()
+    features = [ganeval.compute_features(side, extractor, inception=False, vgg=vgg, progress=False).vgg
+                for side in (real, fake)]
+    assert decode_counter == [], "the VGG16 part came from the cache"
+    for side, cached in zip((real, fake), features):
+        np.testing.assert_allclose(vgg.forward([open_source(side).load(3)])[0], cached[3], rtol=1e-5, atol=1e-6)
+    expected = precision_recall_density_coverage(features[0], features[1], seed=2020)
+    assert (result["precision"], result["recall"], result["density"], result["coverage"]) == (
+        expected.precision, expected.recall, expected.density, expected.coverage)

@@ -3,7 +3,11 @@ seeded random classifier, one session-wide extractor, and small generated image 
 
 from __future__ import annotations
 
+import http.server
 import os
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +92,71 @@ def image_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     real = write_images(root / "real", smooth_images(8, 32, seed=1))
     fake = write_images(root / "fake", smooth_images(8, 32, seed=2, shift=60))
     return real, fake
+
+
+@pytest.fixture
+def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty $GANEVAL_HOME (so an empty cache) for this test only."""
+    monkeypatch.setenv("GANEVAL_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def decode_counter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the images decoded during the test, in order."""
+    import ganeval.sources
+
+    calls: list[str] = []
+    original = ganeval.sources.decode_image
+
+    def counting(data, name):
+        calls.append(name)
+        return original(data, name)
+
+    monkeypatch.setattr(ganeval.sources, "decode_image", counting)
+    return calls
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.routes[path]``: bytes, or a callable that handles the request itself."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.server.requests.append(self.path)
+        route = self.server.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+        elif callable(route):
+            route(self)
+        else:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(route)))
+            self.end_headers()
+            self.wfile.write(route)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[http.server.ThreadingHTTPServer]:
+    """A local HTTP server for download tests; modules add their ``routes``; ``base`` is its URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    httpd.routes = {}
+    httpd.requests = []
+    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def closed_port() -> int:
+    """A local port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

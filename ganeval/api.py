@@ -74,8 +74,6 @@ def compute_features(source: object, extractor: Extractor, cache: bool = True, s
         keys["vgg"] = part_key("vgg", content, {"weights_sha256": vgg.weights.sha256,  # type: ignore[attr-defined]
                                                 "preprocess": PREPROCESS_ID, "layer": "fc2_relu"})
     found = {part: entry for part, key in keys.items() if cache and (entry := load_part(part, key)) is not None}
-    if len({tuple(entry.names) for entry in found.values()}) > 1:
-        found = {}
     for entry in found.values():
         skipped = entry.provenance.get("skipped")
         if skipped and not skip_bad:
@@ -85,11 +83,6 @@ def compute_features(source: object, extractor: Extractor, cache: bool = True, s
     if missing:
         fresh = _extract(src, extractor, skip_bad, progress, missing, swd, vgg)
         fresh.provenance.update(content_sha256=content, cached=False)
-        if found and fresh.names != next(iter(found.values())).names:
-            found = {}
-            missing = list(keys)
-            fresh = _extract(src, extractor, skip_bad, progress, missing, swd, vgg)
-            fresh.provenance.update(content_sha256=content, cached=False)
         inception_keys = set(extractor.provenance()) - {"ganeval_version"} if "inception" in missing else set()
         for part in missing:
             own = fresh if part == "inception" else _without(fresh, inception_keys)
@@ -131,16 +124,10 @@ def _extract(src: ImageSource, extractor: Extractor, skip_bad: bool, progress: b
     if sampler is not None and swd is not None:
         resolution = list(sampler.resolution) if sampler.resolution else None
         features.provenance["swd"] = {"seed": swd.seed, "size": swd.size, "resolution": resolution,
-                                      "images": (features.swd[0].shape[0] if features.swd else 0) // _per_image()}
+                                      "images": sampler.n_images}
     if "vgg" in parts and vgg is not None:
         features.provenance.update(vgg.provenance())  # type: ignore[attr-defined]
     return features
-
-
-def _per_image() -> int:
-    from .metrics.swd import NHOODS_PER_IMAGE
-
-    return NHOODS_PER_IMAGE
 
 
 @dataclass
@@ -150,7 +137,6 @@ class _Side:
     label: str
     features: Features
     n: int | None
-    statistics_only: bool = False
     meta: dict[str, object] = field(default_factory=dict)
 
 
@@ -159,11 +145,11 @@ def _open_side(obj: object, label: str, needs: set[str], get_extractor, cache: b
     if is_statistics_file(obj):
         stats = load_statistics(obj)  # type: ignore[arg-type]
         meta = {**stats.meta, "source": str(obj), "kind": "statistics", "n": stats.n}
-        return _Side(label, Features(names=[], provenance=meta, mu=stats.mu, sigma=stats.sigma), stats.n, True, meta)
+        return _Side(label, Features(names=[], provenance=meta, mu=stats.mu, sigma=stats.sigma), stats.n, meta)
     features = compute_features(obj, get_extractor(), cache=cache, skip_bad=skip_bad, progress=progress,
                                 inception="inception" in needs, swd=swd if "swd" in needs else None,
                                 vgg=get_vgg() if "vgg" in needs else None)
-    return _Side(label, features, features.n, False, dict(features.provenance))
+    return _Side(label, features, features.n, dict(features.provenance))
 
 
 def _needs(metrics: set[str], pr_features: str, side: str) -> set[str]:

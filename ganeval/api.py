@@ -280,17 +280,19 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
         "pr": compute_pr,
         "swd": lambda: scores.update(_swd(real_side, fake_side, seed, swd_images, details, warnings, device_for_metrics)),
     }
-    for name, compute in computations.items():
-        if name not in wanted or (real_side is None and name != "is"):
-            continue
-        try:
-            compute()
-        except ValueError as exc:
-            message = f"{_NAMES[name]}: {exc}"
-            if strict:
-                raise BadInputError(message) from None
-            warnings.append(f"{_NAMES[name]} left out: {exc}")
-            wanted.discard(name)
+    from tqdm import tqdm
+
+    todo = [name for name in computations if name in wanted and (real_side is not None or name == "is")]
+    with tqdm(todo, desc="metrics", unit="metric", disable=not progress_enabled(progress) or len(todo) < 2) as bar:
+        for name in bar:
+            bar.set_postfix_str(_NAMES[name])
+            try:
+                computations[name]()
+            except ValueError as exc:
+                if strict:
+                    raise BadInputError(f"{_NAMES[name]}: {exc}") from None
+                warnings.append(f"{_NAMES[name]} left out: {exc}")
+                wanted.discard(name)
     if bootstrap and real_side is not None and wanted & {"fid", "kid"}:
         scores.update(_bootstrap(real_side, fake_side, wanted, bootstrap, seed, kid_subsets, kid_subset_size,
                                  details, warnings, progress))

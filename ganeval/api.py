@@ -9,11 +9,12 @@ descriptor sampler and (for ``pr_features="vgg16"``) VGG16 together. Every part 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from . import __version__, defaults
 from .cache import features_key, load_part, part_key, store_part
@@ -238,6 +239,10 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
         warnings += check_compatible(real_side.meta, fake_side.meta, f"real ({real_side.meta.get('source')})",
                                      f"fake ({fake_side.meta.get('source')})", force) if "fid" in wanted else []
     device_for_metrics = get_extractor().device
+    bar = tqdm(desc="metrics", unit="metric", disable=not progress_enabled(progress))
+
+    def report(name: str, unit: str) -> Callable[[int, int], None]:
+        return lambda done, total: bar.set_postfix_str(f"{name} {done}/{total} {unit}")
 
     def compute_kid() -> None:
         from .metrics.kid import kernel_inception_distance
@@ -264,7 +269,7 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
 
         attr = "pool3" if pr_features == "inception" else "vgg"
         prdc = precision_recall_density_coverage(getattr(real_side.features, attr), getattr(fake_side.features, attr),
-                                                 seed=seed, device=device_for_metrics)
+                                                 seed=seed, device=device_for_metrics, progress=report("pr", "blocks"))
         scores.update(precision=prdc.precision, recall=prdc.recall, density=prdc.density, coverage=prdc.coverage)
         details["pr_features"] = pr_features
         details["pr"] = {"features": pr_features, "k_pr": prdc.k_pr, "k_dc": prdc.k_dc, "n": prdc.n,
@@ -278,13 +283,13 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
         "kid": compute_kid,
         "is": compute_is,
         "pr": compute_pr,
-        "swd": lambda: scores.update(_swd(real_side, fake_side, seed, swd_images, details, warnings, device_for_metrics)),
+        "swd": lambda: scores.update(_swd(real_side, fake_side, seed, swd_images, details, warnings, device_for_metrics,
+                                          report("swd", "levels"))),
     }
-    from tqdm import tqdm
-
     todo = [name for name in computations if name in wanted and (real_side is not None or name == "is")]
-    with tqdm(todo, desc="metrics", unit="metric", disable=not progress_enabled(progress) or len(todo) < 2) as bar:
-        for name in bar:
+    with bar:
+        bar.reset(total=len(todo))
+        for name in todo:
             bar.set_postfix_str(_NAMES[name])
             try:
                 computations[name]()
@@ -293,6 +298,7 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
                     raise BadInputError(f"{_NAMES[name]}: {exc}") from None
                 warnings.append(f"{_NAMES[name]} left out: {exc}")
                 wanted.discard(name)
+            bar.update(1)
     if bootstrap and real_side is not None and wanted & {"fid", "kid"}:
         scores.update(_bootstrap(real_side, fake_side, wanted, bootstrap, seed, kid_subsets, kid_subset_size,
                                  details, warnings, progress))
@@ -319,7 +325,7 @@ def _fid(real: _Side, fake: _Side) -> float:
 
 
 def _swd(real: _Side, fake: _Side, seed: int, swd_images: int, details: dict[str, object], warnings: list[str],
-         device: torch.device) -> dict[str, object]:
+         device: torch.device, progress: Callable[[int, int], None]) -> dict[str, object]:
     from .metrics.swd import PROTOCOL_IMAGES, sliced_wasserstein_distance
 
     real_info, fake_info = real.meta.get("swd") or {}, fake.meta.get("swd") or {}
@@ -330,7 +336,7 @@ def _swd(real: _Side, fake: _Side, seed: int, swd_images: int, details: dict[str
     size = min(real_info["resolution"])  # type: ignore[index]
     resolutions = [size >> level for level in range(len(real.features.swd or []))]
     result = sliced_wasserstein_distance(real.features.swd, fake.features.swd, seed=seed,  # type: ignore[arg-type]
-                                         resolutions=resolutions, device=device)
+                                         resolutions=resolutions, device=device, progress=progress)
     details["swd"] = {"seed": seed, "resolutions": list(result.resolutions),
                       "images_real": real_info.get("images"), "images_fake": fake_info.get("images"),  # type: ignore[union-attr]
                       "size": real_info.get("size"), "descriptors_per_level": result.n_descriptors,  # type: ignore[union-attr]
@@ -355,8 +361,6 @@ def _bootstrap(real: _Side, fake: _Side, wanted: set[str], resamples: int, seed:
                progress: bool | None) -> dict[str, object]:
     """95% percentile intervals of FID and KID over ``resamples`` seeded resamples (with replacement) of both
     pool3 feature sets."""
-    from tqdm import tqdm
-
     from .metrics.bootstrap import bootstrap_interval
     from .metrics.kid import kernel_inception_distance
 

@@ -278,3 +278,14 @@ def test_cuda_matches_cpu() -> None:
         precision_recall_density_coverage(real, fake, block_size=128)
     collapsed = np.repeat(real[3:4], 500, axis=0)
     assert as_dict(precision_recall_density_coverage(real, collapsed, device="cuda")) == brute_prdc(real, collapsed)
+
+
+def test_progress_reports_every_block_up_to_the_total() -> None:
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(50, 8)), rng.normal(size=(50, 8))
+    calls: list[tuple[int, int]] = []
+    result = precision_recall_density_coverage(real, fake, block_size=16, progress=lambda d, t: calls.append((d, t)))
+    blocks = 4  # ceil(50 / 16)
+    total = blocks * (blocks + 1) + blocks * blocks
+    assert calls == [(i, total) for i in range(1, total + 1)]
+    assert result == precision_recall_density_coverage(real, fake, block_size=16)

@@ -318,3 +318,12 @@ def test_swd_rejects_different_resolutions() -> None:
     fine = sample(list(uint8_images(1, 32, 32, seed=1)))
     with pytest.raises(ValueError, match="different resolutions"):
         sliced_wasserstein_distance(coarse, fine)
+
+
+def test_progress_reports_each_level() -> None:
+    rng = np.random.default_rng(0)
+    levels = [rng.normal(size=(300, 3, 7, 7)).astype(np.float32) for _ in range(3)]
+    other = [rng.normal(size=(300, 3, 7, 7)).astype(np.float32) for _ in range(3)]
+    calls: list[tuple[int, int]] = []
+    sliced_wasserstein_distance(levels, other, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]

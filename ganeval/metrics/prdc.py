@@ -308,7 +308,7 @@ def _merge_columns(values: torch.Tensor, index: torch.Tensor, block: torch.Tenso
 
 
 def _squared_radii(sweeper: _Sweeper, points: np.ndarray, centre: torch.Tensor, sqnorms: torch.Tensor,
-                   ks: list[int]) -> dict[int, torch.Tensor]:
+                   ks: list[int], step: Callable[[], None] = lambda: None) -> dict[int, torch.Tensor]:
     """Exact r_k² (N,) float64 for every k in ``ks``.
 
     One sweep over the upper block triangle of points × points: the diagonal blocks first (so every row
@@ -331,6 +331,7 @@ def _squared_radii(sweeper: _Sweeper, points: np.ndarray, centre: torch.Tensor, 
         if j0 != i0:
             values[j0:j1], index[j0:j1] = _merge_columns(values[j0:j1], index[j0:j1], distances, i0,
                                                          sweeper.scratch(distances))
+        step()
     neighbours = index.cpu().numpy()
     exact = _exact_squared(points, np.repeat(np.arange(n), keep), points, neighbours.reshape(-1))
     ordered = np.sort(exact.reshape(n, keep), axis=1)
@@ -371,14 +372,15 @@ def _subsample(real: np.ndarray, fake: np.ndarray, seed: int) -> tuple[np.ndarra
 
 def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, *, k_pr: int = 3, k_dc: int = 5,
                                       seed: int = 2020, block_size: int | None = None,
-                                      device: str | torch.device | None = None) -> PRDCResult:
+                                      device: str | torch.device | None = None,
+                                      progress: Callable[[int, int], None] | None = None) -> PRDCResult:
     """Precision and recall (k = ``k_pr``) and density and coverage (k = ``k_dc``) of ``fake`` (M, D)
     against ``real`` (N, D), any real dtype (float32 or float64 features), computed exactly in float64.
 
     When N != M the larger set is subsampled without replacement to the size of the smaller with
     ``np.random.default_rng(seed)`` (indices sorted). ``block_size``: rows per distance block (default
-    4096 for D <= 2048); ``device``: torch device for the GEMMs and selections (default CPU).
-    Raises ValueError for non-2-D or non-numeric inputs, different D, NaN/inf, or n <= max(k_pr, k_dc)."""
+    4096 for D <= 2048); ``device``: torch device for the GEMMs and selections (default CPU);
+    ``progress(done, total)`` is called after each block of distances. Raises ValueError for non-2-D or non-numeric inputs, different D, NaN/inf, or n <= max(k_pr, k_dc)."""
     real_points, fake_points = _check_points("real", real), _check_points("fake", fake)
     k_pr, k_dc = _check_k("k_pr", k_pr), _check_k("k_dc", k_dc)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -397,10 +399,18 @@ def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, *, k_p
     _check_finite("fake", fake_points, block)
     real_points, fake_points, subsampled = _subsample(real_points, fake_points, int(seed))
 
+    blocks = -(-n // block)
+    total, done = blocks * (blocks + 1) + blocks * blocks, [0]
+
+    def step() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], total)
+
     centre = (sweeper.column_sum(real_points) + sweeper.column_sum(fake_points)) / (2 * n)
     real_sq, fake_sq = sweeper.squared_norms(real_points, centre), sweeper.squared_norms(fake_points, centre)
-    real_radii = _squared_radii(sweeper, real_points, centre, real_sq, [k_pr, k_dc])
-    fake_radii = _squared_radii(sweeper, fake_points, centre, fake_sq, [k_pr])
+    real_radii = _squared_radii(sweeper, real_points, centre, real_sq, [k_pr, k_dc], step)
+    fake_radii = _squared_radii(sweeper, fake_points, centre, fake_sq, [k_pr], step)
     real_pr, real_dc, fake_pr = real_radii[k_pr], real_radii[k_dc], fake_radii[k_pr]
 
     device = sweeper.device
@@ -422,6 +432,7 @@ def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, *, k_p
             real_covered[i0:i1] |= in_real_dc.any(dim=1)
             fake_inside_real[j0:j1] |= sweeper.inside(distances, real_pr[i0:i1, None], accuracy, exact).any(dim=0)
             real_inside_fake[i0:i1] |= sweeper.inside(distances, fake_pr[None, j0:j1], accuracy, exact).any(dim=1)
+            step()
 
     return PRDCResult(
         precision=float(fake_inside_real.double().mean()),

@@ -25,7 +25,7 @@ Where this differs from the original, on purpose:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -400,12 +400,13 @@ def _prepare_set(desc: np.ndarray, count: int, seed: int, level: int, tag: int) 
 
 def sliced_wasserstein_distance(real_levels: list[np.ndarray], fake_levels: list[np.ndarray], *,
                                 seed: int = DEFAULT_SEED, resolutions: list[int] | None = None,
-                                device: torch.device | str | None = None) -> SWDResult:
+                                device: torch.device | str | None = None,
+                                progress: Callable[[int, int], None] | None = None) -> SWDResult:
     """SWD between raw descriptors per level ((N, 3, 7, 7) float32, finest first, e.g. from
     ``DescriptorSampler.result``). Each set is normalised per level by its own statistics; when the counts
     differ, the larger set's rows are subsampled (seeded by ``[seed, 3, level, 1 or 2]``, without replacement).
     Level ``l`` uses directions seeded by ``[seed, 2, l]``. ValueError when the level counts differ
-    (different image resolutions) or a level is empty."""
+    (different image resolutions) or a level is empty. ``progress(done, total)`` is called after each level."""
     if len(real_levels) != len(fake_levels):
         raise ValueError(f"real descriptors have {len(real_levels)} pyramid levels, fake have {len(fake_levels)}: "
                          "the sets have different resolutions")
@@ -427,6 +428,8 @@ def sliced_wasserstein_distance(real_levels: list[np.ndarray], fake_levels: list
         distances.append(sliced_wasserstein(a, b, seed=[seed, _TAG_DIRECTIONS, level], device=device) * 1e3)
         counts.append(count)
         del a, b
+        if progress is not None:
+            progress(level + 1, len(real_levels))
     return SWDResult(
         levels=distances,
         mean=float(np.mean(distances)),

@@ -96,9 +96,14 @@ def image_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty $GANEVAL_HOME (so an empty cache) for this test only."""
-    monkeypatch.setenv("GANEVAL_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+    """An empty $GANEVAL_HOME (empty cache, no converted weights) and $TORCH_HOME for this test only, and
+    no weights named by environment variables."""
+    home = tmp_path / "ganeval-home"
+    monkeypatch.setenv("GANEVAL_HOME", str(home))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.delenv("GANEVAL_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.delenv("GANEVAL_VGG16_WEIGHTS", raising=False)
+    return home
 
 
 @pytest.fixture

@@ -74,16 +74,6 @@ def torchvision_vgg(seeded_state) -> torch.nn.Module:
     return model.eval()
 
 
-@pytest.fixture
-def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty $GANEVAL_HOME and $TORCH_HOME for this test only, and no $GANEVAL_VGG16_WEIGHTS."""
-    home = tmp_path / "ganeval-home"
-    monkeypatch.setenv("GANEVAL_HOME", str(home))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.delenv(V.ENV_VGG_WEIGHTS, raising=False)
-    return home
-
-
 def _tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 

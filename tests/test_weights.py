@@ -59,16 +59,6 @@ def jit_state(jit_trunk) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture
-def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty $GANEVAL_HOME and $TORCH_HOME for this test only."""
-    home = tmp_path / "ganeval-home"
-    monkeypatch.setenv("GANEVAL_HOME", str(home))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.delenv(W.ENV_WEIGHTS, raising=False)
-    return home
-
-
-@pytest.fixture
 def home_with_trunk(fresh_home: Path, trunk_info) -> Path:
     """A fresh home that already holds an intact converted trunk (copied from the session's)."""
     weights_dir = fresh_home / "weights"

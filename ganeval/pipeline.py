@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ from .device import exact_float32, prepare_input, prepare_model, resolve_device,
 from .errors import BadInputError
 from .features import Features, MomentAccumulator
 from .inception import POOL3_DIM, FIDInceptionV3, build_inception
-from .preprocess import DEFAULT_MODE, get_preprocessor
+from .preprocess import DEFAULT_MODE, get_mode
 from .sources import ImageSource
 from .weights import WeightsInfo, load_state_dict, locate_weights
 
@@ -52,7 +52,7 @@ class Extractor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.mode = mode
-        self.preprocess = get_preprocessor(mode)
+        self.mode_spec = get_mode(mode)
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.workers = workers if workers is not None else min(4, usable_cpus())
@@ -79,18 +79,35 @@ class Extractor:
         return {**self.weights.to_dict(), "mode": self.mode, "device": describe_device(self.device),
                 "batch_size": self.batch_size, "ganeval_version": __version__, "torch_version": torch.__version__}
 
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """The network input, float32 (B, 3, 299, 299) on the device, for uint8 images (B, 3, H, W)."""
+        if self.mode_spec.prepare_image is None:
+            return self.mode_spec.prepare_batch(to_device(images, self.device))
+        return self._network_input(list(images.permute(0, 2, 3, 1).cpu().numpy()))
+
+    def _prepared_input(self, prepared: list[np.ndarray]) -> torch.Tensor:
+        """The network input from images through the mode's per-image stage, (H, W, 3) each, equal sizes."""
+        batch = torch.from_numpy(np.stack(prepared)).permute(0, 3, 1, 2)
+        return self.mode_spec.prepare_batch(to_device(batch, self.device))
+
+    def _network_input(self, images: list[np.ndarray]) -> torch.Tensor:
+        """The network input from uint8 (H, W, 3) images of possibly different sizes."""
+        prepare = self.mode_spec.prepare_image
+        if prepare is not None:
+            return self._prepared_input([prepare(img) for img in images])
+        if len({img.shape for img in images}) == 1:
+            return self.preprocess(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
+        return torch.cat([self.preprocess(torch.from_numpy(img).permute(2, 0, 1)[None]) for img in images])
+
     @torch.inference_mode()
     def forward(self, images: torch.Tensor | list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """pool3 (B, 2048) and unbiased logits (B, 1008) or None, float32, for uint8 images: a tensor
         (B, 3, H, W) or a list of (H, W, 3) arrays of possibly different sizes."""
-        if isinstance(images, torch.Tensor):
-            x = self.preprocess(to_device(images, self.device))
-        elif len({img.shape for img in images}) == 1:
-            batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
-            x = self.preprocess(to_device(batch, self.device))
-        else:
-            x = torch.cat([self.preprocess(to_device(torch.from_numpy(img).permute(2, 0, 1)[None], self.device))
-                           for img in images])
+        x = self.preprocess(images) if isinstance(images, torch.Tensor) else self._network_input(images)
+        return self._run(x)
+
+    @torch.inference_mode()
+    def _run(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
         with exact_float32():
             out = self.model(prepare_input(x))
         logits = None if out.logits_unbiased is None else out.logits_unbiased.float().cpu().numpy()
@@ -113,13 +130,16 @@ class Extractor:
         names: list[str] = []
         skipped: list[str] = []
         moments = MomentAccumulator(POOL3_DIM)
-        with tqdm(total=len(source), unit="img", desc=f"extracting {_short(source.label)}",
-                  disable=not progress_enabled(progress), file=sys.stderr) as bar:
-            for indices, batch_names, images, bad in self._decoded_batches(source, skip_bad):
+        label = f"extracting {_short(source.label)}" + (f" ({self.mode} mode)" if inception else "")
+        with tqdm(total=len(source), unit="img", desc=label, disable=not progress_enabled(progress),
+                  file=sys.stderr) as bar:
+            prepare = self.mode_spec.prepare_image if inception else None
+            for indices, batch_names, images, prepared, bad in self._decoded_batches(source, skip_bad, prepare):
                 skipped.extend(bad)
                 if images:
                     if inception:
-                        pool3, logits = self.forward(images)
+                        pool3, logits = (self._run(self._prepared_input(prepared)) if prepare
+                                         else self.forward(images))
                         moments.update(pool3)
                         pool3_parts.append(pool3)
                         if logits is not None:
@@ -150,30 +170,39 @@ class Extractor:
             features.vgg = np.concatenate(vgg_parts)
         return features
 
-    def _decoded_batches(self, source: ImageSource, skip_bad: bool
-                         ) -> Iterator[tuple[list[int], list[str], list[np.ndarray], list[str]]]:
-        """Batches of (indices, names, decoded images, skip messages), decoded by a thread pool two batches
-        ahead."""
+    def _decoded_batches(self, source: ImageSource, skip_bad: bool,
+                         prepare: Callable[[np.ndarray], np.ndarray] | None = None
+                         ) -> Iterator[tuple[list[int], list[str], list[np.ndarray], list[np.ndarray], list[str]]]:
+        """Batches of (indices, names, decoded images, prepared images, skip messages), decoded by a thread
+        pool two batches ahead; ``prepare`` (a mode's per-image stage) runs in the same threads."""
+
+        def load(index: int) -> tuple[np.ndarray, np.ndarray | None]:
+            image = source.load(index)
+            return image, (prepare(image) if prepare else None)
+
         starts = range(0, len(source), self.batch_size)
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ganeval-decode") as pool:
-            pending: deque[list[tuple[int, Future[np.ndarray]]]] = deque()
+            pending: deque[list[tuple[int, Future[tuple[np.ndarray, np.ndarray | None]]]]] = deque()
             ahead = iter(starts)
 
             def submit_next() -> None:
                 start = next(ahead, None)
                 if start is not None:
                     stop = min(start + self.batch_size, len(source))
-                    pending.append([(i, pool.submit(source.load, i)) for i in range(start, stop)])
+                    pending.append([(i, pool.submit(load, i)) for i in range(start, stop)])
 
             for _ in range(3):
                 submit_next()
             while pending:
                 batch = pending.popleft()
                 submit_next()
-                indices, names, images, bad = [], [], [], []
+                indices, names, images, prepared, bad = [], [], [], [], []
                 for index, future in batch:
                     try:
-                        images.append(future.result())
+                        image, ready = future.result()
+                        images.append(image)
+                        if ready is not None:
+                            prepared.append(ready)
                         names.append(source.names[index])
                         indices.append(index)
                     except BadInputError as exc:
@@ -182,7 +211,7 @@ class Extractor:
                                 other.cancel()
                             raise
                         bad.append(str(exc))
-                yield indices, names, images, bad
+                yield indices, names, images, prepared, bad
 
 
 def _short(label: str, width: int = 40) -> str:

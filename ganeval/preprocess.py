@@ -1,16 +1,32 @@
-"""Preprocessing modes: uint8 images → float (N, 3, 299, 299) ready for the network.
+"""Preprocessing modes: uint8 images → float32 (N, 3, 299, 299) network input, as each reference tool makes it.
 
-``tf`` (the default and the standard): float in [0, 255], TensorFlow 1 ``resize_bilinear`` to 299×299
-(align_corners=False, half_pixel_centers=False), then (x − 128) / 128.
+Every mode feeds the same network (the FID Inception-v3); only the resize and the normalisation differ:
+
+``tf`` (the default and the standard; torch-fidelity, StyleGAN's metrics, TTUR's TensorFlow code): float in
+[0, 255], TensorFlow 1 ``resize_bilinear`` to 299×299 (align_corners=False, half_pixel_centers=False), then
+(x − 128) / 128.
+
+``pytorch-fid``: uint8 / 255 → [0, 1] (torchvision's ``ToTensor``), ``F.interpolate(size=(299, 299),
+mode="bilinear", align_corners=False)`` (half-pixel centres), then 2x − 1.
+
+``clean`` (clean-fid's default, Parmar et al. CVPR 2022): each channel resized on its own as a float image
+with PIL's antialiased bicubic filter to 299×299, clipped to [0, 255], no resize inside the network, then
+(x − 128) / 128.
+
+A mode has two stages: ``prepare_image`` (CPU work per image, run in the decode threads; ``None`` when the
+mode has none) and ``prepare_batch`` (batched tensor work on the network's device).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image
 
 from .errors import GanevalError
 from .inception import INPUT_SIZE
@@ -52,12 +68,59 @@ def preprocess_tf(images: torch.Tensor) -> torch.Tensor:
     return (x - 128.0) / 128.0
 
 
-MODES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"tf": preprocess_tf}
+def preprocess_pytorch_fid(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 3, H, W) → float32 (N, 3, 299, 299) as pytorch-fid: /255, torch bilinear resize
+    (align_corners=False, also applied at 299 px, where it is the identity), then 2x − 1."""
+    x = images.to(torch.float32).div(255)
+    x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+    return 2 * x - 1
 
 
-def get_preprocessor(mode: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The preprocessing function of a mode name."""
+def pil_bicubic_float(image: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """clean-fid's resize: uint8 (H, W, 3) → float32 (size, size, 3) in [0, 255]. Each channel becomes a
+    32-bit float PIL image, is resized with PIL's bicubic filter (antialiased when shrinking), and is clipped
+    to [0, 255]; nothing is quantised."""
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, c], dtype=np.float32))
+                           .resize((size, size), resample=Image.Resampling.BICUBIC)).clip(0, 255)
+                for c in range(image.shape[2])]
+    return np.stack(channels, axis=2).astype(np.float32, copy=False)
+
+
+def normalise_clean(resized: torch.Tensor) -> torch.Tensor:
+    """float [0, 255] (N, 3, 299, 299), already resized → (x − 128) / 128, as clean-fid's network wrapper."""
+    return (resized.to(torch.float32) - 128) / 128
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One way of preparing the network input, and the tools whose numbers it reproduces."""
+
+    name: str
+    prepare_batch: Callable[[torch.Tensor], torch.Tensor]
+    prepare_image: Callable[[np.ndarray], np.ndarray] | None
+    same_as: str
+    differs: str
+
+
+MODES: dict[str, Mode] = {mode.name: mode for mode in (
+    Mode("tf", preprocess_tf, None,
+         same_as="torch-fidelity, StyleGAN2-ADA/StyleGAN3 metrics, TTUR (TensorFlow), clean-fid legacy_tensorflow",
+         differs="the reference: TF1 bilinear resize of [0, 255] without half-pixel centres (not antialiased), "
+                 "then (x-128)/128"),
+    Mode("pytorch-fid", preprocess_pytorch_fid, None,
+         same_as="pytorch-fid, clean-fid legacy_pytorch",
+         differs="torch bilinear resize with half-pixel centres (samples shifted by half a source pixel vs tf), "
+                 "on [0, 1], then 2x-1"),
+    Mode("clean", normalise_clean, pil_bicubic_float,
+         same_as="clean-fid mode='clean'",
+         differs="PIL bicubic resize per channel in float (antialiased, no aliasing when shrinking), "
+                 "clipped to [0, 255], then (x-128)/128"),
+)}
+
+
+def get_mode(name: str) -> Mode:
+    """The preprocessing mode called ``name``."""
     try:
-        return MODES[mode]
+        return MODES[name]
     except KeyError:
-        raise GanevalError(f"unknown preprocessing mode {mode!r}; available: {', '.join(sorted(MODES))}") from None
+        raise GanevalError(f"unknown preprocessing mode {name!r}; available: {', '.join(MODES)}") from None

@@ -13,13 +13,14 @@ import sys
 from pathlib import Path
 
 from .errors import GanevalError
+from .preprocess import MODES
 
 REPO_MANIFEST = Path(__file__).resolve().parent.parent / "reference_stats" / "manifest.json"
 INSTALLED_MANIFEST = Path(sys.prefix) / "share" / "ganeval" / "manifest.json"
 
 REQUIRED_KEYS = ("name", "dataset", "split", "resolution", "n_images", "mode", "producer", "url", "sha256",
                  "format", "notes")
-MANIFEST_MODES = ("tf", "pytorch-fid", "clean")
+MANIFEST_MODES = tuple(MODES)
 _STRING_KEYS = ("name", "dataset", "split", "mode", "producer", "url", "format", "notes")
 _OPTIONAL_INT_KEYS = ("resolution", "n_images")
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -24,7 +24,7 @@ from .metrics.fid import frechet_distance
 from .pipeline import DEFAULT_BATCH_SIZE, Extractor, progress_enabled
 from .preprocess import DEFAULT_MODE
 from .result import Result
-from .sources import ImageSource, open_source
+from .sources import ImageSource, jpeg_mismatch, open_source
 from .stats import Statistics, check_compatible, is_statistics_file, load_statistics
 from .weights import HOW_TO_GET_FULL, nonstandard_warning
 
@@ -235,6 +235,8 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
 
     scores: dict[str, object] = {}
     details: dict[str, object] = {"seed": seed}
+    if real_side is not None and (mismatch := jpeg_mismatch(real_side.features.names, fake_side.features.names)):
+        warnings.append(mismatch)
     if real_side is not None:
         warnings += check_compatible(real_side.meta, fake_side.meta, f"real ({real_side.meta.get('source')})",
                                      f"fake ({fake_side.meta.get('source')})", force) if "fid" in wanted else []

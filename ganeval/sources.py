@@ -1,8 +1,8 @@
 """Every input kind as a sequence of uint8 RGB images (H, W, 3) in a stable order, with a content key.
 
-Kinds: a folder (recursive; png, jpg/jpeg, bmp, webp, tif/tiff; sorted by relative path), a .zip of
-images (same extensions, sorted by member name), a .npy/.npz of uint8 arrays (NHWC or NCHW), or an
-in-memory uint8 numpy array / torch tensor.
+Kinds: a folder (recursive; png, jpg/jpeg, bmp, webp, tif/tiff, ppm/pgm in any letter case; sorted by
+relative path), a .zip of images (same extensions, sorted by member name), a .npy/.npz of uint8 arrays
+(NHWC or NCHW), or an in-memory uint8 numpy array / torch tensor.
 
 Pixel conversions (documented, the same for every kind): grayscale and palette images become RGB by
 repeating/looking up the colour; RGBA/LA lose their alpha channel without compositing (as PIL's
@@ -26,8 +26,9 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import BadInputError
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 ARRAY_EXTENSIONS = frozenset({".npy", ".npz"})
+JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg"})
 
 
 def _first_line(exc: BaseException) -> str:
@@ -236,6 +237,22 @@ def load_array_file(path: Path) -> np.ndarray:
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise BadInputError(f"{path}: not a readable numpy file without pickles ({_first_line(exc)})") from None
     raise BadInputError(f"{path}: .npz holds {keys}; expected one image array, an 'images' array, or mu/sigma statistics")
+
+
+def jpeg_mismatch(real: list[str], fake: list[str]) -> str | None:
+    """A warning when one set's images are JPEG files and the other's are not (by their names' extensions).
+
+    JPEG compression alone moves FID by several points although the images look the same (Parmar et al.,
+    CVPR 2022, measured on FFHQ), so the two sets should be stored the same way. ``None`` when both or
+    neither hold JPEG files, or when a side has no names (a statistics file)."""
+    if not real or not fake:
+        return None
+    counts = [sum(Path(name).suffix.lower() in JPEG_EXTENSIONS for name in names) for names in (real, fake)]
+    if (counts[0] > 0) == (counts[1] > 0):
+        return None
+    return (f"real has {counts[0]} of {len(real)} images as JPEG and fake {counts[1]} of {len(fake)}: JPEG "
+            f"compression alone shifts FID (Parmar et al. 2022); store both sets the same way (lossless PNG for "
+            f"generated images, unless the real set was JPEG-compressed at collection)")
 
 
 def open_source(obj: object) -> ImageSource:

@@ -54,10 +54,11 @@ def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--debug", is_flag=True, help="Show the full traceback on errors.")(wrapper)
 
 
-def _extractor_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def _extractor_options(func: Callable[..., Any], with_mode: bool = True) -> Callable[..., Any]:
     options = [
-        click.option("--mode", type=click.Choice(sorted(MODES)), default=DEFAULT_MODE, show_default=True,
-                     help="Resize/normalisation mode."),
+        click.option("--mode", type=click.Choice(list(MODES)), default=DEFAULT_MODE, show_default=True,
+                     help="Resize/normalisation: tf (torch-fidelity, StyleGAN; the standard), pytorch-fid, or clean "
+                          "(clean-fid). `ganeval compat` shows all three."),
         click.option("--weights", type=click.Path(dir_okay=False), default=None,
                      help="Inception state dict in pytorch-fid's layout (else $GANEVAL_INCEPTION_WEIGHTS, the "
                           "standard file, the packaged trunk, a download)."),
@@ -67,7 +68,7 @@ def _extractor_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--skip-bad", is_flag=True, help="Skip unreadable images (counted in the provenance)."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar or provenance line."),
     ]
-    for option in reversed(options):
+    for option in reversed(options[0 if with_mode else 1:]):
         func = option(func)
     return func
 
@@ -179,6 +180,34 @@ _single_metric_command("is", "is", "Inception Score of FAKE (one set): mean ± s
 _single_metric_command("pr", "pr", "Precision and recall (k=3), density and coverage (k=5) between REAL and FAKE.")
 _single_metric_command("swd", "swd", "Progressive GAN's sliced Wasserstein distance between REAL and FAKE (×1e3; "
                                       "per pyramid level, finest first, and their mean).")
+
+
+@cli.command()
+@click.argument("real")
+@click.argument("fake")
+@click.option("--modes", default=",".join(MODES), show_default=True, help="Comma-separated preprocessing modes.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of the table.")
+@functools.partial(_extractor_options, with_mode=False)
+@_handle_errors
+def compat(real: str, fake: str, modes: str, as_json: bool, weights: str | None, device: str, batch_size: int,
+           no_cache: bool, skip_bad: bool, quiet: bool) -> None:
+    """FID between REAL and FAKE in every preprocessing mode side by side, with what makes each differ."""
+    from .compat import compare_modes
+
+    unknown = [m for m in modes.split(",") if m.strip() and m.strip() not in MODES]
+    if unknown:
+        raise click.BadParameter(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}",
+                                 param_hint="--modes")
+    comparison = compare_modes(real, fake, modes=[m.strip() for m in modes.split(",") if m.strip()],
+                               weights=weights, device=device, batch_size=batch_size, cache=not no_cache,
+                               skip_bad=skip_bad, progress=False if quiet else None)
+    _warn(comparison.warnings())
+    if as_json:
+        click.echo(comparison.to_json())
+        return
+    click.echo(comparison.text())
+    if not quiet:
+        click.echo(comparison.provenance_line(), err=True)
 
 
 @cli.command()

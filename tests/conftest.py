@@ -4,6 +4,7 @@ seeded random classifier, one session-wide extractor, and small generated image 
 from __future__ import annotations
 
 import http.server
+import importlib
 import os
 import socket
 import threading
@@ -16,6 +17,14 @@ import torch
 from PIL import Image
 
 FC_SEED = 1234
+
+
+def require_peer(module: str) -> object:
+    """Import a peer tool that serves as a test oracle. Without it the test module is skipped with the
+    install command, except where $GANEVAL_REQUIRE_PEERS is 1 (CI sets it), where its absence fails."""
+    if os.environ.get("GANEVAL_REQUIRE_PEERS") == "1":
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=f"{module} is not installed: pip install -e '.[test,compat]'")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -158,6 +167,19 @@ def http_server() -> Iterator[http.server.ThreadingHTTPServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Internet sockets refuse to connect (local Unix sockets, used by DataLoader workers, still work)."""
+    original = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            raise OSError(f"network access is blocked in this test ({address})")
+        return original(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 def closed_port() -> int:

@@ -3,28 +3,13 @@ loading the same full-layout weights file (real trunk + seeded classifier), with
 
 from __future__ import annotations
 
-import socket
-
 import numpy as np
 import pytest
 import torch
 
-from conftest import smooth_images
+from conftest import require_peer, smooth_images
 
-torch_fidelity = pytest.importorskip("torch_fidelity")
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Internet sockets refuse to connect (local Unix sockets, used by DataLoader workers, still work)."""
-    original = socket.socket.connect
-
-    def guarded(self: socket.socket, address: object) -> None:
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            raise OSError(f"network access is blocked in this test ({address})")
-        return original(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
+torch_fidelity = require_peer("torch_fidelity")
 
 
 def _fidelity_extractor(weights_path):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import closed_port, smooth_images
+from conftest import closed_port, require_peer, smooth_images
 from ganeval import vgg as V
 from ganeval.errors import BadInputError, WeightsError
 
@@ -111,7 +111,7 @@ def test_forward_equals_torchvision_manual_fc2_relu(pair, torchvision_vgg) -> No
 def test_forward_matches_torch_fidelity_fc2_relu(extractor, seeded_file, monkeypatch) -> None:
     """The independent reference: torch-fidelity's VGG16 extractor (its precision/recall default) on the same file,
     for upsampling (32 px) and downsampling (non-square 250×300 px) in one mixed-size list."""
-    pytest.importorskip("torch_fidelity")
+    require_peer("torch_fidelity")
     from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
 
     def no_network(self: socket.socket, address: object) -> None:

@@ -202,8 +202,11 @@ class FIDInceptionV3(nn.Module):
 
 def build_inception(state_dict: dict[str, torch.Tensor]) -> FIDInceptionV3:
     """Build the network for a pytorch-fid-layout state dict (with or without ``fc.*``), in eval mode,
-    gradients off. Raises KeyError/RuntimeError (via load_state_dict) on a layout mismatch."""
-    model = FIDInceptionV3(with_classifier="fc.weight" in state_dict)
-    model.load_state_dict(state_dict, strict=True)
+    gradients off. Built on the meta device and given the tensors, so no random initialisation runs (and
+    torch's global RNG, which a training loop relies on, is not advanced). Raises RuntimeError (via
+    load_state_dict) on a layout mismatch."""
+    with torch.device("meta"):
+        model = FIDInceptionV3(with_classifier="fc.weight" in state_dict)
+    model.load_state_dict({key: value.contiguous() for key, value in state_dict.items()}, strict=True, assign=True)
     model.requires_grad_(False)
     return model.eval()

@@ -183,11 +183,12 @@ def _check_layout(path: Path, state: dict[str, torch.Tensor]) -> dict[str, torch
     """Compare names and shapes with our network; fill the BatchNorm counters that carry no weights."""
     from .inception import FIDInceptionV3
 
-    reference = FIDInceptionV3(with_classifier="fc.weight" in state).state_dict()
+    with torch.device("meta"):  # shapes only: no random initialisation, torch's RNG untouched
+        reference = FIDInceptionV3(with_classifier="fc.weight" in state).state_dict()
     state = dict(state)
-    for key, value in reference.items():
+    for key in reference:
         if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = value
+            state[key] = torch.zeros((), dtype=torch.long)
     missing = sorted(set(reference) - set(state))
     unexpected = sorted(set(state) - set(reference))
     if missing or unexpected:

@@ -1,6 +1,7 @@
 """ganeval: exact, fast GAN evaluation from one shared Inception-v3 pass.
 
-Public API: ``score`` (every metric from one pass per set), ``fid``, ``kid``, ``inception_score``,
+Public API: ``score`` (every metric from one pass per set), ``Evaluator`` (a fixed reference, fakes
+from a generator or streamed batches, for training loops), ``fid``, ``kid``, ``inception_score``,
 ``precision_recall``, ``swd``, ``statistics``, ``compute_features``, ``compare_modes`` (FID in every
 preprocessing mode), ``Extractor``, ``Result``, ``Statistics``, ``save_statistics``, ``load_statistics``.
 The metrics as pure functions over feature arrays are in ``ganeval.metrics``.
@@ -11,13 +12,14 @@ __version__ = "0.1.0"
 from .api import compute_features, fid, inception_score, kid, precision_recall, score, statistics, swd  # noqa: E402
 from .compat import compare_modes  # noqa: E402
 from .errors import GanevalError  # noqa: E402
+from .evaluator import Evaluator  # noqa: E402
 from .metrics.fid import frechet_distance  # noqa: E402
 from .pipeline import Extractor  # noqa: E402
 from .result import Result  # noqa: E402
 from .stats import Statistics, load_statistics, save_statistics  # noqa: E402
 
 __all__ = [
-    "Extractor", "GanevalError", "Result", "Statistics", "compare_modes", "compute_features", "fid",
+    "Evaluator", "Extractor", "GanevalError", "Result", "Statistics", "compare_modes", "compute_features", "fid",
     "frechet_distance", "inception_score", "kid", "load_statistics", "precision_recall", "save_statistics", "score",
     "statistics", "swd", "__version__",
 ]

@@ -20,7 +20,7 @@ from . import __version__, defaults
 from .cache import features_key, load_part, part_key, store_part
 from .errors import BadInputError, GanevalError
 from .features import Features
-from .metrics.fid import frechet_distance
+from .metrics.fid import PSDFactor, frechet_distance
 from .pipeline import DEFAULT_BATCH_SIZE, Extractor, progress_enabled
 from .preprocess import DEFAULT_MODE
 from .result import Result
@@ -139,6 +139,7 @@ class _Side:
     features: Features
     n: int | None
     meta: dict[str, object] = field(default_factory=dict)
+    factor: PSDFactor | None = None  # psd_factor(Σ), kept by callers that compare against this side often
 
 
 def _open_side(obj: object, label: str, needs: set[str], get_extractor, cache: bool, skip_bad: bool,
@@ -233,14 +234,30 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
     real_side = sides[0] if real is not None else None
     fake_side = sides[-1]
 
-    scores: dict[str, object] = {}
-    details: dict[str, object] = {"seed": seed}
     if real_side is not None and (mismatch := jpeg_mismatch(real_side.features.names, fake_side.features.names)):
         warnings.append(mismatch)
-    if real_side is not None:
+    if real_side is not None and "fid" in wanted:
         warnings += check_compatible(real_side.meta, fake_side.meta, f"real ({real_side.meta.get('source')})",
-                                     f"fake ({fake_side.meta.get('source')})", force) if "fid" in wanted else []
-    device_for_metrics = get_extractor().device
+                                     f"fake ({fake_side.meta.get('source')})", force)
+    scores, details = compute_metrics(real_side, fake_side, wanted, strict=strict, seed=seed, kid_subsets=kid_subsets,
+                                      kid_subset_size=kid_subset_size, is_splits=is_splits, pr_features=pr_features,
+                                      swd_images=swd_images, bootstrap=bootstrap, device=get_extractor().device,
+                                      warnings=warnings, progress=progress, get_vgg=get_vgg)
+    uses_inception = "inception" in _needs(wanted, pr_features, "fake")
+    provenance = _provenance(built[0] if built and uses_inception else None, real_side, fake_side, wanted, warnings)
+    provenance.update(details)
+    return Result(scores, real_side.n if real_side else None, fake_side.n, provenance, warnings)
+
+
+def compute_metrics(real_side: _Side | None, fake_side: _Side, wanted: set[str], *, strict: bool, seed: int,
+                    kid_subsets: int, kid_subset_size: int, is_splits: int, pr_features: str, swd_images: int,
+                    bootstrap: int, device: torch.device, warnings: list[str], progress: bool | None,
+                    get_vgg: Callable[[], object]) -> tuple[dict[str, object], dict[str, object]]:
+    """The ``wanted`` metrics between two sides whose needed parts are present, in a fixed key order, and
+    their parameters for the provenance. A metric that fails on the data (ValueError) is an error when
+    ``strict``, else left out (removed from ``wanted``) with a warning appended to ``warnings``."""
+    scores: dict[str, object] = {}
+    details: dict[str, object] = {"seed": seed}
     bar = tqdm(desc="metrics", unit="metric", disable=not progress_enabled(progress))
 
     def report(name: str, unit: str) -> Callable[[int, int], None]:
@@ -271,7 +288,7 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
 
         attr = "pool3" if pr_features == "inception" else "vgg"
         prdc = precision_recall_density_coverage(getattr(real_side.features, attr), getattr(fake_side.features, attr),
-                                                 seed=seed, device=device_for_metrics, progress=report("pr", "blocks"))
+                                                 seed=seed, device=device, progress=report("pr", "blocks"))
         scores.update(precision=prdc.precision, recall=prdc.recall, density=prdc.density, coverage=prdc.coverage)
         details["pr_features"] = pr_features
         details["pr"] = {"features": pr_features, "k_pr": prdc.k_pr, "k_dc": prdc.k_dc, "n": prdc.n,
@@ -285,7 +302,7 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
         "kid": compute_kid,
         "is": compute_is,
         "pr": compute_pr,
-        "swd": lambda: scores.update(_swd(real_side, fake_side, seed, swd_images, details, warnings, device_for_metrics,
+        "swd": lambda: scores.update(_swd(real_side, fake_side, seed, swd_images, details, warnings, device,
                                           report("swd", "levels"))),
     }
     todo = [name for name in computations if name in wanted and (real_side is not None or name == "is")]
@@ -304,12 +321,7 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
     if bootstrap and real_side is not None and wanted & {"fid", "kid"}:
         scores.update(_bootstrap(real_side, fake_side, wanted, bootstrap, seed, kid_subsets, kid_subset_size,
                                  details, warnings, progress))
-
-    uses_inception = "inception" in _needs(wanted, pr_features, "fake")
-    provenance = _provenance(built[0] if built and uses_inception else None, real_side, fake_side, wanted, warnings)
-    provenance.update(details)
-    ordered = {key: scores[key] for key in _KEY_ORDER if key in scores}
-    return Result(ordered, real_side.n if real_side else None, fake_side.n, provenance, warnings)
+    return {key: scores[key] for key in _KEY_ORDER if key in scores}, details
 
 
 _NAMES = {"fid": "FID", "kid": "KID", "is": "IS", "pr": "precision/recall", "swd": "SWD"}
@@ -323,7 +335,8 @@ def _fid(real: _Side, fake: _Side) -> float:
     if real.features.mu.shape != fake.features.mu.shape:
         raise BadInputError(f"real ({real.meta.get('source')}) has {real.features.mu.shape[0]}-d statistics and fake "
                             f"({fake.meta.get('source')}) {fake.features.mu.shape[0]}-d; both must be pool3 (2048-d)")
-    return frechet_distance(real.features.mu, real.features.sigma, fake.features.mu, fake.features.sigma)
+    return frechet_distance(real.features.mu, real.features.sigma, fake.features.mu, fake.features.sigma,
+                            factor1=real.factor)
 
 
 def _swd(real: _Side, fake: _Side, seed: int, swd_images: int, details: dict[str, object], warnings: list[str],

@@ -55,8 +55,8 @@ def prepare_input(batch: torch.Tensor) -> torch.Tensor:
 
 
 def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Move a CPU batch to ``device``; on CUDA through pinned memory with a non-blocking copy."""
-    if device.type == "cuda":
+    """Move a batch to ``device``; a CPU batch goes to CUDA through pinned memory with a non-blocking copy."""
+    if device.type == "cuda" and batch.device.type == "cpu":
         return batch.pin_memory().to(device, non_blocking=True)
     return batch.to(device)
 

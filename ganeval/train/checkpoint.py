@@ -1,0 +1,117 @@
+"""Checkpoints of a training run, written so that scoring never unpickles anything.
+
+    RUN/checkpoints/step_000100/
+        generator.safetensors       G's weights and buffers (safetensors: tensors only)
+        discriminator.safetensors   D's
+        checkpoint.json             model kwargs (size, channels, z_dim, width, ...), step, seed, loss, data,
+                                    ganeval version: enough to rebuild G without the training code's state
+        state.pt                    everything resume needs: optimiser states, step, torch RNG state; plain
+                                    tensors and numbers, read with torch.load(weights_only=True)
+
+A checkpoint is written into a hidden temporary folder beside its final name and renamed into place when
+complete, so ``step_*`` folders are always whole; a run interrupted mid-write resumes from the previous one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .. import __version__
+from ..errors import BadInputError, GanevalError
+
+FORMAT = "ganeval-checkpoint"
+FORMAT_VERSION = 1
+_STEP_DIR = re.compile(r"step_(\d+)")
+
+
+def checkpoint_dir(run: str | os.PathLike[str], step: int) -> Path:
+    return Path(run) / "checkpoints" / f"step_{step:06d}"
+
+
+def list_checkpoints(run: str | os.PathLike[str]) -> list[Path]:
+    """The complete checkpoint folders of a run, oldest first (temporary folders are ignored)."""
+    folder = Path(run) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_DIR.fullmatch(p.name)) and p.is_dir()]
+    return [path for _, path in sorted(found)]
+
+
+def save_checkpoint(run: str | os.PathLike[str], step: int, generator: torch.nn.Module,
+                    discriminator: torch.nn.Module, meta: dict[str, Any], state: dict[str, Any]) -> Path:
+    """Write checkpoint ``step`` of ``run`` atomically; ``meta`` goes to checkpoint.json (with format, step and
+    ganeval version added), ``state`` (tensors, numbers, lists, dicts) to state.pt. Returns its folder."""
+    final = checkpoint_dir(run, step)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        save_file(_tensors(generator), str(temporary / "generator.safetensors"))
+        save_file(_tensors(discriminator), str(temporary / "discriminator.safetensors"))
+        torch.save(state, temporary / "state.pt")
+        document = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta, "step": step,
+                    "ganeval_version": __version__}
+        (temporary / "checkpoint.json").write_text(json.dumps(document, indent=2, sort_keys=True))
+        for file in temporary.iterdir():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(temporary, final)
+    except OSError as exc:
+        raise GanevalError(f"{final}: cannot write the checkpoint ({exc.strerror or exc})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(temporary)
+    return final
+
+
+def _tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
+
+
+def read_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """checkpoint.json of a checkpoint folder, checked; BadInputError naming the folder otherwise."""
+    path = Path(folder) / "checkpoint.json"
+    try:
+        meta = json.loads(path.read_text())
+    except OSError as exc:
+        raise BadInputError(f"{folder}: not a ganeval checkpoint (cannot read checkpoint.json: "
+                            f"{exc.strerror or exc})") from None
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BadInputError(f"{path}: not a ganeval checkpoint description")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise BadInputError(f"{path}: checkpoint format v{meta.get('format_version')} is newer than this ganeval")
+    return meta
+
+
+def load_weights(module: torch.nn.Module, file: str | os.PathLike[str]) -> torch.nn.Module:
+    """Load a safetensors file into ``module`` (strict); BadInputError naming the file on a mismatch."""
+    try:
+        state = load_file(str(file))
+        module.load_state_dict(state, strict=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInputError(f"{file}: cannot load the weights ({first[:200]})") from None
+    return module
+
+
+def load_state(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """state.pt of a checkpoint folder (weights_only: tensors and plain values, no arbitrary objects)."""
+    path = Path(folder) / "state.pt"
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails the unpickler in many ways
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInputError(f"{path}: cannot read the training state ({first[:200]})") from None

@@ -214,18 +214,29 @@ def compat(real: str, fake: str, modes: str, as_json: bool, weights: str | None,
 @click.argument("source", required=False)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Where to write the statistics .npz.")
 @click.option("--list", "list_known", is_flag=True, help="List the published reference statistics we know of.")
+@click.option("--data", default=None,
+              help="A training dataset by name instead of SOURCE: fashion-mnist, mnist, cifar10, shapes (as `train`).")
+@click.option("--size", type=click.IntRange(min=1), default=None,
+              help="With --data: image size (default 28 for fashion-mnist/mnist, else 32).")
+@click.option("--limit", type=click.IntRange(min=2), default=None, help="With --data: use the first N images only.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="With --data: where it lives.")
 @_extractor_options
 @_handle_errors
-def stats(source: str | None, output: str | None, list_known: bool, mode: str, weights: str | None, device: str,
-          batch_size: int, no_cache: bool, skip_bad: bool, quiet: bool) -> None:
-    """Precompute reference statistics of SOURCE into an .npz (mu, sigma, n, provenance)."""
+def stats(source: str | None, output: str | None, list_known: bool, data: str | None, size: int | None,
+          limit: int | None, data_root: str | None, mode: str, weights: str | None, device: str, batch_size: int,
+          no_cache: bool, skip_bad: bool, quiet: bool) -> None:
+    """Precompute reference statistics of SOURCE (or of --data NAME) into an .npz (mu, sigma, n, provenance)."""
     if list_known:
         from .reference_stats import format_manifest, load_manifest
 
         click.echo(format_manifest(load_manifest()))
         return
-    if not source or not output:
-        raise click.UsageError("give SOURCE and -o OUTPUT (or --list)")
+    if bool(source) == bool(data) or not output:
+        raise click.UsageError("give SOURCE or --data NAME, and -o OUTPUT (or --list)")
+    if data:
+        from .train.data import dataset_images
+
+        source = dataset_images(data, size, limit=limit, root=data_root)  # type: ignore[assignment]
     from .api import statistics
     from .stats import save_statistics
     from .weights import nonstandard_warning
@@ -273,7 +284,8 @@ def weights(weights: str | None, download: bool, as_json: bool) -> None:
 @click.option("--width", type=click.IntRange(min=1), default=64, show_default=True, help="Base channel width.")
 @click.option("--z-dim", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True, help="Generator updates.")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Generator updates (default 2000; with --resume: the run's own, or extend it to this).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--lr-g", type=float, default=None, help="TTUR: generator learning rate (default: the loss's).")
 @click.option("--lr-d", type=float, default=None, help="TTUR: discriminator learning rate (default: the loss's).")
@@ -302,7 +314,9 @@ def train(out: str | None, resume_run: str | None, **options: Any) -> None:
         raise click.UsageError("give --out RUN for a new run, or --resume RUN to continue one")
     options.update(size=int(options["size"]), channels=int(options["channels"]) if options["channels"] else None,
                    device=None if options["device"] == "auto" else options["device"],
-                   eval_metrics=parse_metrics(options["eval_metrics"]) or ["fid"])
+                   eval_metrics=parse_metrics(options["eval_metrics"]))
+    if not options["eval_metrics"]:
+        raise click.BadParameter("name the metrics, e.g. fid,kid", param_hint="--eval-metrics")
     config = TrainConfig(out=str(out or resume_run), **options)
     run = Trainer(config, resume=bool(resume_run), log=lambda line: click.echo(line, err=True)).run()
     click.echo(f"run folder: {run}")

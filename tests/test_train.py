@@ -45,6 +45,9 @@ def test_train_writes_loadable_checkpoints_and_sample_reproduces(tmp_path) -> No
     assert meta["loss"] == "ns" and meta["data"]["name"] == "shapes" and meta["ganeval_version"]
     assert set(load_file(str(run / "checkpoints" / "step_000004" / "generator.safetensors")))  # plain tensors
     assert (run / "samples" / "step_000002.png").exists() and len(losses_of(run)) == 4
+    again = run_cli("train", "--resume", str(run))  # no --steps: the run's own 4, already done
+    assert again.exit_code == 0, again.output
+    assert "resumed" in again.stderr and len(losses_of(run)) == 4
 
     first = run_cli("sample", str(run), "-n", "5", "-o", str(tmp_path / "a"), "--seed", "3")
     second = run_cli("sample", str(run / "checkpoints" / "step_000004"), "-n", "5", "-o", str(tmp_path / "b"),
@@ -115,3 +118,34 @@ def test_a_short_run_lowers_fid_against_the_data(tmp_path, trunk_info) -> None:
     after = evaluator.score(trainer.generator)["fid"]
     # Measured: 341 → 266 (200 images each; the same latents both times, so the drop is the training's).
     assert after < 0.9 * before, (before, after)
+
+
+def test_stats_of_a_named_dataset_equal_the_same_images_as_files(tmp_path) -> None:
+    from ganeval.train.data import open_dataset
+
+    out = run_cli("stats", "--data", "shapes", "--limit", "6", "-o", str(tmp_path / "shapes.npz"), "-q")
+    assert out.exit_code == 0, out.output
+    assert "6 images" in out.stdout
+    data = open_dataset("shapes", 32)
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for i in range(6):
+        Image.fromarray(data.uint8(i)).save(folder / f"{i}.png")
+    from_files = ganeval.statistics(folder, progress=False)
+    stats = ganeval.load_statistics(tmp_path / "shapes.npz")
+    assert np.allclose(stats.mu, from_files.mu, rtol=0, atol=1e-6) and stats.meta["source"].startswith("shapes (6")
+    neither = run_cli("stats", "-o", str(tmp_path / "x.npz"))
+    assert neither.exit_code == 2 and "give SOURCE or --data NAME" in neither.output
+
+
+def test_periodic_evaluation_logs_and_early_stopping_stops(tmp_path, trunk_info) -> None:
+    trainer = Trainer(TrainConfig(out=str(tmp_path / "run"), steps=6, eval_every=2, eval_samples=8,
+                                  eval_metrics=["fid"], early_stop=2, checkpoint_every=0, **TINY),
+                      log=lambda line: None)
+    trainer.best_fid = 0.0  # no evaluation can improve on it: the second one stops the run
+    trainer.run()
+    with open(trainer.out / "evals.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["step"] for row in rows] == ["2", "4"] and all(float(row["fid"]) > 0 for row in rows)
+    assert len(losses_of(trainer.out)) == 4
+    assert [p.name for p in (trainer.out / "checkpoints").iterdir()] == ["step_000004"]  # saved on the stop

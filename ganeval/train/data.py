@@ -26,7 +26,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..errors import BadInputError
-from ..sources import decode_image
+from ..sources import ArraySource, decode_image
 from ..weights import ganeval_home
 
 DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10", "shapes")
@@ -504,3 +504,16 @@ def open_dataset(
             f"pass a folder of images or one of {', '.join(DATASET_NAMES)}"
         )
     return FolderData(path, size, 3 if channels is None else channels, name=text, seed=seed)
+
+
+def dataset_images(name: str, size: int | None = None, *, limit: int | None = None,
+                   root: str | None = None) -> ArraySource:
+    """The first ``limit`` (default: all) images of a named dataset as uint8, an image source labelled with
+    the dataset's name and size, for reference statistics (``ganeval stats --data NAME``). ``size``
+    defaults to 28 for fashion-mnist and mnist, else 32."""
+    if size is None:
+        size = 28 if name.lower().replace("_", "-") in ("fashion-mnist", "fashionmnist", "mnist") else 32
+    data = open_dataset(name, size, root=root)
+    count = len(data) if limit is None else min(limit, len(data))
+    images = np.stack([data.uint8(i) for i in range(count)])
+    return ArraySource(images, f"{data.name} ({count} images, {size} px)")

@@ -37,6 +37,7 @@ from .data import TrainingData, open_dataset
 from .models import DCGANDiscriminator, DCGANGenerator, wgan_critic
 
 MODEL_LOSS = {"dcgan": "ns", "wgan": "wgan", "wgan-gp": "wgan-gp"}
+DEFAULT_STEPS = 2000
 LOG_COLUMNS = ("step", "loss_d", "loss_g", "d_real_accuracy", "d_fake_accuracy", "grad_norm_d", "grad_norm_g",
                "wasserstein", "seconds")
 
@@ -54,7 +55,7 @@ class TrainConfig:
     width: int = 64
     z_dim: int = 100
     batch_size: int = 64
-    steps: int = 2000
+    steps: int | None = None  # None: 2000 for a new run; a resumed run keeps its own (or extends to this)
     seed: int = 0
     lr_g: float | None = None
     lr_d: float | None = None
@@ -81,7 +82,7 @@ class TrainConfig:
         spec = losses.LOSSES[loss]
         values = dataclasses.asdict(self)
         values.update(loss=loss, lr_g=self.lr_g or spec.lr_g, lr_d=self.lr_d or spec.lr_d,
-                      n_critic=self.n_critic or spec.n_critic)
+                      n_critic=self.n_critic or spec.n_critic, steps=self.steps or DEFAULT_STEPS)
         return values
 
 
@@ -97,11 +98,13 @@ class Trainer:
             except (OSError, json.JSONDecodeError) as exc:
                 raise BadInputError(f"{self.out}: not a run folder to resume (config.json: {exc})") from None
             saved["steps"] = max(config.steps, int(saved["steps"])) if config.steps else saved["steps"]
+            saved["device"] = config.device or saved.get("device")
             known = {f.name for f in dataclasses.fields(TrainConfig)}
             config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
         elif (self.out / "config.json").exists():
             raise BadInputError(f"{self.out} already holds a run; resume it with --resume, or choose another --out")
         self.settings = config.resolved()
+        config.steps = self.settings["steps"]
         self.config = config
         self.spec = losses.LOSSES[self.settings["loss"]]
         self.device = resolve_device(config.device)
@@ -124,7 +127,7 @@ class Trainer:
         self.step = 0
         self.best_fid = math.inf
         self.evals_without_improvement = 0
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.seed)  # the latents and penalty samples (CPU, and CUDA when training there)
         if resume:
             self._resume()
         else:
@@ -144,6 +147,8 @@ class Trainer:
         found = list_checkpoints(self.out)
         if not found:
             self.log(f"{self.out}: no complete checkpoint yet; starting from step 0")
+            _truncate_csv(self.out / "log.csv", 0)
+            _truncate_csv(self.out / "evals.csv", 0)
             return
         folder = found[-1]
         load_weights(self.generator, folder / "generator.safetensors")
@@ -152,6 +157,8 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         torch.set_rng_state(state["rng"])
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.step = int(state["step"])
         self.best_fid = float(state.get("best_fid", math.inf))
         self.evals_without_improvement = int(state.get("evals_without_improvement", 0))
@@ -282,6 +289,7 @@ class Trainer:
                 "settings": s}
         state = {"step": self.step, "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                  "rng": torch.get_rng_state(), "best_fid": self.best_fid,
+                 "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
                  "evals_without_improvement": self.evals_without_improvement}
         return save_checkpoint(self.out, self.step, self.generator, self.discriminator, meta, state)
 

@@ -149,3 +149,16 @@ def test_periodic_evaluation_logs_and_early_stopping_stops(tmp_path, trunk_info)
     assert [row["step"] for row in rows] == ["2", "4"] and all(float(row["fid"]) > 0 for row in rows)
     assert len(losses_of(trainer.out)) == 4
     assert [p.name for p in (trainer.out / "checkpoints").iterdir()] == ["step_000004"]  # saved on the stop
+
+
+def test_tensorboard_gets_the_logged_numbers_when_installed(tmp_path) -> None:
+    pytest.importorskip("tensorboard", reason="tensorboard is optional and not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trainer = Trainer(TrainConfig(out=str(tmp_path / "run"), steps=3, checkpoint_every=0, **TINY),
+                      log=lambda line: None)
+    trainer.run()
+    events = EventAccumulator(str(trainer.out / "tensorboard"))
+    events.Reload()
+    logged = [event.value for event in events.Scalars("loss_d")]
+    assert np.allclose(logged, [row[0] for row in losses_of(trainer.out)], rtol=1e-6)

@@ -6,7 +6,8 @@ and penalty samples (torch's global RNG, seeded at start and saved in every chec
 from step k continues exactly as the uninterrupted run would have.
 
 Run folder: ``config.json`` (the settings), ``log.csv`` (one row per step), ``samples/step_*.png`` (a grid
-from fixed latents), ``evals.csv`` (periodic FID/KID through ``ganeval.Evaluator``) and ``checkpoints/``.
+from fixed latents), ``evals.csv`` (periodic FID/KID through ``ganeval.Evaluator``), ``checkpoints/`` and,
+when the tensorboard package is installed, ``tensorboard/`` with the same numbers.
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ class Trainer:
             with atomic_write(self.out / "config.json") as handle:
                 handle.write(json.dumps(dataclasses.asdict(config), indent=2).encode())
         self.evaluator: Any = None
+        self.board: Any = None
 
     def _optimisers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         s = self.settings
@@ -179,21 +181,33 @@ class Trainer:
         batches = self.data.batches(s["batch_size"], s["seed"], start_step=self.step * s["n_critic"])
         log_file = self.out / "log.csv"
         new_log = not log_file.exists()
-        with open(log_file, "a", newline="") as handle:
-            writer = csv.writer(handle)
-            if new_log:
-                writer.writerow(LOG_COLUMNS)
-            while self.step < s["steps"]:
-                started = time.perf_counter()
-                row = self._train_step(batches)
-                self.step += 1
-                writer.writerow([self.step, *(_format(v) for v in row), f"{time.perf_counter() - started:.4f}"])
-                handle.flush()
-                stop = self._periodic()
-                if stop:
-                    self.log(f"early stop at step {self.step}: FID has not improved for {s['early_stop']} evaluations")
-                    break
+        self.board = _tensorboard(self.out / "tensorboard")
+        try:
+            with open(log_file, "a", newline="") as handle:
+                writer = csv.writer(handle)
+                if new_log:
+                    writer.writerow(LOG_COLUMNS)
+                while self.step < s["steps"]:
+                    started = time.perf_counter()
+                    row = self._train_step(batches)
+                    self.step += 1
+                    writer.writerow([self.step, *(_format(v) for v in row), f"{time.perf_counter() - started:.4f}"])
+                    handle.flush()
+                    self._board({name: value for name, value in zip(LOG_COLUMNS[1:], row) if value is not None})
+                    if self._periodic():
+                        self.log(f"early stop at step {self.step}: FID has not improved for {s['early_stop']} "
+                                 f"evaluations")
+                        break
+        finally:
+            if self.board is not None:
+                self.board.close()
         return self.out
+
+    def _board(self, values: dict[str, object]) -> None:
+        if self.board is not None:
+            for name, value in values.items():
+                if isinstance(value, float):
+                    self.board.add_scalar(name, value, self.step)
 
     def _train_step(self, batches: Any) -> list[float | None]:
         s, spec = self.settings, self.spec
@@ -270,6 +284,7 @@ class Trainer:
             if new:
                 writer.writerow(["step", *result.keys()])
             writer.writerow([self.step, *(_format(v) for v in result.values())])
+        self._board({f"eval/{key}": value for key, value in result.items()})
         self.log(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in result.items()
                                                    if isinstance(v, float)))
         if "fid" not in result or not s["early_stop"]:
@@ -344,6 +359,15 @@ def save_grid(images: torch.Tensor, path: str | os.PathLike[str], columns: int |
         grid[top:top + height, left:left + width] = image
     _write_png(grid, path)
     return Path(path)
+
+
+def _tensorboard(folder: Path) -> Any:
+    """A TensorBoard SummaryWriter on ``folder`` when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(folder))
 
 
 def _grad_norm(module: torch.nn.Module) -> float:

@@ -15,7 +15,6 @@ back. Weights: the packaged trunk. Tables go to stdout, notes to stderr.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+
+from bench_foundation import cpu_model  # the CPU model and its vector extensions, as every benchmark prints
 
 
 def note(message: str) -> None:
@@ -37,16 +38,6 @@ def write_images(folder: Path, n: int, size: int, seed: int) -> Path:
         tile = rng.uniform(0, 255, (4, 4, 3)).astype(np.uint8)
         Image.fromarray(tile).resize((size, size), Image.BICUBIC).save(folder / f"{i:05d}.png")
     return folder
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def main() -> None:

@@ -47,13 +47,14 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+from bench_foundation import cpu_model  # the CPU model and its vector extensions, as every benchmark prints
 
 QUICK = {"steps": 2, "warmup": 1, "width": 8, "batch_size": 8, "eval_samples": 4, "eval_every": 2, "eval_steps": 4,
          "wait_quiet": 0}
@@ -110,16 +111,6 @@ def show_load(other: float | None) -> str:
     if other is not None and other > 0.15:
         BUSY.append(other)
     return "n/a" if other is None else f"{other:.2f}" + ("!" if other > 0.15 else "")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def make_trainer(out: Path, args: argparse.Namespace, model: str, steps: int, device: str, **extra):

@@ -25,6 +25,7 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except OSError as exc:
         raise GanevalError(f"{dest}: cannot write ({exc.strerror or exc})") from None
     try:
+        os.chmod(tmp, _mode_for(dest))
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
@@ -36,3 +37,14 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         if isinstance(exc, OSError):
             raise GanevalError(f"{dest}: cannot write ({exc.strerror or exc})") from None
         raise
+
+
+def _mode_for(dest: Path) -> int:
+    """The permissions the file would have if written directly: the old file's, else 0o666 minus the umask
+    (mkstemp's own 0o600 would make a shared cache or CSV unreadable to others)."""
+    try:
+        return dest.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

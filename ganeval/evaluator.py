@@ -12,8 +12,11 @@ precision/recall, logits only for IS.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,7 +56,8 @@ class Evaluator:
                  force: bool = False, progress: bool | None = None, kid_subsets: int = defaults.KID_SUBSETS,
                  kid_subset_size: int = defaults.KID_SUBSET_SIZE, is_splits: int = defaults.IS_SPLITS,
                  pr_features: str = "inception", vgg_weights: str | os.PathLike[str] | None = None,
-                 swd_size: int | None = None, swd_images: int = defaults.SWD_IMAGES) -> None:
+                 swd_size: int | None = None, swd_images: int = defaults.SWD_IMAGES,
+                 bootstrap: int = defaults.BOOTSTRAP) -> None:
         self.metrics = [m.strip().lower() for m in ([metrics] if isinstance(metrics, str) else metrics)]
         unknown = set(self.metrics) - set(defaults.METRICS)
         if unknown or not self.metrics:
@@ -63,6 +67,8 @@ class Evaluator:
             raise BadInputError(f"pr_features must be one of {', '.join(defaults.PR_FEATURES)}, got {pr_features!r}")
         if num_samples < 2:
             raise BadInputError(f"num_samples must be at least 2, got {num_samples}")
+        if bootstrap < 0:
+            raise BadInputError(f"bootstrap must be 0 or more resamples, got {bootstrap}")
         wanted = set(self.metrics)
         self.num_samples = num_samples
         self.seed = seed
@@ -70,7 +76,7 @@ class Evaluator:
         self.progress = progress
         self.extractor = Extractor(weights=weights, mode=mode, device=device, batch_size=batch_size)
         self._options = {"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "is_splits": is_splits,
-                         "pr_features": pr_features, "swd_images": swd_images}
+                         "pr_features": pr_features, "swd_images": swd_images, "bootstrap": bootstrap}
         self._swd = SWDOptions(seed=seed, size=swd_size, max_images=swd_images)
         self._vgg_weights = vgg_weights
         self._vgg: Any = None
@@ -107,10 +113,36 @@ class Evaluator:
             self._vgg = VGGExtractor(weights=self._vgg_weights, device=self.extractor.device)
         return self._vgg
 
+    def setup(self) -> dict[str, object]:
+        """Everything except the generator that changes this Evaluator's numbers, JSON-able: the reference's
+        content sha256 (a statistics file: its own sha256 when it records none), the extractor, its weights
+        and mode, the metrics and their options, the sample count, seed and input range. Two evaluations with
+        equal setups of the same generator give the same numbers."""
+        reference: dict[str, object] | None = None
+        if self._real is not None:
+            meta = self._real.meta
+            content = meta.get("content_sha256")
+            if not content and meta.get("kind") == "statistics":
+                content = hashlib.sha256(Path(str(meta["source"])).read_bytes()).hexdigest()
+            reference = {"source": str(meta.get("source")), "sha256": content, "n": self._real.n,
+                         "kind": meta.get("kind")}
+        extractor = self.extractor.provenance()
+        used = {"kid_subsets": "kid", "kid_subset_size": "kid", "is_splits": "is", "pr_features": "pr",
+                "swd_images": "swd", "bootstrap": "fid" if "fid" in self.metrics else "kid"}
+        options = {key: value for key, value in self._options.items() if used[key] in self.metrics}
+        if "swd" in self.metrics:
+            options["swd_size"] = self._swd.size
+        return {"reference": reference, "extractor": extractor.get("extractor"),
+                "weights_sha256": extractor.get("weights_sha256"), "mode": self.extractor.mode,
+                "metrics": sorted(self.metrics), "num_samples": self.num_samples, "seed": self.seed,
+                "input_range": list(self.input_range), **options}
+
     @property
     def keeps_features(self) -> bool:
-        """Whether fake pool3 rows are kept (KID, precision/recall); FID alone needs only running sums."""
-        return "kid" in self.metrics or ("pr" in self.metrics and self._options["pr_features"] == "inception")
+        """Whether fake pool3 rows are kept (KID, precision/recall, bootstrap intervals); FID alone needs
+        only running sums."""
+        return ("kid" in self.metrics or ("pr" in self.metrics and self._options["pr_features"] == "inception")
+                or (bool(self._options["bootstrap"]) and "fid" in self.metrics))
 
     def reset(self) -> None:
         """Forget every fake image seen; the reference stays."""
@@ -177,7 +209,7 @@ class Evaluator:
         warnings = self._reference_warnings + ([self._checker.warning] if self._checker.warning else [])
         scores, details = compute_metrics(self._real, fake, wanted, strict=True, seed=self.seed,
                                           device=self.extractor.device, warnings=warnings, progress=False,
-                                          get_vgg=self._get_vgg, bootstrap=0, **self._options)  # type: ignore[arg-type]
+                                          get_vgg=self._get_vgg, **self._options)  # type: ignore[arg-type]
         extractor = self.extractor if "inception" in self._fake_parts else None
         provenance = _provenance(extractor, self._real, fake, wanted, warnings)
         provenance.update(details)
@@ -193,11 +225,13 @@ class Evaluator:
         ``generator(B) -> images``. The latents (and any torch randomness inside the callable) come from
         ``seed``, so repeated evaluations of one run see the same latents. Runs under ``torch.no_grad()``,
         with the module in eval mode unless ``eval_mode=False``; afterwards every submodule's train/eval
-        flag and torch's global RNG state are as before, and CUDA memory cached during the call is freed."""
+        flag and torch's global RNG state are as before, and CUDA memory cached during the call is freed.
+        ``provenance["timing_s"]`` splits the wall time into generate, extract and metrics (seconds)."""
         total = self.num_samples if num_samples is None else num_samples
         if total < 2:
             raise BadInputError(f"num_samples must be at least 2, got {total}")
         self.reset()
+        timing = {"generate": 0.0, "extract": 0.0, "metrics": 0.0}
         self._source = "generator"
         self._checker.label = "generator"
         module = generator if isinstance(generator, torch.nn.Module) else None
@@ -217,11 +251,16 @@ class Evaluator:
                 with tqdm(total=total, unit="img", desc="generating", disable=not progress_enabled(self.progress)) as bar:
                     for start in range(0, total, batch_size):
                         count = min(batch_size, total - start)
+                        began = time.perf_counter()
                         if module is not None:
                             images = module(torch.randn((count, *latent), device=origin))  # type: ignore[misc]
                         else:
                             images = generator(count)
+                        _synchronise(images)
+                        timing["generate"] += time.perf_counter() - began
+                        began = time.perf_counter()
                         self._add(images, count)
+                        timing["extract"] += time.perf_counter() - began
                         del images
                         bar.update(count)
         finally:
@@ -229,7 +268,10 @@ class Evaluator:
                 submodule.training = training
             if self.extractor.device.type == "cuda" or (origin is not None and origin.type == "cuda"):
                 torch.cuda.empty_cache()
+        began = time.perf_counter()
         result = self.compute()
+        timing["metrics"] = time.perf_counter() - began
+        result.provenance["timing_s"] = {key: round(value, 4) for key, value in timing.items()}
         result.provenance["generator"] = {"num_samples": total, "latent_seed": self.seed,
                                           "latent_shape": list(latent) if latent else None,
                                           "eval_mode": eval_mode if module is not None else None}
@@ -245,6 +287,12 @@ def _latent_shape(module: torch.nn.Module, z_dim: int | tuple[int, ...] | None) 
     if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
         raise BadInputError(f"z_dim must be a positive int or a tuple of them, got {declared!r}")
     return shape
+
+
+def _synchronise(images: object) -> None:
+    """Wait for a CUDA generator's work, so that its time is not billed to the extraction that follows."""
+    if isinstance(images, torch.Tensor) and images.is_cuda:
+        torch.cuda.synchronize(images.device)
 
 
 def _module_device(module: torch.nn.Module) -> torch.device:

@@ -346,9 +346,8 @@ def save_pngs(images: torch.Tensor, folder: str | os.PathLike[str]) -> Path:
     return Path(folder)
 
 
-def save_grid(images: torch.Tensor, path: str | os.PathLike[str], columns: int | None = None) -> Path:
-    """A PNG grid of tanh images (B, C, H, W) in [-1, 1], 2-px gaps, written atomically."""
-    pixels = _pixels(images)
+def tile(pixels: np.ndarray, columns: int | None = None) -> np.ndarray:
+    """uint8 images (B, H, W, C) → one uint8 grid image (H', W', C), 2-px black gaps, ⌈√B⌉ columns by default."""
     count, height, width, channels = pixels.shape
     columns = columns or max(1, math.ceil(math.sqrt(count)))
     rows = math.ceil(count / columns)
@@ -357,7 +356,12 @@ def save_grid(images: torch.Tensor, path: str | os.PathLike[str], columns: int |
         r, c = divmod(index, columns)
         top, left = 2 + r * (height + 2), 2 + c * (width + 2)
         grid[top:top + height, left:left + width] = image
-    _write_png(grid, path)
+    return grid
+
+
+def save_grid(images: torch.Tensor, path: str | os.PathLike[str], columns: int | None = None) -> Path:
+    """A PNG grid of tanh images (B, C, H, W) in [-1, 1], 2-px gaps, written atomically."""
+    _write_png(tile(_pixels(images), columns), path)
     return Path(path)
 
 

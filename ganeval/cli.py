@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -84,8 +85,8 @@ def cli() -> None:
     """Score generative image models: FID, KID, IS, precision/recall, SWD from one shared Inception-v3 pass."""
 
 
-def _score_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options of every scoring command; defaults come from ``ganeval.defaults`` as the API's do."""
+def _metric_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The metrics' own options; defaults come from ``ganeval.defaults`` as the API's do."""
     options = [
         click.option("--seed", type=int, default=defaults.SEED, show_default=True,
                      help="Seed of every random choice (KID subsets, IS shuffle, P/R subsampling, SWD, bootstrap)."),
@@ -104,6 +105,15 @@ def _score_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Images per set used for SWD; larger sets are subsampled with the seed."),
         click.option("--bootstrap", type=click.IntRange(min=0), default=defaults.BOOTSTRAP, show_default=True,
                      help="Resamples for 95%% intervals of FID and KID (0: none)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _score_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of every scoring command: the metrics' and the output's."""
+    options = [
         click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
                      help="Append one row (header once) to this CSV, atomically."),
         click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of the table."),
@@ -112,7 +122,7 @@ def _score_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    return _metric_options(func)
 
 
 def _score_and_print(real: str | None, fake: str, metrics: list[str] | None, mode: str, weights: str | None,
@@ -347,6 +357,201 @@ def sample(checkpoint: str, count: int, output: str, seed: int, device: str) -> 
         return
     save_pngs(images, output)
     click.echo(f"wrote {count} PNGs to {output} (step {meta.get('step')}, seed {seed})")
+
+
+class _DefaultCommandGroup(click.Group):
+    """A group whose arguments go to its ``default`` subcommand when the first one names no subcommand,
+    so ``ganeval leaderboard runs/ ...`` means ``ganeval leaderboard score runs/ ...``."""
+
+    default = "score"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_DefaultCommandGroup)
+def leaderboard() -> None:
+    """Rank checkpoints into a CSV: `ganeval leaderboard [score] PATHS... --reference REF --out CSV`, or
+    print one: `ganeval leaderboard show CSV`."""
+
+
+_INHERITED = ("metrics", "samples", "seed", "mode", "input_range", "kid_subsets", "kid_subset_size", "is_splits",
+              "pr_features", "swd_images", "swd_size", "bootstrap")
+
+
+def _inherit_setup(ctx: click.Context, out: str, options: dict[str, Any]) -> str | None:
+    """Options left at their defaults take the values of the CSV's latest setup, so that rerunning the short
+    command scores only new checkpoints. Returns a description of what was taken, or None."""
+    from .leaderboard.store import read_table
+
+    table = read_table(out)
+    if table.empty:
+        return None
+    latest = table.sort_values("scored_at", kind="stable").iloc[-1]
+    saved = {"metrics": latest["metrics"], "samples": latest["samples"], "seed": latest["seed"],
+             "mode": latest["mode"], "input_range": latest["input_range"]}
+    if not _missing(latest["options"]):
+        saved.update(json.loads(str(latest["options"])))
+    taken = {}
+    for name in _INHERITED:
+        if name in saved and not _missing(saved[name]) and \
+                ctx.get_parameter_source(name) is click.core.ParameterSource.DEFAULT:
+            value = saved[name]
+            options[name] = int(value) if isinstance(options.get(name), int) and not isinstance(value, str) else value
+            taken[name] = value
+    if not taken:
+        return None
+    return f"using the setup of {out}'s latest rows for " + ", ".join(f"{k}={v}" for k, v in taken.items())
+
+
+def _missing(value: object) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
+
+
+@leaderboard.command("score")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--reference", default=None,
+              help="The real data: folder, .zip, .npz/.npy images, or a statistics .npz (FID only). Loaded once.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The leaderboard CSV (grows on reruns).")
+@click.option("--metrics", default="fid", show_default=True, help=f"Comma-separated subset of {','.join(defaults.METRICS)}.")
+@click.option("--samples", type=click.IntRange(min=2), default=10_000, show_default=True,
+              help="Images generated per checkpoint (latents from --seed).")
+@click.option("--sort-by", default=None, help="Rank by this column: fid (default when computed), kid, swd (lower is "
+                                                "better), is, precision, recall, density, coverage (higher is better).")
+@click.option("--rescore", is_flag=True, help="Score checkpoints already in the CSV with this setup again.")
+@click.option("--generator", "generator_spec", default=None, metavar="MODULE:FUNCTION",
+              help="Score checkpoint files not made by ganeval: a function taking `config` and/or `state_dict` that "
+                   "returns the nn.Module (MODULE may be path/to/file.py).")
+@click.option("--state-key", default=None, help="With --generator: the key of the generator's state dict inside "
+                                                  "the file (e.g. generator, or a.b for nested).")
+@click.option("--z-dim", type=click.IntRange(min=1), default=None,
+              help="With --generator: latent size when the module has no z_dim attribute.")
+@click.option("--input-range", default="-1,1", show_default=True,
+              help="With --generator: the range of the generator's output: -1,1 (tanh), 0,1 or 0,255.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="PNG of metric vs step, a line per run.")
+@click.option("--plot-metrics", default=None, help="Comma-separated metrics to plot (default: those computed).")
+@click.option("--report", type=click.Path(dir_okay=False), default=None,
+              help="One self-contained HTML page: the ranked table, curves and a sample grid per checkpoint.")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="Rows printed at the end.")
+@click.option("--force", is_flag=True, help="Use a statistics reference made with other weights or modes anyway.")
+@_extractor_options
+@_metric_options
+@_handle_errors
+def leaderboard_score(paths: tuple[str, ...], reference: str | None, out: str, **options: Any) -> None:
+    """Score every checkpoint under PATHS (ganeval run folders, or files with --generator) into the CSV --out,
+    ranked; only checkpoints not yet scored with the same setup are scored."""
+    from .api import parse_metrics
+    from .evaluator import Evaluator
+    from .leaderboard.render import text_table
+    from .leaderboard.scoring import score_checkpoints
+
+    inherited = _inherit_setup(click.get_current_context(), out, options)
+    if inherited and not options["quiet"]:
+        click.echo(inherited, err=True)
+    if not options["generator_spec"]:
+        for name in ("state_key", "z_dim"):
+            if options[name] is not None:
+                raise click.UsageError(f"--{name.replace('_', '-')} applies only with --generator")
+        if options["input_range"].replace(" ", "") != "-1,1":
+            raise click.UsageError("--input-range applies only with --generator (ganeval's generators output -1..1)")
+    metrics = parse_metrics(options["metrics"]) or []
+    quiet = options["quiet"]
+    evaluator = Evaluator(reference, metrics, num_samples=options["samples"],
+                          device=None if options["device"] == "auto" else options["device"],
+                          batch_size=options["batch_size"], seed=options["seed"], input_range=options["input_range"],
+                          mode=options["mode"], weights=options["weights"], cache=not options["no_cache"],
+                          skip_bad=options["skip_bad"], force=options["force"], progress=False if quiet else None,
+                          kid_subsets=options["kid_subsets"], kid_subset_size=options["kid_subset_size"],
+                          is_splits=options["is_splits"], pr_features=options["pr_features"],
+                          vgg_weights=options["vgg_weights"], swd_size=options["swd_size"],
+                          swd_images=options["swd_images"], bootstrap=options["bootstrap"])
+    plot_metrics = [m.strip() for m in options["plot_metrics"].split(",") if m.strip()] if options["plot_metrics"] else None
+    run = score_checkpoints(paths, evaluator, out, generator=options["generator_spec"], state_key=options["state_key"],
+                            z_dim=options["z_dim"], sort_by=options["sort_by"], rescore=options["rescore"],
+                            skip_bad=options["skip_bad"], plot=options["plot"], plot_metrics=plot_metrics,
+                            report=options["report"], log=None if quiet else lambda line: click.echo(line, err=True))
+    click.echo(text_table(run.current, options["top"]))
+    _warn(run.warnings)
+    if run.failed:
+        _warn([f"{len(run.failed)} checkpoint(s) could not be scored and were skipped:", *run.failed])
+    if not quiet:
+        for line in run.provenance:
+            click.echo(line, err=True)
+        written = [f"{out} ({len(run.scored)} new, {run.already_scored} already scored)"]
+        written += [str(path) for path in (run.plot, run.report) if path]
+        click.echo("wrote " + ", ".join(written), err=True)
+
+
+@leaderboard.command("show")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--top", type=click.IntRange(min=1), default=None, help="At most this many rows per setup.")
+@click.option("--setup", "setup_id", default=None, help="Only this setup (its id from the `setup` column).")
+@click.option("--sort-by", default=None, help="Rank by this column instead of the CSV's own ranking.")
+@_handle_errors
+def leaderboard_show(csv_file: str, top: int | None, setup_id: str | None, sort_by: str | None) -> None:
+    """Print the ranked table of a leaderboard CSV, one block per scoring setup."""
+    from .leaderboard.render import text_table
+    from .leaderboard.store import rank, read_table
+
+    table = read_table(csv_file)
+    if sort_by:
+        table = rank(table, sort_by)
+    setups = list(dict.fromkeys(table["setup"].dropna()))
+    if setup_id:
+        if setup_id not in setups:
+            raise click.BadParameter(f"no setup {setup_id!r} in {csv_file} (it has: {', '.join(setups) or 'none'})",
+                                     param_hint="--setup")
+        setups = [setup_id]
+    if not setups:
+        click.echo(f"{csv_file}: no rows yet", err=True)
+        return
+    blocks = []
+    for setup in setups:
+        rows = table[table["setup"] == setup]
+        first = rows.iloc[0]
+        header = (f"setup {setup}: reference {first['reference']} ({first['n_reference']} images), {first['extractor']} "
+                  f"weights {str(first['weights_sha256'])[:12]}, mode {first['mode']}, {first['samples']} samples, "
+                  f"seed {first['seed']}, metrics {first['metrics']}; ranked by {first['rank_by']}")
+        blocks.append(header + "\n" + text_table(rows, top))
+    click.echo("\n\n".join(blocks))
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False), default="ganeval-demo", show_default=True,
+              help="Where everything goes (a rerun continues there).")
+@click.option("--data", default="fashion-mnist", show_default=True,
+              help="fashion-mnist (falls back to shapes when not installed), mnist, cifar10 or shapes.")
+@click.option("--steps", type=click.IntRange(min=1), default=600, show_default=True,
+              help="DCGAN generator updates; WGAN-GP gets a quarter (5 critic steps each).")
+@click.option("--checkpoints", type=click.IntRange(min=1), default=3, show_default=True, help="Per run.")
+@click.option("--samples", type=click.IntRange(min=2), default=250, show_default=True,
+              help="Images generated per checkpoint (papers use 10,000–50,000; this is a demo).")
+@click.option("--reference-images", type=click.IntRange(min=2), default=1000, show_default=True)
+@click.option("--width", type=click.IntRange(min=1), default=32, show_default=True, help="Base channel width.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@_handle_errors
+def demo(out: str, data: str, steps: int, checkpoints: int, samples: int, reference_images: int, width: int,
+         device: str, quiet: bool) -> None:
+    """A first run end to end (a few minutes on a CPU): train a small DCGAN and WGAN-GP, build the reference
+    statistics with the real Inception network, score every checkpoint into a leaderboard with curves and
+    an HTML report."""
+    from .demo import DemoSettings, run_demo
+    from .leaderboard.render import text_table
+
+    settings = DemoSettings(out=out, data=data, steps=steps, checkpoints=checkpoints, samples=samples,
+                            reference_images=reference_images, width=width,
+                            device=None if device == "auto" else device, progress=False if quiet else None)
+    run = run_demo(settings, log=lambda line: click.echo(line, err=True))
+    click.echo(text_table(run.current))
+    _warn(run.warnings)
+    click.echo(f"\nleaderboard: {run.out}\ncurves:      {run.plot}\nreport:      {run.report}\n"
+               f"runs:        {Path(out) / 'runs'} (samples/ has a grid per checkpoint)\n"
+               f"reference:   {Path(out) / 'reference'} and {Path(out) / 'reference_stats.npz'}")
 
 
 def main() -> None:

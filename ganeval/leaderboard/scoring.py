@@ -1,0 +1,213 @@
+"""Scoring every checkpoint of one or many runs into the leaderboard CSV, against one reference loaded once.
+
+Each checkpoint's generator draws ``num_samples`` images from the Evaluator's seed and is scored in one
+pass. The CSV is rewritten atomically after every checkpoint (re-read first, so rows another process
+added meanwhile are kept), so an interruption loses at most the checkpoint in progress; a rerun skips
+checkpoints already scored with the same setup.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import io
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+from PIL import Image
+
+from .. import __version__
+from ..batches import quantise
+from ..errors import GanevalError
+from ..evaluator import Evaluator
+from ..result import Result
+from ..train.trainer import load_generator, tile
+from .discovery import Checkpoint, build_foreign, discover, import_factory, latent_shape
+from .store import RANKABLE, default_sort, has_row, rank, read_table, setup_id, upsert, write_table
+
+OPTIONS = ("kid_subsets", "kid_subset_size", "is_splits", "pr_features", "swd_images", "swd_size", "bootstrap")
+"""The metric options of a setup, kept as JSON in the ``options`` column (so a rerun can reuse them)."""
+
+PLOTTED = ("fid", "kid", "is", "precision", "recall", "swd")
+"""Metrics drawn by ``--plot`` unless others are asked for (density and coverage on request)."""
+
+
+@dataclass
+class LeaderboardRun:
+    """What one invocation did. table: the whole CSV, ranked; current: this setup's rows, ranked."""
+
+    out: Path
+    setup: str
+    table: pd.DataFrame
+    scored: list[Checkpoint] = field(default_factory=list)
+    already_scored: int = 0
+    failed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    provenance: list[str] = field(default_factory=list)
+    plot: Path | None = None
+    report: Path | None = None
+
+    @property
+    def current(self) -> pd.DataFrame:
+        return self.table[self.table["setup"] == self.setup]
+
+
+def score_checkpoints(paths: Sequence[str | os.PathLike[str]], evaluator: Evaluator, out: str | os.PathLike[str], *,
+                      generator: str | None = None, state_key: str | None = None, z_dim: int | None = None,
+                      sort_by: str | None = None, rescore: bool = False, skip_bad: bool = False,
+                      plot: str | os.PathLike[str] | None = None, plot_metrics: Sequence[str] | None = None,
+                      report: str | os.PathLike[str] | None = None, grid_images: int = 16,
+                      log: Callable[[str], None] | None = None) -> LeaderboardRun:
+    """Score the checkpoints under ``paths`` (ganeval run folders; with ``generator`` = "MODULE:FUNCTION",
+    state-dict files) with ``evaluator`` into the CSV ``out``; then draw ``plot`` (PNG, metric vs step per
+    run) and ``report`` (one self-contained HTML page with a sample grid per checkpoint) when given.
+    ``skip_bad``: a checkpoint that cannot be loaded or scored is reported and skipped instead of stopping."""
+    say = log or (lambda line: None)
+    sort_by = sort_by or default_sort(evaluator.metrics)
+    if sort_by not in RANKABLE:
+        rank(read_table(out).head(0), sort_by)  # raises the one-line error
+    factory = import_factory(generator) if generator else None
+    checkpoints = discover(paths, foreign=factory is not None)
+    setup = evaluator.setup()
+    run = LeaderboardRun(Path(out), setup_id(setup), rank(read_table(out), sort_by))
+    run.provenance = _provenance_lines(setup, run.setup)
+    device = evaluator.extractor.device
+    grids: dict[str, bytes] = {}
+    pending = [c for c in checkpoints if rescore or not has_row(run.table, c.sha256(), run.setup)]
+    run.already_scored = len(checkpoints) - len(pending)
+    if run.already_scored:
+        say(f"{run.already_scored} of {len(checkpoints)} checkpoint(s) already scored with setup {run.setup}: "
+            f"skipped (--rescore to score them again)")
+    for index, checkpoint in enumerate(pending, 1):
+        began = time.perf_counter()
+        try:
+            module, latent = _load(checkpoint, factory, generator, state_key, z_dim, device)
+            result = evaluator.score(module, z_dim=latent)
+            if report:
+                grids[checkpoint.sha256()] = _grid(module, latent, grid_images, evaluator)
+        except GanevalError as exc:
+            if not skip_bad:
+                raise
+            run.failed.append(f"{checkpoint.path}: {exc}")
+            say(f"[{index}/{len(pending)}] skipped {checkpoint.path}: {exc}")
+            continue
+        row = _row(checkpoint, result, setup, run.setup, time.perf_counter() - began)
+        run.table = rank(upsert(read_table(out), row), sort_by)
+        write_table(out, run.table)
+        run.scored.append(checkpoint)
+        run.warnings += [w for w in result.warnings if w not in run.warnings]
+        say(f"[{index}/{len(pending)}] {checkpoint.run} step {checkpoint.step}: {_summary(result)}")
+    if not run.scored:
+        on_disk = read_table(out)
+        run.table = rank(on_disk, sort_by)
+        if not run.table.equals(on_disk) and not on_disk.empty:
+            write_table(out, run.table)
+    if plot:
+        from .render import plot_curves
+
+        run.plot = plot_curves(run.current, _plotted(run.current, plot_metrics), plot)
+    if report:
+        if not importlib.util.find_spec("matplotlib"):
+            say("the report has no curves: matplotlib is not installed (pip install matplotlib)")
+        run.report = _report(run, checkpoints, grids, factory, generator, state_key, z_dim, evaluator,
+                             plot_metrics, grid_images, report)
+    return run
+
+
+def _load(checkpoint: Checkpoint, factory: Callable[..., torch.nn.Module] | None, spec: str | None,
+          state_key: str | None, z_dim: int | None, device: torch.device
+          ) -> tuple[torch.nn.Module, int | tuple[int, ...] | None]:
+    if factory is None:
+        return load_generator(checkpoint.path, device)[0], None
+    module = build_foreign(checkpoint, factory, str(spec), state_key, device)
+    return module, latent_shape(module, checkpoint, z_dim)
+
+
+def _row(checkpoint: Checkpoint, result: Result, setup: dict[str, object], setup_hash: str,
+         wall: float) -> dict[str, object]:
+    scores, provenance = result.scores, result.provenance
+    row: dict[str, object] = {"run": checkpoint.run, "step": checkpoint.step, "checkpoint": str(checkpoint.path),
+                              "checkpoint_sha256": checkpoint.sha256()}
+    for key in ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density", "coverage", "swd"):
+        row[key] = scores.get(key)
+    for key in ("fid", "kid"):
+        if f"{key}_ci95" in scores:
+            row[f"{key}_ci95_low"], row[f"{key}_ci95_high"] = scores[f"{key}_ci95"]
+    reference = setup.get("reference") or {}
+    timing = provenance.get("timing_s") or {}
+    low, high = setup["input_range"]  # type: ignore[misc]
+    row.update(samples=result.n_fake, seed=setup["seed"], metrics=",".join(setup["metrics"]),  # type: ignore[arg-type]
+               input_range=f"{low:g},{high:g}", options=json.dumps({k: v for k, v in setup.items() if k in OPTIONS}),
+               reference=reference.get("source"),  # type: ignore[union-attr]
+               reference_sha256=reference.get("sha256"), n_reference=result.n_real,  # type: ignore[union-attr]
+               extractor=setup.get("extractor"), weights_sha256=setup.get("weights_sha256"), mode=setup.get("mode"),
+               setup=setup_hash, ganeval_version=__version__, generate_s=timing.get("generate"),  # type: ignore[union-attr]
+               extract_s=timing.get("extract"), metrics_s=timing.get("metrics"), wall_s=round(wall, 3),  # type: ignore[union-attr]
+               scored_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               warnings=" | ".join(result.warnings))
+    return row
+
+
+def _summary(result: Result) -> str:
+    values = [f"{k} {v:.6f}" if k == "kid" else f"{k} {v:.4f}" for k, v in result.scores.items()
+              if k in RANKABLE and isinstance(v, float)]
+    timing = result.provenance.get("timing_s") or {}
+    spent = ", ".join(f"{k} {v:.1f} s" for k, v in timing.items())  # type: ignore[union-attr]
+    return ", ".join(values) + (f" ({spent})" if spent else "")
+
+
+def _provenance_lines(setup: dict[str, object], setup_hash: str) -> list[str]:
+    reference = setup.get("reference") or {}
+    lines = []
+    if reference:
+        lines.append(f"reference: {reference.get('source')} ({reference.get('n')} images, "  # type: ignore[union-attr]
+                     f"sha256 {str(reference.get('sha256'))[:12]})")  # type: ignore[union-attr]
+    lines.append(f"extractor: {setup.get('extractor')}, weights sha256 {str(setup.get('weights_sha256'))[:12]}, "
+                 f"mode {setup.get('mode')}")
+    lines.append(f"samples {setup.get('num_samples')} per checkpoint · seed {setup.get('seed')} · metrics "
+                 f"{','.join(setup.get('metrics') or [])} · setup {setup_hash}")  # type: ignore[arg-type]
+    return lines
+
+
+def _plotted(current: pd.DataFrame, asked: Sequence[str] | None) -> list[str]:
+    if asked:
+        return list(asked)
+    return [m for m in PLOTTED if current[m].notna().any()]
+
+
+def _grid(module: torch.nn.Module, latent: int | tuple[int, ...] | None, count: int, evaluator: Evaluator) -> bytes:
+    """A PNG grid of ``count`` images from the generator, latents from the Evaluator's seed."""
+    declared = latent if latent is not None else getattr(module, "z_dim")
+    shape = (declared,) if isinstance(declared, int) else tuple(declared)
+    z = torch.randn((count, *shape), generator=torch.Generator().manual_seed(evaluator.seed))
+    device = next(module.parameters()).device
+    with torch.no_grad():
+        images = module(z.to(device)).detach().cpu().float()
+    pixels = quantise(images, evaluator.input_range).permute(0, 2, 3, 1).numpy()
+    grid = tile(pixels)
+    buffer = io.BytesIO()
+    Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _report(run: LeaderboardRun, checkpoints: list[Checkpoint], grids: dict[str, bytes],
+            factory: Callable[..., torch.nn.Module] | None, spec: str | None, state_key: str | None,
+            z_dim: int | None, evaluator: Evaluator, plot_metrics: Sequence[str] | None, grid_images: int,
+            path: str | os.PathLike[str]) -> Path:
+    from .render import curves_png, write_report
+
+    shown = set(run.current["checkpoint_sha256"].dropna())
+    for checkpoint in checkpoints:
+        sha = checkpoint.sha256()
+        if sha in shown and sha not in grids:
+            module, latent = _load(checkpoint, factory, spec, state_key, z_dim, evaluator.extractor.device)
+            grids[sha] = _grid(module, latent, grid_images, evaluator)
+    metrics = _plotted(run.current, plot_metrics)
+    curves = curves_png(run.current, metrics) if metrics and importlib.util.find_spec("matplotlib") else None
+    return write_report(run.current, path, grids=grids, provenance=run.provenance, curves=curves)

@@ -399,8 +399,9 @@ def _inherit_setup(ctx: click.Context, out: str, options: dict[str, Any]) -> str
         if name in saved and not _missing(saved[name]) and \
                 ctx.get_parameter_source(name) is click.core.ParameterSource.DEFAULT:
             value = saved[name]
-            options[name] = int(value) if isinstance(options.get(name), int) and not isinstance(value, str) else value
-            taken[name] = value
+            value = int(value) if isinstance(options.get(name), int) and not isinstance(value, str) else value
+            if value != options.get(name):
+                options[name] = taken[name] = value
     if not taken:
         return None
     return f"using the setup of {out}'s latest rows for " + ", ".join(f"{k}={v}" for k, v in taken.items())

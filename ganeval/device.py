@@ -84,3 +84,9 @@ def exact_float32() -> Iterator[None]:
         yield
     finally:
         torch.backends.cudnn.allow_tf32, matmul.allow_tf32 = saved_legacy
+
+
+def synchronise(tensor: object) -> None:
+    """Wait until the CUDA work that produced ``tensor`` is done (for timings); nothing on CPU."""
+    if isinstance(tensor, torch.Tensor) and tensor.is_cuda:
+        torch.cuda.synchronize(tensor.device)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from . import defaults
 from .api import SWDOptions, _needs, _open_side, _provenance, _Side, compute_metrics
 from .batches import BatchChecker, parse_range
+from .device import synchronise
 from .errors import BadInputError, GanevalError
 from .features import Features, MomentAccumulator
 from .inception import POOL3_DIM
@@ -256,7 +257,7 @@ class Evaluator:
                             images = module(torch.randn((count, *latent), device=origin))  # type: ignore[misc]
                         else:
                             images = generator(count)
-                        _synchronise(images)
+                        synchronise(images)  # a CUDA generator's time is not billed to extraction
                         timing["generate"] += time.perf_counter() - began
                         began = time.perf_counter()
                         self._add(images, count)
@@ -287,12 +288,6 @@ def _latent_shape(module: torch.nn.Module, z_dim: int | tuple[int, ...] | None) 
     if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
         raise BadInputError(f"z_dim must be a positive int or a tuple of them, got {declared!r}")
     return shape
-
-
-def _synchronise(images: object) -> None:
-    """Wait for a CUDA generator's work, so that its time is not billed to the extraction that follows."""
-    if isinstance(images, torch.Tensor) and images.is_cuda:
-        torch.cuda.synchronize(images.device)
 
 
 def _module_device(module: torch.nn.Module) -> torch.device:

@@ -29,7 +29,7 @@ from ..evaluator import Evaluator
 from ..result import Result
 from ..train.trainer import load_generator, tile
 from .discovery import Checkpoint, build_foreign, discover, import_factory, latent_shape
-from .store import RANKABLE, default_sort, has_row, rank, read_table, setup_id, upsert, write_table
+from .store import RANKABLE, check_sort_by, default_sort, has_row, rank, read_table, setup_id, upsert, write_table
 
 OPTIONS = ("kid_subsets", "kid_subset_size", "is_splits", "pr_features", "swd_images", "swd_size", "bootstrap")
 """The metric options of a setup, kept as JSON in the ``options`` column (so a rerun can reuse them)."""
@@ -69,9 +69,9 @@ def score_checkpoints(paths: Sequence[str | os.PathLike[str]], evaluator: Evalua
     run) and ``report`` (one self-contained HTML page with a sample grid per checkpoint) when given.
     ``skip_bad``: a checkpoint that cannot be loaded or scored is reported and skipped instead of stopping."""
     say = log or (lambda line: None)
-    sort_by = sort_by or default_sort(evaluator.metrics)
-    if sort_by not in RANKABLE:
-        rank(read_table(out).head(0), sort_by)  # raises the one-line error
+    sort_by = check_sort_by(sort_by or default_sort(evaluator.metrics))
+    if plot and not importlib.util.find_spec("matplotlib"):
+        raise GanevalError('--plot needs matplotlib: pip install "ganeval[plot]" (or pip install matplotlib)')
     factory = import_factory(generator) if generator else None
     checkpoints = discover(paths, foreign=factory is not None)
     setup = evaluator.setup()
@@ -186,9 +186,8 @@ def _grid(module: torch.nn.Module, latent: int | tuple[int, ...] | None, count: 
     declared = latent if latent is not None else getattr(module, "z_dim")
     shape = (declared,) if isinstance(declared, int) else tuple(declared)
     z = torch.randn((count, *shape), generator=torch.Generator().manual_seed(evaluator.seed))
-    device = next(module.parameters()).device
     with torch.no_grad():
-        images = module(z.to(device)).detach().cpu().float()
+        images = module(z.to(evaluator.extractor.device)).detach().cpu().float()
     pixels = quantise(images, evaluator.input_range).permute(0, 2, 3, 1).numpy()
     grid = tile(pixels)
     buffer = io.BytesIO()

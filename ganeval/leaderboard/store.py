@@ -104,8 +104,8 @@ def rank(table: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
     recall, density, coverage; ties share the best rank; rows without a value go last, unranked). A setup
     without values for ``sort_by`` is ranked by its first metric that has some. Setups appear in the order
     they were first scored."""
-    if sort_by is not None and sort_by not in RANKABLE:
-        raise BadInputError(f"--sort-by {sort_by!r}: choose from {', '.join(RANKABLE)}")
+    if sort_by is not None:
+        check_sort_by(sort_by)
     if table.empty:
         return table
     groups = []
@@ -123,6 +123,12 @@ def rank(table: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
             group["rank_by"] = by
         groups.append(group.sort_values(["rank", "run", "step"], na_position="last", kind="stable"))
     return _typed(pd.concat(groups, ignore_index=True))
+
+
+def check_sort_by(sort_by: str) -> str:
+    if sort_by not in RANKABLE:
+        raise BadInputError(f"--sort-by {sort_by!r}: choose from {', '.join(RANKABLE)}")
+    return sort_by
 
 
 def default_sort(metrics: list[str]) -> str:

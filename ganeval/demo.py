@@ -8,13 +8,10 @@ runs are kept, the reference features come from the cache and scored checkpoints
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from PIL import Image
 
 from .api import statistics
 from .atomic import atomic_write
@@ -23,7 +20,7 @@ from .evaluator import Evaluator
 from .leaderboard.scoring import LeaderboardRun, score_checkpoints
 from .stats import save_statistics
 from .train.data import dataset_images
-from .train.trainer import TrainConfig, Trainer
+from .train.trainer import TrainConfig, Trainer, png_bytes
 
 METRICS = ("fid", "kid", "pr")
 
@@ -85,10 +82,7 @@ def _write_reference(data: str, size: int, count: int, folder: Path, log: Callab
     for index in range(len(source)):
         path = folder / f"{index:05d}.png"
         if not path.exists():
-            buffer = io.BytesIO()
-            image = source.load(index)
-            Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(buffer, format="PNG")
             with atomic_write(path) as handle:
-                handle.write(buffer.getvalue())
+                handle.write(png_bytes(source.load(index)))
     log(f"reference: {len(source)} {data} images at {size} px in {folder}")
     return folder

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
-import io
 import json
 import os
 import time
@@ -20,14 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from PIL import Image
 
 from .. import __version__
 from ..batches import quantise
 from ..errors import GanevalError
 from ..evaluator import Evaluator
 from ..result import Result
-from ..train.trainer import load_generator, tile
+from ..train.trainer import load_generator, png_bytes, tile
 from .discovery import Checkpoint, build_foreign, discover, import_factory, latent_shape
 from .store import RANKABLE, check_sort_by, default_sort, has_row, rank, read_table, setup_id, upsert, write_table
 
@@ -189,10 +187,7 @@ def _grid(module: torch.nn.Module, latent: int | tuple[int, ...] | None, count: 
     with torch.no_grad():
         images = module(z.to(evaluator.extractor.device)).detach().cpu().float()
     pixels = quantise(images, evaluator.input_range).permute(0, 2, 3, 1).numpy()
-    grid = tile(pixels)
-    buffer = io.BytesIO()
-    Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return png_bytes(tile(pixels))
 
 
 def _report(run: LeaderboardRun, checkpoints: list[Checkpoint], grids: dict[str, bytes],

@@ -332,11 +332,16 @@ def _pixels(images: torch.Tensor) -> np.ndarray:
     return quantise(images.detach().cpu(), (-1.0, 1.0)).permute(0, 2, 3, 1).numpy()
 
 
-def _write_png(array: np.ndarray, path: str | os.PathLike[str]) -> None:
+def png_bytes(array: np.ndarray) -> bytes:
+    """A uint8 (H, W, C) image, C = 1 or 3, encoded as PNG (grayscale when C = 1)."""
     buffer = io.BytesIO()
     Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _write_png(array: np.ndarray, path: str | os.PathLike[str]) -> None:
     with atomic_write(path) as handle:
-        handle.write(buffer.getvalue())
+        handle.write(png_bytes(array))
 
 
 def save_pngs(images: torch.Tensor, folder: str | os.PathLike[str]) -> Path:

@@ -24,7 +24,7 @@ from .metrics.fid import PSDFactor, frechet_distance
 from .pipeline import DEFAULT_BATCH_SIZE, Extractor, progress_enabled
 from .preprocess import DEFAULT_MODE
 from .result import Result
-from .sources import ImageSource, jpeg_mismatch, open_source
+from .sources import ImageSource, class_labels, jpeg_mismatch, open_source
 from .stats import Statistics, check_compatible, is_statistics_file, load_statistics
 from .weights import HOW_TO_GET_FULL, nonstandard_warning
 
@@ -140,23 +140,40 @@ class _Side:
     n: int | None
     meta: dict[str, object] = field(default_factory=dict)
     factor: PSDFactor | None = None  # psd_factor(Σ), kept by callers that compare against this side often
+    labels: tuple[np.ndarray, list[object], str] | None = None  # class labels (N,), classes, their origin
 
 
 def _open_side(obj: object, label: str, needs: set[str], get_extractor, cache: bool, skip_bad: bool,
-               progress: bool | None, swd: SWDOptions, get_vgg) -> _Side:
+               progress: bool | None, swd: SWDOptions, get_vgg, classes: bool | Sequence[object] = False) -> _Side:
+    """One side's features (the parts in ``needs``). ``classes``: True to attach the source's class labels
+    when it has them (class subfolders, a named dataset), or the labels themselves (one per image)."""
     if is_statistics_file(obj):
         stats = load_statistics(obj)  # type: ignore[arg-type]
         meta = {**stats.meta, "source": str(obj), "kind": "statistics", "n": stats.n}
         return _Side(label, Features(names=[], provenance=meta, mu=stats.mu, sigma=stats.sigma), stats.n, meta)
-    features = compute_features(obj, get_extractor(), cache=cache, skip_bad=skip_bad, progress=progress,
+    src = open_source(obj)
+    features = compute_features(src, get_extractor(), cache=cache, skip_bad=skip_bad, progress=progress,
                                 inception="inception" in needs, swd=swd if "swd" in needs else None,
                                 vgg=get_vgg() if "vgg" in needs else None)
-    return _Side(label, features, features.n, dict(features.provenance))
+    side = _Side(label, features, features.n, dict(features.provenance))
+    if classes is True:
+        side.labels = class_labels(src, features.names)
+    elif classes is not False:
+        given = np.asarray(classes)
+        if given.shape != (len(src),):
+            raise BadInputError(f"{label}: {given.shape[0] if given.ndim else 0} labels for {len(src)} images")
+        position = {name: i for i, name in enumerate(src.names)}
+        kept = given[[position[name] for name in features.names]]
+        side.labels = kept, sorted(set(kept.tolist())), "labels given"
+    if side.labels is not None:
+        side.meta["classes"] = side.labels[2]
+    return side
 
 
 def _needs(metrics: set[str], pr_features: str, side: str) -> set[str]:
     parts = set()
-    if metrics & {"fid", "kid"} or ("pr" in metrics and pr_features == "inception") or ("is" in metrics and side == "fake"):
+    if (metrics & {"fid", "kid", "authpct", "modes"} or ("pr" in metrics and pr_features == "inception")
+            or ("is" in metrics and side == "fake")):
         parts.add("inception")
     if "pr" in metrics and pr_features == "vgg16":
         parts.add("vgg")
@@ -172,17 +189,22 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
           kid_subsets: int = defaults.KID_SUBSETS, kid_subset_size: int = defaults.KID_SUBSET_SIZE,
           is_splits: int = defaults.IS_SPLITS, pr_features: str = "inception", vgg_weights: PathLike | None = None,
           swd_size: int | None = None, swd_images: int = defaults.SWD_IMAGES,
-          bootstrap: int = defaults.BOOTSTRAP) -> Result:
+          bootstrap: int = defaults.BOOTSTRAP, classes: bool = True,
+          real_labels: Sequence[object] | np.ndarray | None = None) -> Result:
     """Every asked-for metric between ``real`` and ``fake`` from one decode pass over each set.
 
-    ``metrics``: names from ``defaults.METRICS`` (``pr`` = precision, recall, density, coverage); None means
-    all, where a metric that cannot be computed (IS without the classifier, KID/PR/SWD against a statistics
-    file) is left out with a warning; a metric named explicitly that cannot be computed is an error.
-    ``real`` may be None when only ``is`` is asked for. Random choices all derive from ``seed``.
-    ``bootstrap`` > 0 adds 95% intervals for FID and KID from that many seeded resamples of the features.
+    ``metrics``: names from ``defaults.METRICS`` (``pr`` = precision, recall, density, coverage; ``authpct``
+    and ``modes`` the memorisation and mode-collapse diagnostics, with ``real`` as the training set); None
+    means all of ``defaults.STANDARD_METRICS``, where a metric that cannot be computed (IS without the
+    classifier, KID/PR/SWD against a statistics file) is left out with a warning; a metric named explicitly
+    that cannot be computed is an error. ``real`` may be None when only ``is`` is asked for. Random choices
+    all derive from ``seed``. ``bootstrap`` > 0 adds 95% intervals for FID and KID from that many seeded
+    resamples of the features. ``modes`` adds class coverage when the real images have class labels:
+    ``real_labels`` (one per image, in the source's order), else, unless ``classes`` is False, the
+    source's own (first-level class subfolders, or a named dataset such as ``"fashion-mnist"``).
     """
     strict = metrics is not None
-    wanted = set(defaults.METRICS if metrics is None else metrics)
+    wanted = set(defaults.STANDARD_METRICS if metrics is None else metrics)
     unknown = wanted - set(defaults.METRICS)
     if unknown or not wanted:
         raise BadInputError(f"unknown metric(s) {', '.join(sorted(unknown)) or '(none given)'}; choose from "
@@ -229,8 +251,11 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
                 raise BadInputError(message)
             warnings.append(f"left out: {message}")
             wanted -= set(needs_features)
+    labelled: bool | Sequence[object] = False
+    if "modes" in wanted:
+        labelled = classes if real_labels is None else real_labels
     sides = [_open_side(obj, label, _needs(wanted, pr_features, label), get_extractor, cache, skip_bad, progress,
-                        swd_options, get_vgg) for obj, label in given]
+                        swd_options, get_vgg, labelled if label == "real" else False) for obj, label in given]
     real_side = sides[0] if real is not None else None
     fake_side = sides[-1]
 
@@ -239,23 +264,27 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
     if real_side is not None and "fid" in wanted:
         warnings += check_compatible(real_side.meta, fake_side.meta, f"real ({real_side.meta.get('source')})",
                                      f"fake ({fake_side.meta.get('source')})", force)
+    arrays: dict[str, np.ndarray] = {}
     scores, details = compute_metrics(real_side, fake_side, wanted, strict=strict, seed=seed, kid_subsets=kid_subsets,
                                       kid_subset_size=kid_subset_size, is_splits=is_splits, pr_features=pr_features,
                                       swd_images=swd_images, bootstrap=bootstrap, device=get_extractor().device,
-                                      warnings=warnings, progress=progress, get_vgg=get_vgg)
+                                      warnings=warnings, progress=progress, get_vgg=get_vgg, arrays=arrays)
     uses_inception = "inception" in _needs(wanted, pr_features, "fake")
     provenance = _provenance(built[0] if built and uses_inception else None, real_side, fake_side, wanted, warnings)
     provenance.update(details)
-    return Result(scores, real_side.n if real_side else None, fake_side.n, provenance, warnings)
+    return Result(scores, real_side.n if real_side else None, fake_side.n, provenance, warnings, arrays)
 
 
 def compute_metrics(real_side: _Side | None, fake_side: _Side, wanted: set[str], *, strict: bool, seed: int,
                     kid_subsets: int, kid_subset_size: int, is_splits: int, pr_features: str, swd_images: int,
                     bootstrap: int, device: torch.device, warnings: list[str], progress: bool | None,
-                    get_vgg: Callable[[], object]) -> tuple[dict[str, object], dict[str, object]]:
+                    get_vgg: Callable[[], object], arrays: dict[str, np.ndarray] | None = None
+                    ) -> tuple[dict[str, object], dict[str, object]]:
     """The ``wanted`` metrics between two sides whose needed parts are present, in a fixed key order, and
     their parameters for the provenance. A metric that fails on the data (ValueError) is an error when
-    ``strict``, else left out (removed from ``wanted``) with a warning appended to ``warnings``."""
+    ``strict``, else left out (removed from ``wanted``) with a warning appended to ``warnings``. Per-image
+    results (each fake's nearest real image and distance, its kNN class) go into ``arrays`` when given."""
+    arrays = {} if arrays is None else arrays
     scores: dict[str, object] = {}
     details: dict[str, object] = {"seed": seed}
     bar = tqdm(desc="metrics", unit="metric", disable=not progress_enabled(progress))
@@ -304,6 +333,8 @@ def compute_metrics(real_side: _Side | None, fake_side: _Side, wanted: set[str],
         "pr": compute_pr,
         "swd": lambda: scores.update(_swd(real_side, fake_side, seed, swd_images, details, warnings, device,
                                           report("swd", "levels"))),
+        "authpct": lambda: scores.update(_memorization(real_side, fake_side, device, details, arrays)),
+        "modes": lambda: scores.update(_modes(real_side, fake_side, seed, device, details, warnings, arrays)),
     }
     todo = [name for name in computations if name in wanted and (real_side is not None or name == "is")]
     with bar:
@@ -324,9 +355,73 @@ def compute_metrics(real_side: _Side | None, fake_side: _Side, wanted: set[str],
     return {key: scores[key] for key in _KEY_ORDER if key in scores}, details
 
 
-_NAMES = {"fid": "FID", "kid": "KID", "is": "IS", "pr": "precision/recall", "swd": "SWD"}
+_NAMES = {"fid": "FID", "kid": "KID", "is": "IS", "pr": "precision/recall", "swd": "SWD", "authpct": "memorisation",
+          "modes": "mode collapse"}
 _KEY_ORDER = ("fid", "fid_ci95", "kid", "kid_std", "kid_ci95", "is", "is_std", "precision", "recall", "density",
-              "coverage", "swd", "swd_levels")
+              "coverage", "swd", "swd_levels", "authpct", "copy_rate", "copy_threshold", "copies", "nn_distance_median",
+              "duplicate_rate", "duplicate_rate_real", "duplicate_threshold", "support_estimate", "support_batch_size",
+              "classes_covered", "classes_total", "class_kl", "class_histogram", "real_class_histogram", "class_fid")
+
+
+def _memorization(train: _Side, fake: _Side, device: torch.device, details: dict[str, object],
+                  arrays: dict[str, np.ndarray]) -> dict[str, object]:
+    """Authenticity, copy rate and nearest-training distances of the fakes in pool3 space."""
+    from .metrics.diagnostics import authenticity
+
+    result = authenticity(train.features.pool3, fake.features.pool3, device=device)  # type: ignore[arg-type]
+    arrays.update(nn_distance=result.nn_distance, nn_index=result.nn_index,
+                  real_names=np.array(train.features.names, dtype=str),
+                  fake_names=np.array(fake.features.names, dtype=str))
+    details["authpct"] = {"features": "pool3", "n_train": train.n, "n_fake": fake.n,
+                          "copy_threshold": "1st percentile of training leave-one-out NN distances"}
+    return {"authpct": result.authpct, "copy_rate": result.copy_rate, "copy_threshold": result.copy_threshold,
+            "copies": int(len(result.copies)), "nn_distance_median": result.nn_distance_median}
+
+
+def _modes(real: _Side, fake: _Side, seed: int, device: torch.device, details: dict[str, object],
+           warnings: list[str], arrays: dict[str, np.ndarray]) -> dict[str, object]:
+    """Duplicate rates, the birthday-paradox support size and, when the real side has labels, class coverage
+    with per-class FID."""
+    from .metrics.diagnostics import class_coverage, duplicates, support_size
+
+    x, y = real.features.pool3, fake.features.pool3
+    dup = duplicates(y, x, seed=seed, device=device)  # type: ignore[arg-type]
+    support = support_size(y, dup.threshold, seed=seed, draws=defaults.SUPPORT_DRAWS, device=device)  # type: ignore[arg-type]
+    out: dict[str, object] = {"duplicate_rate": dup.duplicate_rate, "duplicate_rate_real": dup.duplicate_rate_real,
+                              "duplicate_threshold": dup.threshold, "support_estimate": support.support_estimate,
+                              "support_batch_size": support.batch_size_at_half}
+    if support.support_estimate is None:
+        largest = max(support.probabilities) if support.probabilities else fake.n
+        warnings.append(f"support size: fewer than half of the batches of {largest} fakes hold a near-duplicate, so "
+                        f"the support exceeds about {largest}² = {largest * largest:,} (more fakes would bound it)")
+    details["modes"] = {"seed": seed, "duplicate_threshold": "1st percentile of real pair distances",
+                        "real_subset": dup.n_real_subset, "support_draws": support.draws,
+                        "support_probabilities": {str(s): p for s, p in support.probabilities.items()},
+                        "classes": real.labels[2] if real.labels else None}
+    if real.labels is None:
+        return out
+    labels, classes, _ = real.labels
+    coverage = class_coverage(x, labels, y, k=defaults.COVERAGE_K, classes=classes, device=device)  # type: ignore[arg-type]
+    arrays["fake_labels"] = coverage.fake_labels
+    class_fid: dict[str, float | None] = {}
+    for name in classes:
+        rows_real, rows_fake = x[labels == name], y[coverage.fake_labels == name]  # type: ignore[index]
+        small = min(len(rows_real), len(rows_fake)) < defaults.CLASS_FID_MIN
+        class_fid[str(name)] = None if small else _fid_of_rows(rows_real, rows_fake)
+    details["modes"].update(coverage_k=coverage.k, class_fid_min=defaults.CLASS_FID_MIN)  # type: ignore[union-attr]
+    if any(v is None for v in class_fid.values()):
+        warnings.append(f"per-class FID is left out (null) for classes with fewer than {defaults.CLASS_FID_MIN} real "
+                        f"or fake images")
+    out.update(classes_covered=coverage.classes_covered, classes_total=coverage.classes_total,
+               class_kl=coverage.class_kl,
+               class_histogram={str(k): v for k, v in coverage.class_histogram.items()},
+               real_class_histogram={str(k): v for k, v in coverage.real_histogram.items()}, class_fid=class_fid)
+    return out
+
+
+def _fid_of_rows(x: np.ndarray, y: np.ndarray) -> float:
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    return frechet_distance(x64.mean(0), np.cov(x64, rowvar=False), y64.mean(0), np.cov(y64, rowvar=False))
 
 
 def _fid(real: _Side, fake: _Side) -> float:
@@ -388,9 +483,7 @@ def _bootstrap(real: _Side, fake: _Side, wanted: set[str], resamples: int, seed:
         def statistic(x: np.ndarray, y: np.ndarray) -> list[float]:
             values = []
             if "fid" in names:
-                x64, y64 = x.astype(np.float64), y.astype(np.float64)
-                values.append(frechet_distance(x64.mean(0), np.cov(x64, rowvar=False),
-                                               y64.mean(0), np.cov(y64, rowvar=False)))
+                values.append(_fid_of_rows(x, y))
             if "kid" in names:
                 values.append(kernel_inception_distance(x, y, subsets=kid_subsets, subset_size=kid_subset_size,
                                                         seed=seed).mean)
@@ -466,6 +559,20 @@ def precision_recall(real: object, fake: object, **options: object) -> Result:
 def swd(real: object, fake: object, **options: object) -> Result:
     """Progressive GAN's sliced Wasserstein distance (×1e3, per level and mean); options as ``score``."""
     return score(real, fake, metrics=["swd"], **options)  # type: ignore[arg-type]
+
+
+def memorization(train: object, fake: object, **options: object) -> Result:
+    """How close the fakes come to the training set in pool3 space: authpct (Alaa et al. 2022), copy rate
+    and its threshold, the median nearest-training distance; ``result.arrays`` holds each fake's nearest
+    training image (``nn_index`` into ``real_names``) and distance. Options as ``score``."""
+    return score(train, fake, metrics=["authpct"], **options)  # type: ignore[arg-type]
+
+
+def modes(real: object, fake: object, **options: object) -> Result:
+    """Mode-collapse diagnostics: duplicate rate (fakes vs an equal-size real subset), birthday-paradox
+    support size and, when the real images have classes, class coverage, KL and per-class FID. Options as
+    ``score`` (``classes``, ``real_labels``)."""
+    return score(real, fake, metrics=["modes"], **options)  # type: ignore[arg-type]
 
 
 def parse_metrics(text: str | Sequence[str] | None) -> list[str] | None:

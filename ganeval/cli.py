@@ -129,18 +129,27 @@ def _score_and_print(real: str | None, fake: str, metrics: list[str] | None, mod
                      device: str, batch_size: int, no_cache: bool, skip_bad: bool, quiet: bool, seed: int,
                      kid_subsets: int, kid_subset_size: int, is_splits: int, pr_features: str, vgg_weights: str | None,
                      swd_size: int | None, swd_images: int, bootstrap: int, csv_path: str | None, as_json: bool,
-                     verbose: bool, force: bool) -> None:
+                     verbose: bool, force: bool, classes: bool = True, grid: str | None = None,
+                     pairs: int = defaults.CLOSEST_PAIRS) -> None:
     from .api import score
     from .result import append_csv
 
+    if grid and not grid.lower().endswith(".png"):
+        raise click.BadParameter(f"{grid}: the grid is written as PNG; name it *.png", param_hint="--grid")
     result = score(real, fake, metrics=metrics, seed=seed, mode=mode, weights=weights, device=device,
                    batch_size=batch_size, cache=not no_cache, skip_bad=skip_bad, force=force,
                    progress=False if quiet else None, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
                    is_splits=is_splits, pr_features=pr_features, vgg_weights=vgg_weights, swd_size=swd_size,
-                   swd_images=swd_images, bootstrap=bootstrap)
+                   swd_images=swd_images, bootstrap=bootstrap, classes=classes)
     _warn(result.warnings)
     if csv_path:
         append_csv(csv_path, result)
+    if grid:
+        from .pairs import write_pairs_grid
+
+        shown = write_pairs_grid(grid, result, real, fake, pairs)
+        if not quiet:
+            click.echo(f"wrote {grid}: the {len(shown)} closest fake/training pairs", err=True)
     if as_json:
         click.echo(result.to_json())
         return
@@ -155,7 +164,9 @@ def _score_and_print(real: str | None, fake: str, metrics: list[str] | None, mod
 @click.argument("real")
 @click.argument("fake")
 @click.option("--metrics", default="all", show_default=True,
-              help=f"Comma-separated subset of {','.join(defaults.METRICS)} (pr = precision, recall, density, coverage).")
+              help=f"Comma-separated subset of {','.join(defaults.METRICS)} (pr = precision, recall, density, coverage; "
+                   f"authpct and modes: the memorisation and mode-collapse diagnostics, with REAL as the training "
+                   f"set). all = {','.join(defaults.STANDARD_METRICS)}.")
 @_extractor_options
 @_score_options
 @_handle_errors
@@ -190,6 +201,39 @@ _single_metric_command("is", "is", "Inception Score of FAKE (one set): mean ± s
 _single_metric_command("pr", "pr", "Precision and recall (k=3), density and coverage (k=5) between REAL and FAKE.")
 _single_metric_command("swd", "swd", "Progressive GAN's sliced Wasserstein distance between REAL and FAKE (×1e3; "
                                       "per pyramid level, finest first, and their mean).")
+
+
+@cli.command()
+@click.argument("train")
+@click.argument("fake")
+@click.option("--grid", type=click.Path(dir_okay=False), default=None,
+              help="Write a PNG of the closest fake/training pairs (fake left, training image right, distance under).")
+@click.option("--pairs", type=click.IntRange(min=1), default=defaults.CLOSEST_PAIRS, show_default=True,
+              help="How many pairs the grid shows.")
+@_extractor_options
+@_score_options
+@_handle_errors
+def memorization(train: str, fake: str, grid: str | None, pairs: int, **options: Any) -> None:
+    """How close FAKE comes to copying TRAIN, in Inception pool3 space: authpct (the percentage of fakes
+    farther from their nearest training image than that image is from its own nearest neighbour), the copy
+    rate (fakes closer than the 1st percentile of TRAIN's leave-one-out distances) and the median distance.
+    TRAIN's features come from the cache when it was scored before."""
+    _score_and_print(train, fake, ["authpct"], grid=grid, pairs=pairs, **options)
+
+
+@cli.command()
+@click.argument("real")
+@click.argument("fake")
+@click.option("--no-classes", is_flag=True, help="Ignore REAL's class subfolders (no class coverage).")
+@_extractor_options
+@_score_options
+@_handle_errors
+def modes(real: str, fake: str, no_classes: bool, **options: Any) -> None:
+    """Mode collapse of FAKE: its near-duplicate rate next to an equal-size subset of REAL, and the
+    birthday-paradox support size. When REAL has class subfolders (every image in one, 2+ of them) or is a
+    labelled dataset by name (fashion-mnist, fashion-mnist:test, mnist, cifar10), also the class histogram
+    of FAKE (k=5 nearest-neighbour vote), classes covered, KL(real || fake) and per-class FID."""
+    _score_and_print(real, fake, ["modes"], classes=not no_classes, **options)
 
 
 @cli.command()
@@ -421,8 +465,9 @@ def _missing(value: object) -> bool:
 @click.option("--metrics", default="fid", show_default=True, help=f"Comma-separated subset of {','.join(defaults.METRICS)}.")
 @click.option("--samples", type=click.IntRange(min=2), default=10_000, show_default=True,
               help="Images generated per checkpoint (latents from --seed).")
-@click.option("--sort-by", default=None, help="Rank by this column: fid (default when computed), kid, swd (lower is "
-                                                "better), is, precision, recall, density, coverage (higher is better).")
+@click.option("--sort-by", default=None, help="Rank by this column: fid (default when computed), kid, swd, copy_rate, "
+                                                "duplicate_rate, class_kl (lower is better), is, precision, recall, "
+                                                "density, coverage, authpct, classes_covered (higher is better).")
 @click.option("--rescore", is_flag=True, help="Score checkpoints already in the CSV with this setup again.")
 @click.option("--generator", "generator_spec", default=None, metavar="MODULE:FUNCTION",
               help="Score checkpoint files not made by ganeval: a function taking `config` and/or `state_dict` that "

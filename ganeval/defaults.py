@@ -6,8 +6,13 @@ for precision/recall and density/coverage; Progressive GAN for SWD).
 
 from __future__ import annotations
 
-METRICS = ("fid", "kid", "is", "pr", "swd")
-"""Metric names as ``--metrics`` takes them; ``pr`` gives precision, recall, density and coverage."""
+METRICS = ("fid", "kid", "is", "pr", "swd", "authpct", "modes")
+"""Metric names as ``--metrics`` takes them; ``pr`` gives precision, recall, density and coverage;
+``authpct`` the memorisation diagnostics (authenticity, copy rate, nearest-training distance) and ``modes``
+the mode-collapse ones (duplicate rate, support size, class coverage)."""
+
+STANDARD_METRICS = ("fid", "kid", "is", "pr", "swd")
+"""What ``--metrics all`` (and ``metrics=None``) computes; the diagnostics are computed only when named."""
 
 SEED = 2020
 """One seed for every random choice (KID subsets, IS shuffle, P/R subsampling, SWD sampling, bootstrap)."""
@@ -23,3 +28,8 @@ SWD_IMAGES = 16384
 
 BOOTSTRAP = 0
 FID_RECOMMENDED_MIN = 2048
+COVERAGE_K = 5
+CLASS_FID_MIN = 100
+"""Per-class FID is reported for classes with at least this many real and fake images."""
+SUPPORT_DRAWS = 100
+CLOSEST_PAIRS = 16

@@ -12,10 +12,11 @@ precision/recall, logits only for IS.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,7 @@ class Evaluator:
             raise GanevalError(f"the Inception Score needs the Inception classifier, which the weights in use "
                                f"lack: {HOW_TO_GET_FULL}")
         self._fake_parts = _needs(wanted, pr_features, "fake")
+        self.reference = reference
         self._reference_warnings: list[str] = []
         self._real = self._load_reference(reference, wanted, cache, skip_bad, force)
         self.reset()
@@ -99,7 +101,8 @@ class Evaluator:
             raise BadInputError(f"{reference} holds only statistics (μ, Σ): {', '.join(sorted(wanted - {'fid', 'is'}))} "
                                 f"need(s) the reference images; pass the image folder or archive instead")
         side = _open_side(reference, "real", _needs(wanted, str(self._options["pr_features"]), "real"),
-                          lambda: self.extractor, cache, skip_bad, self.progress, self._swd, self._get_vgg)
+                          lambda: self.extractor, cache, skip_bad, self.progress, self._swd, self._get_vgg,
+                          classes="modes" in wanted)
         if "fid" in wanted:
             self._reference_warnings += check_compatible(side.meta, self.extractor.provenance(),
                                                          f"reference ({side.meta.get('source')})",
@@ -140,9 +143,10 @@ class Evaluator:
 
     @property
     def keeps_features(self) -> bool:
-        """Whether fake pool3 rows are kept (KID, precision/recall, bootstrap intervals); FID alone needs
-        only running sums."""
+        """Whether fake pool3 rows are kept (KID, precision/recall, the diagnostics, bootstrap intervals); FID
+        alone needs only running sums."""
         return ("kid" in self.metrics or ("pr" in self.metrics and self._options["pr_features"] == "inception")
+                or "authpct" in self.metrics or "modes" in self.metrics
                 or (bool(self._options["bootstrap"]) and "fid" in self.metrics))
 
     def reset(self) -> None:
@@ -208,14 +212,15 @@ class Evaluator:
         fake = _Side("fake", features, self.n, meta)
         wanted = set(self.metrics)
         warnings = self._reference_warnings + ([self._checker.warning] if self._checker.warning else [])
+        arrays: dict[str, np.ndarray] = {}
         scores, details = compute_metrics(self._real, fake, wanted, strict=True, seed=self.seed,
                                           device=self.extractor.device, warnings=warnings, progress=False,
-                                          get_vgg=self._get_vgg, **self._options)  # type: ignore[arg-type]
+                                          get_vgg=self._get_vgg, arrays=arrays, **self._options)  # type: ignore[arg-type]
         extractor = self.extractor if "inception" in self._fake_parts else None
         provenance = _provenance(extractor, self._real, fake, wanted, warnings)
         provenance.update(details)
         provenance["input_range"] = list(self.input_range)
-        return Result(scores, self._real.n if self._real else None, self.n, provenance, warnings)
+        return Result(scores, self._real.n if self._real else None, self.n, provenance, warnings, arrays)
 
     def score(self, generator: Generator, *, num_samples: int | None = None,
               z_dim: int | tuple[int, ...] | None = None, eval_mode: bool = True) -> Result:
@@ -235,12 +240,56 @@ class Evaluator:
         timing = {"generate": 0.0, "extract": 0.0, "metrics": 0.0}
         self._source = "generator"
         self._checker.label = "generator"
+        latent = None
+        with contextlib.closing(self._generate(generator, total, z_dim, eval_mode, "generating")) as batches:
+            for images, count, latent, generate_s in batches:
+                timing["generate"] += generate_s
+                began = time.perf_counter()
+                self._add(images, count)
+                timing["extract"] += time.perf_counter() - began
+        began = time.perf_counter()
+        result = self.compute()
+        timing["metrics"] = time.perf_counter() - began
+        result.provenance["timing_s"] = {key: round(value, 4) for key, value in timing.items()}
+        result.provenance["generator"] = {"num_samples": total, "latent_seed": self.seed,
+                                          "latent_shape": list(latent) if latent else None,
+                                          "eval_mode": eval_mode if isinstance(generator, torch.nn.Module) else None}
+        return result
+
+    def images(self, generator: Generator, indices: Iterable[int], *, num_samples: int | None = None,
+               z_dim: int | tuple[int, ...] | None = None, eval_mode: bool = True) -> dict[int, np.ndarray]:
+        """The fakes number ``indices`` of what ``score(generator)`` scores, as uint8 (H, W, 3), drawn again
+        from the same latents (the batches up to the last index are generated, none is extracted); for
+        showing the images behind a result, such as its closest pairs."""
+        total = self.num_samples if num_samples is None else num_samples
+        wanted = sorted({int(i) for i in indices})
+        if wanted and not 0 <= wanted[0] <= wanted[-1] < total:
+            raise BadInputError(f"image indices must lie in [0, {total}), got {wanted[0]}..{wanted[-1]}")
+        checker, found, start = BatchChecker(self.input_range, "generator"), {}, 0
+        if not wanted:
+            return found
+        with contextlib.closing(self._generate(generator, wanted[-1] + 1, z_dim, eval_mode, None, total)) as batches:
+            for images, count, _, _ in batches:
+                batch = checker(images, count).permute(0, 2, 3, 1).cpu().numpy()
+                for index in wanted:
+                    if start <= index < start + count:
+                        found[index] = batch[index - start]
+                start += count
+        return found
+
+    def _generate(self, generator: Generator, total: int, z_dim: int | tuple[int, ...] | None, eval_mode: bool,
+                  desc: str | None, planned: int | None = None) -> Iterator[tuple[Any, int, tuple[int, ...] | None, float]]:
+        """Yield (images, count, latent shape, seconds generating) for the first ``total`` images that
+        ``score`` draws when it draws ``planned`` (default ``total``): the latents (and torch randomness
+        inside a callable) come from ``seed``, under ``torch.no_grad()``, the module in eval mode unless
+        ``eval_mode=False``; afterwards every submodule's train/eval flag and torch's global RNG are as before."""
         module = generator if isinstance(generator, torch.nn.Module) else None
         latent = _latent_shape(module, z_dim) if module is not None else None
         origin = _module_device(module) if module is not None else None
         flags = [(m, m.training) for m in module.modules()] if module is not None else []
         cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
         devices = list(range(torch.cuda.device_count())) if cuda else []
+        batch_size = self.extractor.batch_size
         try:
             with torch.random.fork_rng(devices=devices), torch.no_grad():
                 torch.default_generator.manual_seed(self.seed)
@@ -248,35 +297,24 @@ class Evaluator:
                     torch.cuda.default_generators[index].manual_seed(self.seed)
                 if module is not None and eval_mode:
                     module.eval()
-                batch_size = self.extractor.batch_size
-                with tqdm(total=total, unit="img", desc="generating", disable=not progress_enabled(self.progress)) as bar:
+                with tqdm(total=total, unit="img", desc=desc,
+                          disable=desc is None or not progress_enabled(self.progress)) as bar:
                     for start in range(0, total, batch_size):
-                        count = min(batch_size, total - start)
+                        count = min(batch_size, (planned or total) - start)
                         began = time.perf_counter()
                         if module is not None:
                             images = module(torch.randn((count, *latent), device=origin))  # type: ignore[misc]
                         else:
                             images = generator(count)
                         synchronise(images)  # a CUDA generator's time is not billed to extraction
-                        timing["generate"] += time.perf_counter() - began
-                        began = time.perf_counter()
-                        self._add(images, count)
-                        timing["extract"] += time.perf_counter() - began
+                        yield images, count, latent, time.perf_counter() - began
                         del images
-                        bar.update(count)
+                        bar.update(min(count, total - start))
         finally:
             for submodule, training in flags:
                 submodule.training = training
             if self.extractor.device.type == "cuda" or (origin is not None and origin.type == "cuda"):
                 torch.cuda.empty_cache()
-        began = time.perf_counter()
-        result = self.compute()
-        timing["metrics"] = time.perf_counter() - began
-        result.provenance["timing_s"] = {key: round(value, 4) for key, value in timing.items()}
-        result.provenance["generator"] = {"num_samples": total, "latent_seed": self.seed,
-                                          "latent_shape": list(latent) if latent else None,
-                                          "eval_mode": eval_mode if module is not None else None}
-        return result
 
 
 def _latent_shape(module: torch.nn.Module, z_dim: int | tuple[int, ...] | None) -> tuple[int, ...]:

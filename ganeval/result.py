@@ -12,11 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .atomic import atomic_write
 from .errors import BadInputError
 
 CSV_COLUMNS = ("fid", "fid_ci95", "kid", "kid_std", "kid_ci95", "is", "is_std", "precision", "recall", "density",
-               "coverage", "swd", "swd_levels", "n_real", "n_fake", "provenance", "warnings")
+               "coverage", "swd", "swd_levels", "authpct", "copy_rate", "copy_threshold", "copies",
+               "nn_distance_median", "duplicate_rate", "duplicate_rate_real", "duplicate_threshold", "support_estimate",
+               "support_batch_size", "classes_covered", "classes_total", "class_kl", "class_histogram",
+               "real_class_histogram", "class_fid", "n_real", "n_fake", "provenance", "warnings")
 """The ``--csv`` columns: the JSON keys, in a fixed order; a metric not computed leaves its cell empty."""
 
 _LABELS = {"fid": "FID", "kid": "KID", "is": "IS", "precision": "precision", "recall": "recall",
@@ -34,6 +39,9 @@ class Result(Mapping[str, Any]):
     n_fake: int | None
     provenance: dict[str, object]
     warnings: list[str] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    """Per-image results, not in the JSON: ``nn_distance``/``nn_index`` (M,) each fake's nearest real image
+    (an index into ``real_names``), ``fake_names``, ``real_names``, ``fake_labels`` (the kNN class)."""
 
     def __getitem__(self, key: str) -> float:
         return self.scores[key]
@@ -74,12 +82,46 @@ class Result(Mapping[str, Any]):
             if key == "precision" and self.provenance.get("pr_features"):
                 spread.append(f"({self.provenance['pr_features']} features)")
             rows.append((f"{label}:", f"{self.scores[key]:.{decimals}f}", ", ".join(spread)))
+        rows += self._diagnostic_rows()
         if not rows:
             return ""
         name_width = max(len(name) for name, _, _ in rows)
         value_width = max(len(value) for _, value, _ in rows)
-        return "\n".join(f"{name:<{name_width}} {value:>{value_width}}{'  ' + spread if spread else ''}"
-                         for name, value, spread in rows)
+        lines = [f"{name:<{name_width}} {value:>{value_width}}{'  ' + spread if spread else ''}"
+                 for name, value, spread in rows]
+        return "\n".join(lines + self._class_table())
+
+    def _diagnostic_rows(self) -> list[tuple[str, str, str]]:
+        s, rows = self.scores, []
+        if "authpct" in s:
+            rows.append(("authpct:", f"{s['authpct']:.2f}", "% of fakes authentic (Alaa et al. 2022)"))
+            rows.append(("copy rate:", f"{s['copy_rate']:.4f}",
+                         f"{s['copies']} of {self.n_fake} fakes closer than {s['copy_threshold']:.4f}"))
+            rows.append(("NN distance:", f"{s['nn_distance_median']:.4f}", "median, fake to nearest training image"))
+        if "duplicate_rate" in s:
+            rows.append(("duplicate rate:", f"{s['duplicate_rate']:.6f}",
+                         f"real subset {s['duplicate_rate_real']:.6f}, pairs closer than {s['duplicate_threshold']:.4f}"))
+            support = s.get("support_estimate")
+            rows.append(("support size:", "n/a" if support is None else f"{support:,}",
+                         "no batch size reached p = 1/2" if support is None else
+                         f"batch size {s['support_batch_size']} gives a duplicate with p >= 1/2"))
+        if "classes_covered" in s:
+            rows.append(("classes covered:", f"{s['classes_covered']}/{s['classes_total']}",
+                         f"KL(real || fake) {s['class_kl']:.4f} nats"))
+        return rows
+
+    def _class_table(self) -> list[str]:
+        fake, real = self.scores.get("class_histogram"), self.scores.get("real_class_histogram")
+        if not isinstance(fake, dict) or not isinstance(real, dict):
+            return []
+        fids = self.scores.get("class_fid") or {}
+        width = max(len("class"), *(len(str(name)) for name in real))
+        lines = [f"{'class':<{width}}  {'fakes':>7}  {'real':>7}  {'FID':>9}"]
+        for name, share in real.items():
+            fid = fids.get(name)
+            lines.append(f"{name:<{width}}  {fake.get(name, 0.0):>7.3f}  {share:>7.3f}  "
+                         f"{'-' if fid is None else f'{fid:.2f}':>9}")
+        return lines
 
     def csv_row(self) -> dict[str, str]:
         """The ``--csv`` row: every column of CSV_COLUMNS, lists and provenance as JSON, missing cells empty."""
@@ -127,8 +169,7 @@ def append_csv(path: str | os.PathLike[str], result: Result) -> Path:
             raise BadInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
         first = old.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
         if old and first != header:
-            raise BadInputError(f"{path}: its header is not ganeval's score columns ({first[:80]}…); "
-                                f"write to a new file")
+            old = _upgraded(path, old, first)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     if not old:
@@ -139,3 +180,17 @@ def append_csv(path: str | os.PathLike[str], result: Result) -> Path:
     with atomic_write(path) as handle:
         handle.write(old + buffer.getvalue().encode("utf-8"))
     return path
+
+
+def _upgraded(path: Path, old: bytes, first: str) -> bytes:
+    """The rows of a CSV written by an older ganeval (its columns a subset of CSV_COLUMNS, in order) under
+    today's header, new cells empty; any other header is refused."""
+    columns = first.split(",")
+    if not (set(columns) <= set(CSV_COLUMNS) and "provenance" in columns
+            and columns == [c for c in CSV_COLUMNS if c in columns]):
+        raise BadInputError(f"{path}: its header is not ganeval's score columns ({first[:80]}…); write to a new file")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(csv.DictReader(io.StringIO(old.decode("utf-8"))))
+    return buffer.getvalue().encode("utf-8")

@@ -88,9 +88,12 @@ def array_to_nhwc(array: np.ndarray, name: str) -> np.ndarray:
 
 
 class ImageSource:
-    """A sequence of images. ``names[i]`` identifies image ``i`` in messages; ``load(i)`` decodes it."""
+    """A sequence of images. ``names[i]`` identifies image ``i`` in messages; ``load(i)`` decodes it.
+    ``labels``: class labels (one per image) and ``classes`` (their order) when the source comes with them."""
 
     kind = "images"
+    labels: np.ndarray | None = None
+    classes: list[object] | None = None
 
     def __init__(self, label: str, names: list[str], ignored: list[str] | None = None) -> None:
         self.label = label
@@ -195,10 +198,15 @@ class ArraySource(ImageSource):
 
     kind = "array"
 
-    def __init__(self, array: np.ndarray, label: str, file: Path | None = None) -> None:
+    def __init__(self, array: np.ndarray, label: str, file: Path | None = None, labels: np.ndarray | None = None,
+                 classes: list[object] | None = None) -> None:
         self.images = array_to_nhwc(array, label)
         super().__init__(label, [f"{label}[{i}]" for i in range(len(self.images))])
         self.file = file
+        if labels is not None:
+            if len(labels) != len(self.images):
+                raise BadInputError(f"{label}: {len(labels)} labels for {len(self.images)} images")
+            self.labels, self.classes = np.asarray(labels), classes
 
     def load(self, index: int) -> np.ndarray:
         return np.ascontiguousarray(self.images[index])
@@ -269,7 +277,12 @@ def open_source(obj: object) -> ImageSource:
     if path.is_dir():
         source: ImageSource = FolderSource(path)
     elif not path.exists():
-        raise BadInputError(f"{path}: no such file or folder")
+        from .train.data import named_dataset_source  # lazily: train.data builds on this module
+
+        named = named_dataset_source(os.fspath(obj))
+        if named is None:
+            raise BadInputError(f"{path}: no such file or folder")
+        return named
     elif path.suffix.lower() == ".zip":
         source = ZipSource(path)
     elif path.suffix.lower() in ARRAY_EXTENSIONS:
@@ -280,3 +293,26 @@ def open_source(obj: object) -> ImageSource:
         extra = f"; {len(source.ignored)} non-image files ignored" if source.ignored else ""
         raise BadInputError(f"{path}: contains no images{extra}")
     return source
+
+
+def class_labels(source: ImageSource, names: list[str], subfolders: bool = True
+                 ) -> tuple[np.ndarray, list[object], str] | None:
+    """Class labels of the images ``names`` (the usable ones, in order) of ``source``: the labels it carries
+    (a named dataset), else, with ``subfolders``, a folder's first-level subfolder names when every image
+    lies in one and there are at least two. Returns (labels (N,), classes in display order, where they
+    came from) or None."""
+    if source.labels is not None:
+        position = {name: i for i, name in enumerate(source.names)}
+        labels = source.labels[[position[name] for name in names]]
+        classes = source.classes if source.classes is not None else sorted(set(labels.tolist()))
+        return labels, list(classes), f"labels of {source.label}"
+    if not subfolders or not isinstance(source, FolderSource) or not names:
+        return None
+    parts = [name.split("/", 1) for name in names]
+    if any(len(part) < 2 for part in parts):
+        return None
+    labels = np.array([part[0] for part in parts])
+    classes = sorted(set(labels.tolist()))
+    if len(classes) < 2:
+        return None
+    return labels, classes, f"{len(classes)} class subfolders of {source.label}"

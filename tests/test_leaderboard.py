@@ -321,3 +321,33 @@ def test_demo_trains_scores_and_reports(tmp_path, trunk_info) -> None:
     again = invoke("demo", "--out", out, "--data", "shapes", "--steps", 4, "--checkpoints", 2, "--samples", 6,
                    "--reference-images", 6, "--width", 4, "-q")
     assert again.exit_code == 0 and "4 of 4 checkpoint(s) already scored" in again.output
+
+
+def test_diagnostic_columns_and_closest_pairs_in_the_report(runs, image_dirs, tmp_path) -> None:
+    """--metrics fid,authpct,modes: the diagnostic columns hold the Evaluator's numbers, each checkpoint's
+    closest pairs are kept beside the CSV and shown in the report, and ranking by copy_rate works."""
+    from ganeval.leaderboard.scoring import pairs_path
+
+    real, _ = image_dirs
+    out, report = tmp_path / "lb.csv", tmp_path / "report.html"
+    result = invoke("leaderboard", runs, "--reference", real, "--out", out, "--metrics", "fid,authpct,modes",
+                    "--samples", SAMPLES, "--batch-size", "4", "--sort-by", "copy_rate", "--report", report, "-q")
+    assert result.exit_code == 0, result.output
+    table = read_table(out)
+    assert len(table) == 4 and set(table["rank_by"]) == {"copy_rate"}
+    assert table["authpct"].between(0, 100).all() and table["duplicate_rate"].notna().all()
+    assert table["support_estimate"].notna().any() or table["duplicate_rate"].eq(0).any()
+    assert table["classes_covered"].isna().all()  # the reference has no class subfolders
+    best = table.iloc[0]
+    generator = load_generator(best["checkpoint"])[0]
+    evaluator = ganeval.Evaluator(real, metrics=("fid", "authpct", "modes"), num_samples=SAMPLES, batch_size=4,
+                                  progress=False)
+    expected = evaluator.score(generator)
+    for key in ("authpct", "copy_rate", "nn_distance_median", "duplicate_rate"):
+        assert best[key] == pytest.approx(expected[key], rel=1e-6), key
+    setup = str(best["setup"])
+    for sha in table["checkpoint_sha256"]:
+        png = pairs_path(out, str(sha), setup)
+        assert png.is_file() and Image.open(png).size[0] > 200
+    page = report.read_text()
+    assert "closest pairs" in page and page.count('class="pairs"') == 4

@@ -34,6 +34,7 @@ td.text { text-align: left; font-family: monospace; }
 tr:target { background: #fff3c4; }
 img.grid { max-width: 256px; image-rendering: pixelated; }
 img.curves { max-width: 100%; }
+img.pairs { max-width: 480px; }
 """
 
 
@@ -42,10 +43,13 @@ def _better(metric: str) -> str:
 
 
 def format_value(metric: str, value: object) -> str:
-    """A metric value as text: 6 decimals for ``kid``/``kid_std``, else 4; NaN or missing gives ``""``."""
+    """A metric value as text: 6 decimals for ``kid``/``kid_std`` and the duplicate rates, counts as integers,
+    else 4 decimals; NaN or missing gives ``""``."""
     if pd.isna(value):
         return ""
-    return f"{float(value):.{6 if metric.startswith('kid') else 4}f}"
+    if metric in ("support_estimate", "classes_covered", "classes_total"):
+        return f"{int(value)}"
+    return f"{float(value):.{6 if metric.startswith(('kid', 'duplicate')) else 4}f}"
 
 
 def _integer(value: object) -> str:
@@ -140,17 +144,19 @@ def write_report(
     title: str = "ganeval leaderboard",
     provenance: Sequence[str] = (),
     curves: bytes | None = None,
+    pairs: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Write one self-contained HTML page (inline style, images as base64 data URIs) atomically.
 
-    ``grids`` maps a checkpoint sha256 to PNG bytes of its sample grid; ``curves`` is :func:`curves_png`
-    output. Rows keep the table's order; each row's ``id`` is derived from its checkpoint sha256.
+    ``grids`` maps a checkpoint sha256 to PNG bytes of its sample grid, ``pairs`` (when given) to PNG bytes
+    of its closest fake/reference pairs; ``curves`` is :func:`curves_png` output. Rows keep the table's
+    order; each row's ``id`` is derived from its checkpoint sha256.
     """
     esc = html.escape
     metrics = [m for m in TABLE_METRICS if m in table and pd.to_numeric(table[m], errors="coerce").notna().any()]
     heads = ["rank", "run", "step"]
     heads += [f"{m} {'↓' if m in LOWER_IS_BETTER else '↑'}" for m in metrics]
-    heads += ["samples", "wall_s", "checkpoint", "sha256", "sample grid"]
+    heads += ["samples", "wall_s", "checkpoint", "sha256", "sample grid"] + (["closest pairs"] if pairs else [])
     rows, seen = [], set()
     for index, row in enumerate(table.to_dict("records")):
         sha, run, wall = _text(row, "checkpoint_sha256"), _text(row, "run"), row.get("wall_s")
@@ -161,6 +167,10 @@ def write_report(
         cells += [_td(_text(row, "checkpoint"), "text"), f'<td class="text" title="{esc(sha)}">{esc(sha[:12])}</td>']
         grid_img = f'<img class="grid" src="{_png_src(grid)}" alt="samples of {esc(run)}">' if grid else "no grid"
         cells.append(f"<td>{grid_img}</td>")
+        if pairs:
+            shot = pairs.get(sha)
+            cells.append(f'<td><img class="pairs" src="{_png_src(shot)}" alt="closest pairs of {esc(run)}"></td>'
+                         if shot else "<td>no pairs</td>")
         rows.append(f'<tr id="{esc(_row_id(sha, index, seen))}">{"".join(cells)}</tr>')
     parts = [
         "<!DOCTYPE html>",

@@ -21,16 +21,23 @@ import pandas as pd
 import torch
 
 from .. import __version__
+from ..atomic import atomic_write
 from ..batches import quantise
 from ..errors import GanevalError
 from ..evaluator import Evaluator
+from ..pairs import closest_pairs, load_named, pairs_png
 from ..result import Result
 from ..train.trainer import load_generator, png_bytes, tile
 from .discovery import Checkpoint, build_foreign, discover, import_factory, latent_shape
-from .store import RANKABLE, check_sort_by, default_sort, has_row, rank, read_table, setup_id, upsert, write_table
+from .store import (
+    DIAGNOSTIC_COLUMNS, RANKABLE, check_sort_by, default_sort, has_row, rank, read_table, setup_id, upsert, write_table,
+)
 
 OPTIONS = ("kid_subsets", "kid_subset_size", "is_splits", "pr_features", "swd_images", "swd_size", "bootstrap")
 """The metric options of a setup, kept as JSON in the ``options`` column (so a rerun can reuse them)."""
+
+PAIRS = 8
+"""Closest fake/reference pairs shown per checkpoint when ``authpct`` is scored."""
 
 PLOTTED = ("fid", "kid", "is", "precision", "recall", "swd")
 """Metrics drawn by ``--plot`` unless others are asked for (density and coverage on request)."""
@@ -87,6 +94,8 @@ def score_checkpoints(paths: Sequence[str | os.PathLike[str]], evaluator: Evalua
         try:
             module, latent = _load(checkpoint, factory, generator, state_key, z_dim, device)
             result = evaluator.score(module, z_dim=latent)
+            if "authpct" in evaluator.metrics:
+                _store_pairs(out, checkpoint.sha256(), run.setup, _pairs(module, latent, result, evaluator))
             if report:
                 grids[checkpoint.sha256()] = _grid(module, latent, grid_images, evaluator)
         except GanevalError as exc:
@@ -132,7 +141,8 @@ def _row(checkpoint: Checkpoint, result: Result, setup: dict[str, object], setup
     scores, provenance = result.scores, result.provenance
     row: dict[str, object] = {"run": checkpoint.run, "step": checkpoint.step, "checkpoint": str(checkpoint.path),
                               "checkpoint_sha256": checkpoint.sha256()}
-    for key in ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density", "coverage", "swd"):
+    for key in ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density", "coverage", "swd",
+                *DIAGNOSTIC_COLUMNS):
         row[key] = scores.get(key)
     for key in ("fid", "kid"):
         if f"{key}_ci95" in scores:
@@ -190,6 +200,29 @@ def _grid(module: torch.nn.Module, latent: int | tuple[int, ...] | None, count: 
     return png_bytes(tile(pixels))
 
 
+def pairs_path(out: str | os.PathLike[str], checkpoint_sha256: str, setup: str) -> Path:
+    """Where the closest-pairs PNG of one checkpoint under one setup is kept: ``<out>.pairs/`` beside the CSV."""
+    out = Path(out)
+    return out.with_name(out.name + ".pairs") / f"{checkpoint_sha256[:16]}-{setup}.png"
+
+
+def _pairs(module: torch.nn.Module, latent: int | tuple[int, ...] | None, result: Result,
+           evaluator: Evaluator) -> bytes:
+    """A PNG of the fakes closest to the reference beside their nearest reference images; the fakes are drawn
+    again from the scored latents, the reference images read by the names their features were cached with."""
+    pairs = closest_pairs(result, PAIRS)
+    fakes = evaluator.images(module, [p.fake_index for p in pairs], z_dim=latent)
+    trains = load_named(evaluator.reference, [p.train_name for p in pairs])
+    return pairs_png(pairs, [fakes[p.fake_index] for p in pairs], trains)
+
+
+def _store_pairs(out: str | os.PathLike[str], checkpoint_sha256: str, setup: str, png: bytes) -> None:
+    path = pairs_path(out, checkpoint_sha256, setup)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as handle:
+        handle.write(png)
+
+
 def _report(run: LeaderboardRun, checkpoints: list[Checkpoint], grids: dict[str, bytes],
             factory: Callable[..., torch.nn.Module] | None, spec: str | None, state_key: str | None,
             z_dim: int | None, evaluator: Evaluator, plot_metrics: Sequence[str] | None, grid_images: int,
@@ -204,4 +237,5 @@ def _report(run: LeaderboardRun, checkpoints: list[Checkpoint], grids: dict[str,
             grids[sha] = _grid(module, latent, grid_images, evaluator)
     metrics = _plotted(run.current, plot_metrics)
     curves = curves_png(run.current, metrics) if metrics and importlib.util.find_spec("matplotlib") else None
-    return write_report(run.current, path, grids=grids, provenance=run.provenance, curves=curves)
+    pairs = {sha: file.read_bytes() for sha in shown if (file := pairs_path(run.out, sha, run.setup)).is_file()}
+    return write_report(run.current, path, grids=grids, provenance=run.provenance, curves=curves, pairs=pairs)

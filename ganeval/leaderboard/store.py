@@ -20,10 +20,14 @@ import pandas as pd
 from ..atomic import atomic_write
 from ..errors import BadInputError
 
+DIAGNOSTIC_COLUMNS = ("authpct", "copy_rate", "nn_distance_median", "duplicate_rate", "duplicate_rate_real",
+                      "support_estimate", "classes_covered", "classes_total", "class_kl")
+"""The diagnostics' columns (``--metrics ...,authpct,modes``); the class columns need a labelled reference."""
 METRIC_COLUMNS = ("fid", "fid_ci95_low", "fid_ci95_high", "kid", "kid_std", "kid_ci95_low", "kid_ci95_high",
-                  "is", "is_std", "precision", "recall", "density", "coverage", "swd")
-RANKABLE = ("fid", "kid", "is", "precision", "recall", "density", "coverage", "swd")
-HIGHER_IS_BETTER = ("is", "precision", "recall", "density", "coverage")
+                  "is", "is_std", "precision", "recall", "density", "coverage", "swd", *DIAGNOSTIC_COLUMNS)
+RANKABLE = ("fid", "kid", "is", "precision", "recall", "density", "coverage", "swd", "authpct", "copy_rate",
+            "duplicate_rate", "classes_covered", "class_kl")
+HIGHER_IS_BETTER = ("is", "precision", "recall", "density", "coverage", "authpct", "classes_covered")
 COLUMNS = ("rank", "rank_by", "run", "step", "checkpoint", "checkpoint_sha256", *METRIC_COLUMNS,
            "samples", "seed", "metrics", "input_range", "options", "reference", "reference_sha256", "n_reference",
            "extractor", "weights_sha256", "mode", "setup", "ganeval_version",
@@ -134,5 +138,6 @@ def check_sort_by(sort_by: str) -> str:
 def default_sort(metrics: list[str]) -> str:
     """The column a leaderboard of ``metrics`` is ranked by when --sort-by is not given: FID when computed,
     else the first metric's headline column."""
-    headline = {"fid": "fid", "kid": "kid", "is": "is", "pr": "precision", "swd": "swd"}
+    headline = {"fid": "fid", "kid": "kid", "is": "is", "pr": "precision", "swd": "swd", "authpct": "authpct",
+                "modes": "duplicate_rate"}
     return "fid" if "fid" in metrics else headline[metrics[0]]

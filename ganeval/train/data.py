@@ -517,3 +517,36 @@ def dataset_images(name: str, size: int | None = None, *, limit: int | None = No
     count = len(data) if limit is None else min(limit, len(data))
     images = np.stack([data.uint8(i) for i in range(count)])
     return ArraySource(images, f"{data.name} ({count} images, {size} px)")
+
+
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+_TRAIN_SIZES = {"fashion-mnist": 60_000, "mnist": 60_000, "cifar10": 50_000}
+
+
+def named_dataset_source(spec: str, root: str | None = None) -> ArraySource | None:
+    """A labelled dataset named ``NAME`` or ``NAME:SPLIT`` (fashion-mnist, mnist or cifar10; split train,
+    the default, or test) as an image source at its own size whose ``labels`` are class names, or None
+    when ``spec`` names no such dataset. A named dataset whose files are missing is a BadInputError that
+    says how to get them."""
+    name, _, split = spec.partition(":")
+    key = _ALIASES.get(name.lower(), name.lower())
+    if key not in _TRAIN_SIZES:
+        return None
+    split = split.lower() or "train"
+    if split not in ("train", "test"):
+        raise BadInputError(f"{spec}: unknown split {split!r}; use {key}:train or {key}:test")
+    if key == "fashion-mnist":
+        images, labels, _ = load_fashion_mnist(root)
+        if labels is None:
+            raise BadInputError("fashion-mnist: the label files (train-labels-idx1-ubyte, t10k-labels-idx1-ubyte) "
+                                "are missing beside the images; reinstall dataset-fashion-mnist")
+        names: tuple[str, ...] = FASHION_MNIST_CLASSES
+    else:
+        images, labels, _ = load_torchvision(key, root)
+        names = CIFAR10_CLASSES if key == "cifar10" else tuple(str(d) for d in range(10))
+    part = slice(0, _TRAIN_SIZES[key]) if split == "train" else slice(_TRAIN_SIZES[key], None)
+    images, labels = images[part], np.asarray(labels[part], dtype=np.int64)
+    return ArraySource(images, f"{key}:{split}", labels=np.array(names, dtype=object)[labels].astype(str),
+                       classes=list(names))

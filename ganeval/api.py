@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import __version__, defaults
+from . import __version__, defaults, distributed
 from .cache import features_key, load_part, part_key, store_part
 from .errors import BadInputError, GanevalError
 from .features import Features
@@ -61,48 +61,59 @@ def compute_features(source: object, extractor: Extractor, cache: bool = True, s
     (pool3, logits, μ, Σ), SWD descriptors when ``swd`` is given and VGG16 fc2 features when ``vgg`` (a
     ``VGGExtractor``) is given. Parts seen before with the same content and settings come from the cache;
     only the missing parts are computed, in one pass. ``provenance['cached']`` is True when nothing was
-    decoded."""
+    decoded. In a process group (``distributed``) every rank must call this with the same source; the
+    arrays are returned on rank 0, the other ranks get the names and provenance only."""
     src = open_source(source)
-    content = src.content_key()
-    keys: dict[str, str] = {}
-    if inception:
-        keys["inception"] = features_key(content, extractor.provenance(), extractor.mode)
-    if swd is not None:
-        keys["swd"] = part_key("swd", content, swd.params(len(src)))
-    if vgg is not None:
-        from .vgg import PREPROCESS_ID
 
-        keys["vgg"] = part_key("vgg", content, {"weights_sha256": vgg.weights.sha256,  # type: ignore[attr-defined]
-                                                "preprocess": PREPROCESS_ID, "layer": "fc2_relu"})
-    found = {part: entry for part, key in keys.items() if cache and (entry := load_part(part, key)) is not None}
-    for entry in found.values():
-        skipped = entry.provenance.get("skipped")
-        if skipped and not skip_bad:
-            more = f" (and {len(skipped) - 1} more unreadable files)" if len(skipped) > 1 else ""
-            raise BadInputError(f"{skipped[0]}{more}; pass --skip-bad to skip unreadable files")
-    missing = [part for part in keys if part not in found]
-    if missing:
-        fresh = _extract(src, extractor, skip_bad, progress, missing, swd, vgg)
-        fresh.provenance.update(content_sha256=content, cached=False)
-        inception_keys = set(extractor.provenance()) - {"ganeval_version"} if "inception" in missing else set()
-        for part in missing:
-            own = fresh if part == "inception" else _without(fresh, inception_keys)
-            if cache:
-                store_part(part, keys[part], own)
-            found[part] = own
-    merged = Features(names=next(iter(found.values())).names) if found else Features(names=[])
-    for part in sorted(keys, key=lambda name: name == "inception"):
-        entry = found[part]
-        merged.provenance.update(entry.provenance)
-        if part == "inception":
-            merged.pool3, merged.logits_unbiased = entry.pool3, entry.logits_unbiased
-            merged.mu, merged.sigma = entry.mu, entry.sigma
-        elif part == "swd":
-            merged.swd = entry.swd
-        else:
-            merged.vgg = entry.vgg
-    merged.provenance.update(source=src.label, cached=not missing)
-    return merged
+    def look_up() -> tuple[str, dict[str, str], dict[str, Features], list[str]]:
+        content = src.content_key()
+        keys: dict[str, str] = {}
+        if inception:
+            keys["inception"] = features_key(content, extractor.provenance(), extractor.mode)
+        if swd is not None:
+            keys["swd"] = part_key("swd", content, swd.params(len(src)))
+        if vgg is not None:
+            from .vgg import PREPROCESS_ID
+
+            keys["vgg"] = part_key("vgg", content, {"weights_sha256": vgg.weights.sha256,  # type: ignore[attr-defined]
+                                                    "preprocess": PREPROCESS_ID, "layer": "fc2_relu"})
+        found = {part: entry for part, key in keys.items() if cache and (entry := load_part(part, key)) is not None}
+        for entry in found.values():
+            skipped = entry.provenance.get("skipped")
+            if skipped and not skip_bad:
+                more = f" (and {len(skipped) - 1} more unreadable files)" if len(skipped) > 1 else ""
+                raise BadInputError(f"{skipped[0]}{more}; pass --skip-bad to skip unreadable files")
+        return content, keys, found, [part for part in keys if part not in found]
+
+    # In a process group rank 0 reads the cache and decides; every rank extracts its share of what is missing.
+    content, keys, found, missing = distributed.on_root(look_up, share=lambda plan: (*plan[:2], {}, plan[3]))
+    fresh = _extract(src, extractor, skip_bad, progress, missing, swd, vgg) if missing else None
+
+    def merge() -> Features:
+        if fresh is not None:
+            fresh.provenance.update(content_sha256=content, cached=False)
+            inception_keys = set(extractor.provenance()) - {"ganeval_version"} if "inception" in missing else set()
+            for part in missing:
+                own = fresh if part == "inception" else _without(fresh, inception_keys)
+                if cache:
+                    store_part(part, keys[part], own)
+                found[part] = own
+        merged = Features(names=next(iter(found.values())).names) if found else Features(names=[])
+        for part in sorted(keys, key=lambda name: name == "inception"):
+            entry = found[part]
+            merged.provenance.update(entry.provenance)
+            if part == "inception":
+                merged.pool3, merged.logits_unbiased = entry.pool3, entry.logits_unbiased
+                merged.mu, merged.sigma = entry.mu, entry.sigma
+            elif part == "swd":
+                merged.swd = entry.swd
+            else:
+                merged.vgg = entry.vgg
+        merged.provenance.update(source=src.label, cached=not missing)
+        return merged
+
+    return distributed.on_root(merge, share=lambda merged: Features(names=merged.names,
+                                                                     provenance=merged.provenance))
 
 
 def _without(features: Features, keys: set[str]) -> Features:
@@ -190,7 +201,7 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
           is_splits: int = defaults.IS_SPLITS, pr_features: str = "inception", vgg_weights: PathLike | None = None,
           swd_size: int | None = None, swd_images: int = defaults.SWD_IMAGES,
           bootstrap: int = defaults.BOOTSTRAP, classes: bool = True,
-          real_labels: Sequence[object] | np.ndarray | None = None) -> Result:
+          real_labels: Sequence[object] | np.ndarray | None = None, precision: str = "fp32") -> Result:
     """Every asked-for metric between ``real`` and ``fake`` from one decode pass over each set.
 
     ``metrics``: names from ``defaults.METRICS`` (``pr`` = precision, recall, density, coverage; ``authpct``
@@ -202,6 +213,8 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
     resamples of the features. ``modes`` adds class coverage when the real images have class labels:
     ``real_labels`` (one per image, in the source's order), else, unless ``classes`` is False, the
     source's own (first-level class subfolders, or a named dataset such as ``"fashion-mnist"``).
+    ``precision``: the Inception forward's arithmetic, "fp32" (the standard) or a faster non-standard one
+    (``device.PRECISIONS``), recorded in the provenance.
     """
     strict = metrics is not None
     wanted = set(defaults.STANDARD_METRICS if metrics is None else metrics)
@@ -220,7 +233,7 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
 
     def get_extractor() -> Extractor:
         if not built:
-            built.append(Extractor(weights=weights, mode=mode, device=device, batch_size=batch_size))
+            built.append(Extractor(weights=weights, mode=mode, device=device, batch_size=batch_size, precision=precision))
         return built[0]
 
     def get_vgg() -> object:
@@ -264,15 +277,22 @@ def score(real: object | None, fake: object, *, metrics: Iterable[str] | None = 
     if real_side is not None and "fid" in wanted:
         warnings += check_compatible(real_side.meta, fake_side.meta, f"real ({real_side.meta.get('source')})",
                                      f"fake ({fake_side.meta.get('source')})", force)
-    arrays: dict[str, np.ndarray] = {}
-    scores, details = compute_metrics(real_side, fake_side, wanted, strict=strict, seed=seed, kid_subsets=kid_subsets,
-                                      kid_subset_size=kid_subset_size, is_splits=is_splits, pr_features=pr_features,
-                                      swd_images=swd_images, bootstrap=bootstrap, device=get_extractor().device,
-                                      warnings=warnings, progress=progress, get_vgg=get_vgg, arrays=arrays)
-    uses_inception = "inception" in _needs(wanted, pr_features, "fake")
-    provenance = _provenance(built[0] if built and uses_inception else None, real_side, fake_side, wanted, warnings)
-    provenance.update(details)
-    return Result(scores, real_side.n if real_side else None, fake_side.n, provenance, warnings, arrays)
+
+    def finish() -> Result:
+        arrays: dict[str, np.ndarray] = {}
+        scores, details = compute_metrics(real_side, fake_side, wanted, strict=strict, seed=seed,
+                                          kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
+                                          is_splits=is_splits, pr_features=pr_features, swd_images=swd_images,
+                                          bootstrap=bootstrap, device=get_extractor().device, warnings=warnings,
+                                          progress=progress, get_vgg=get_vgg, arrays=arrays)
+        uses_inception = "inception" in _needs(wanted, pr_features, "fake")
+        provenance = _provenance(built[0] if built and uses_inception else None, real_side, fake_side, wanted,
+                                 warnings)
+        provenance.update(details)
+        return Result(scores, real_side.n if real_side else None, fake_side.n, provenance, warnings, arrays)
+
+    # In a process group the features are on rank 0: it computes, and every rank returns its Result.
+    return distributed.on_root(finish, share=lambda result: result)
 
 
 def compute_metrics(real_side: _Side | None, fake_side: _Side, wanted: set[str], *, strict: bool, seed: int,
@@ -495,19 +515,22 @@ def _bootstrap(real: _Side, fake: _Side, wanted: set[str], resamples: int, seed:
     return {f"{name}_ci95": [float(result.low[i]), float(result.high[i])] for i, name in enumerate(names)}
 
 
-_SIDE_KEYS = ("source", "kind", "n", "content_sha256", "cached", "skipped", "ignored_files", "mode", "weights_sha256")
+_SIDE_KEYS = ("source", "kind", "n", "content_sha256", "cached", "skipped", "ignored_files", "mode", "weights_sha256",
+              "precision")
 
 
 def _provenance(extractor: Extractor | None, real: _Side | None, fake: _Side, wanted: set[str],
                 warnings: list[str]) -> dict[str, object]:
     described = real.meta if real is not None and real.meta.get("extractor") else fake.meta
     common: dict[str, object] = extractor.provenance() if extractor else {k: described[k] for k in (
-        "extractor", "weights_sha256", "weights_source", "weights_standard", "mode", "ganeval_version")
+        "extractor", "weights_sha256", "weights_source", "weights_standard", "mode", "precision", "ganeval_version")
         if described.get(k) is not None}
     common.setdefault("ganeval_version", __version__)
     if common.get("extractor") and not common.get("weights_standard"):
         warnings.insert(0, nonstandard_warning(common.get("weights_sha256")))
     provenance: dict[str, object] = {**common, "metrics": sorted(wanted)}
+    if distributed.active():
+        provenance["world_size"] = distributed.world_size()
     for side in (real, fake):
         if side is None:
             continue
@@ -524,15 +547,17 @@ def _provenance(extractor: Extractor | None, real: _Side | None, fake: _Side, wa
 def statistics(source: object, *, mode: str = DEFAULT_MODE, weights: PathLike | None = None,
                device: str | torch.device | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
                cache: bool = True, skip_bad: bool = False, progress: bool | None = None,
-               extractor: Extractor | None = None) -> Statistics:
+               extractor: Extractor | None = None, precision: str = "fp32") -> Statistics:
     """Reference statistics (μ (2048,), Σ (2048, 2048), n, provenance) of an image source."""
     if is_statistics_file(source):
         stats = load_statistics(source)  # type: ignore[arg-type]
         stats.meta = {**stats.meta, "source": str(source), "kind": "statistics", "n": stats.n}
         return stats
-    extractor = extractor or Extractor(weights=weights, mode=mode, device=device, batch_size=batch_size)
+    extractor = extractor or Extractor(weights=weights, mode=mode, device=device, batch_size=batch_size,
+                                       precision=precision)
     features = compute_features(source, extractor, cache=cache, skip_bad=skip_bad, progress=progress)
-    return Statistics(features.mu, features.sigma, features.n, dict(features.provenance))  # type: ignore[arg-type]
+    return distributed.on_root(lambda: Statistics(features.mu, features.sigma, features.n,  # type: ignore[arg-type]
+                                                  dict(features.provenance)), share=lambda stats: stats)
 
 
 def fid(real: object, fake: object, **options: object) -> Result:

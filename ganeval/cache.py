@@ -39,10 +39,13 @@ def part_key(part: str, content_sha256: str, params: dict[str, object]) -> str:
 
 
 def features_key(content_sha256: str, extractor: dict[str, object], mode: str) -> str:
-    """The cache key of the Inception part under one extractor and preprocessing mode."""
+    """The cache key of the Inception part under one extractor, preprocessing mode and (when not the
+    standard fp32) arithmetic precision."""
+    precision = extractor.get("precision", "fp32")
     return part_key("inception", content_sha256, {
         "extractor": extractor.get("extractor"), "weights_sha256": extractor.get("weights_sha256"),
-        "has_classifier": extractor.get("has_classifier"), "mode": mode})
+        "has_classifier": extractor.get("has_classifier"), "mode": mode,
+        **({"precision": precision} if precision != "fp32" else {})})
 
 
 def load_part(part: str, key: str) -> Features | None:

@@ -19,6 +19,7 @@ import click
 
 from . import __version__, defaults
 from .errors import GanevalError
+from .device import PRECISIONS
 from .pipeline import DEFAULT_BATCH_SIZE
 from .preprocess import DEFAULT_MODE, MODES
 
@@ -68,6 +69,9 @@ def _extractor_options(func: Callable[..., Any], with_mode: bool = True) -> Call
         click.option("--no-cache", is_flag=True, help="Neither read nor write the features cache."),
         click.option("--skip-bad", is_flag=True, help="Skip unreadable images (counted in the provenance)."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar or provenance line."),
+        click.option("--precision", type=click.Choice(list(PRECISIONS)), default="fp32", show_default=True,
+                     help="Arithmetic of the Inception forward. fp32 is the standard; tf32 (CUDA), bf16 and fp16 are "
+                          "faster, move FID slightly (docs/precision.md) and are recorded in the provenance."),
     ]
     for option in reversed(options[0 if with_mode else 1:]):
         func = option(func)
@@ -79,10 +83,35 @@ def _warn(warnings: list[str]) -> None:
         click.echo(f"warning: {message}", err=True)
 
 
+DISTRIBUTED_COMMANDS = ("score", "fid", "kid", "is", "pr", "swd", "memorization", "modes", "stats")
+"""The commands that split their images across processes under ``torchrun``."""
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ganeval")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Score generative image models: FID, KID, IS, precision/recall, SWD from one shared Inception-v3 pass."""
+    from . import distributed
+
+    if distributed.launched() and ctx.invoked_subcommand not in DISTRIBUTED_COMMANDS:
+        _fail(f"`ganeval {ctx.invoked_subcommand}` runs as one process; under torchrun use one of "
+              f"{', '.join(DISTRIBUTED_COMMANDS)}", 2)
+
+
+def _join_process_group(device: str) -> bool:
+    """Under torchrun: join the process group and silence every rank but 0 (it prints the one result and
+    writes the files). Returns whether this process is the one that reports."""
+    from . import distributed
+
+    distributed.join_from_environment(device)
+    if distributed.is_root():
+        return True
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+        os.dup2(devnull, stream.fileno())
+    return False
 
 
 def _metric_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -129,18 +158,21 @@ def _score_and_print(real: str | None, fake: str, metrics: list[str] | None, mod
                      device: str, batch_size: int, no_cache: bool, skip_bad: bool, quiet: bool, seed: int,
                      kid_subsets: int, kid_subset_size: int, is_splits: int, pr_features: str, vgg_weights: str | None,
                      swd_size: int | None, swd_images: int, bootstrap: int, csv_path: str | None, as_json: bool,
-                     verbose: bool, force: bool, classes: bool = True, grid: str | None = None,
-                     pairs: int = defaults.CLOSEST_PAIRS) -> None:
+                     verbose: bool, force: bool, precision: str = "fp32", classes: bool = True,
+                     grid: str | None = None, pairs: int = defaults.CLOSEST_PAIRS) -> None:
     from .api import score
     from .result import append_csv
 
     if grid and not grid.lower().endswith(".png"):
         raise click.BadParameter(f"{grid}: the grid is written as PNG; name it *.png", param_hint="--grid")
+    reports = _join_process_group(device)
     result = score(real, fake, metrics=metrics, seed=seed, mode=mode, weights=weights, device=device,
                    batch_size=batch_size, cache=not no_cache, skip_bad=skip_bad, force=force,
                    progress=False if quiet else None, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
                    is_splits=is_splits, pr_features=pr_features, vgg_weights=vgg_weights, swd_size=swd_size,
-                   swd_images=swd_images, bootstrap=bootstrap, classes=classes)
+                   swd_images=swd_images, bootstrap=bootstrap, classes=classes, precision=precision)
+    if not reports:
+        return
     _warn(result.warnings)
     if csv_path:
         append_csv(csv_path, result)
@@ -244,7 +276,7 @@ def modes(real: str, fake: str, no_classes: bool, **options: Any) -> None:
 @functools.partial(_extractor_options, with_mode=False)
 @_handle_errors
 def compat(real: str, fake: str, modes: str, as_json: bool, weights: str | None, device: str, batch_size: int,
-           no_cache: bool, skip_bad: bool, quiet: bool) -> None:
+           no_cache: bool, skip_bad: bool, quiet: bool, precision: str) -> None:
     """FID between REAL and FAKE in every preprocessing mode side by side, with what makes each differ."""
     from .compat import compare_modes
 
@@ -254,7 +286,7 @@ def compat(real: str, fake: str, modes: str, as_json: bool, weights: str | None,
                                  param_hint="--modes")
     comparison = compare_modes(real, fake, modes=[m.strip() for m in modes.split(",") if m.strip()],
                                weights=weights, device=device, batch_size=batch_size, cache=not no_cache,
-                               skip_bad=skip_bad, progress=False if quiet else None)
+                               skip_bad=skip_bad, progress=False if quiet else None, precision=precision)
     _warn(comparison.warnings())
     if as_json:
         click.echo(comparison.to_json())
@@ -278,7 +310,7 @@ def compat(real: str, fake: str, modes: str, as_json: bool, weights: str | None,
 @_handle_errors
 def stats(source: str | None, output: str | None, list_known: bool, data: str | None, size: int | None,
           limit: int | None, data_root: str | None, mode: str, weights: str | None, device: str, batch_size: int,
-          no_cache: bool, skip_bad: bool, quiet: bool) -> None:
+          no_cache: bool, skip_bad: bool, quiet: bool, precision: str) -> None:
     """Precompute reference statistics of SOURCE (or of --data NAME) into an .npz (mu, sigma, n, provenance)."""
     if list_known:
         from .reference_stats import format_manifest, load_manifest
@@ -295,14 +327,17 @@ def stats(source: str | None, output: str | None, list_known: bool, data: str | 
     from .stats import save_statistics
     from .weights import nonstandard_warning
 
+    reports = _join_process_group(device)
     result = statistics(source, mode=mode, weights=weights, device=device, batch_size=batch_size,
-                        cache=not no_cache, skip_bad=skip_bad, progress=False if quiet else None)
+                        cache=not no_cache, skip_bad=skip_bad, progress=False if quiet else None, precision=precision)
+    if not reports:
+        return
     path = save_statistics(result, output)
     if result.meta.get("extractor") and not result.meta.get("weights_standard"):
         _warn([nonstandard_warning(result.meta.get("weights_sha256"))])
     skipped = len(result.meta.get("skipped") or [])
     click.echo(f"wrote {path}: {result.n} images{f', {skipped} skipped' if skipped else ''}, "
-               f"mode {result.meta.get('mode')}, weights sha256 {str(result.meta.get('weights_sha256'))[:12]}")
+               f"mode {result.meta.get('mode')}, precision {result.meta.get('precision', 'fp32')}, weights sha256 {str(result.meta.get('weights_sha256'))[:12]}")
 
 
 @cli.command()
@@ -422,7 +457,7 @@ def leaderboard() -> None:
 
 
 _INHERITED = ("metrics", "samples", "seed", "mode", "input_range", "kid_subsets", "kid_subset_size", "is_splits",
-              "pr_features", "swd_images", "swd_size", "bootstrap")
+              "pr_features", "swd_images", "swd_size", "bootstrap", "precision", "batch_size")
 
 
 def _inherit_setup(ctx: click.Context, out: str, options: dict[str, Any]) -> str | None:
@@ -514,7 +549,8 @@ def leaderboard_score(paths: tuple[str, ...], reference: str | None, out: str, *
                           kid_subsets=options["kid_subsets"], kid_subset_size=options["kid_subset_size"],
                           is_splits=options["is_splits"], pr_features=options["pr_features"],
                           vgg_weights=options["vgg_weights"], swd_size=options["swd_size"],
-                          swd_images=options["swd_images"], bootstrap=options["bootstrap"])
+                          swd_images=options["swd_images"], bootstrap=options["bootstrap"],
+                          precision=options["precision"])
     plot_metrics = [m.strip() for m in options["plot_metrics"].split(",") if m.strip()] if options["plot_metrics"] else None
     run = score_checkpoints(paths, evaluator, out, generator=options["generator_spec"], state_key=options["state_key"],
                             z_dim=options["z_dim"], sort_by=options["sort_by"], rescore=options["rescore"],

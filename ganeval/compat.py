@@ -74,7 +74,7 @@ class ModeComparison:
 def compare_modes(real: object, fake: object, *, modes: Iterable[str] | None = None,
                   weights: str | os.PathLike[str] | None = None, device: str | torch.device | None = None,
                   batch_size: int = DEFAULT_BATCH_SIZE, cache: bool = True, skip_bad: bool = False,
-                  progress: bool | None = None) -> ModeComparison:
+                  progress: bool | None = None, precision: str = "fp32") -> ModeComparison:
     """FID between ``real`` and ``fake`` (images: folders, archives, arrays) in each of ``modes`` (default:
     every mode, tf first). Statistics files are refused: they hold one mode's statistics only."""
     chosen = list(dict.fromkeys(modes if modes is not None else MODES))
@@ -87,5 +87,6 @@ def compare_modes(real: object, fake: object, *, modes: Iterable[str] | None = N
             raise BadInputError(f"{obj} holds statistics made in one preprocessing mode; compat needs the images "
                                 f"(a folder, .zip or image array) to compute every mode")
     return ModeComparison({mode: score(real, fake, metrics=["fid"], mode=mode, weights=weights, device=device,
-                                       batch_size=batch_size, cache=cache, skip_bad=skip_bad, progress=progress)
+                                       batch_size=batch_size, cache=cache, skip_bad=skip_bad, progress=progress,
+                                       precision=precision)
                            for mode in chosen})

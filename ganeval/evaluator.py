@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import defaults
+from . import defaults, distributed
 from .api import SWDOptions, _needs, _open_side, _provenance, _Side, compute_metrics
 from .batches import BatchChecker, parse_range
 from .device import synchronise
@@ -59,7 +59,7 @@ class Evaluator:
                  kid_subset_size: int = defaults.KID_SUBSET_SIZE, is_splits: int = defaults.IS_SPLITS,
                  pr_features: str = "inception", vgg_weights: str | os.PathLike[str] | None = None,
                  swd_size: int | None = None, swd_images: int = defaults.SWD_IMAGES,
-                 bootstrap: int = defaults.BOOTSTRAP) -> None:
+                 bootstrap: int = defaults.BOOTSTRAP, precision: str = "fp32") -> None:
         self.metrics = [m.strip().lower() for m in ([metrics] if isinstance(metrics, str) else metrics)]
         unknown = set(self.metrics) - set(defaults.METRICS)
         if unknown or not self.metrics:
@@ -76,7 +76,8 @@ class Evaluator:
         self.seed = seed
         self.input_range = parse_range(input_range)
         self.progress = progress
-        self.extractor = Extractor(weights=weights, mode=mode, device=device, batch_size=batch_size)
+        self.extractor = Extractor(weights=weights, mode=mode, device=device, batch_size=batch_size,
+                                   precision=precision)
         self._options = {"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "is_splits": is_splits,
                          "pr_features": pr_features, "swd_images": swd_images, "bootstrap": bootstrap}
         self._swd = SWDOptions(seed=seed, size=swd_size, max_images=swd_images)
@@ -107,7 +108,8 @@ class Evaluator:
             self._reference_warnings += check_compatible(side.meta, self.extractor.provenance(),
                                                          f"reference ({side.meta.get('source')})",
                                                          "this Evaluator's extractor", force)
-            side.factor = psd_factor(side.features.sigma)
+            if side.features.sigma is not None:  # in a process group, only rank 0 holds the arrays
+                side.factor = psd_factor(side.features.sigma)
         return side
 
     def _get_vgg(self) -> Any:
@@ -121,7 +123,8 @@ class Evaluator:
         """Everything except the generator that changes this Evaluator's numbers, JSON-able: the reference's
         content sha256 (a statistics file: its own sha256 when it records none), the extractor, its weights
         and mode, the metrics and their options, the sample count, seed and input range. Two evaluations with
-        equal setups of the same generator give the same numbers."""
+        equal setups of the same generator give the same numbers (the batch size is part of it: each batch's
+        latents come from the seed and the batch's position)."""
         reference: dict[str, object] | None = None
         if self._real is not None:
             meta = self._real.meta
@@ -136,10 +139,12 @@ class Evaluator:
         options = {key: value for key, value in self._options.items() if used[key] in self.metrics}
         if "swd" in self.metrics:
             options["swd_size"] = self._swd.size
+        if self.extractor.precision != "fp32":
+            options["precision"] = self.extractor.precision
         return {"reference": reference, "extractor": extractor.get("extractor"),
                 "weights_sha256": extractor.get("weights_sha256"), "mode": self.extractor.mode,
                 "metrics": sorted(self.metrics), "num_samples": self.num_samples, "seed": self.seed,
-                "input_range": list(self.input_range), **options}
+                "input_range": list(self.input_range), "batch_size": self.extractor.batch_size, **options}
 
     @property
     def keeps_features(self) -> bool:
@@ -151,49 +156,105 @@ class Evaluator:
 
     def reset(self) -> None:
         """Forget every fake image seen; the reference stays."""
-        self.n = 0
+        self.n = 0  # images in the set (after compute() in a process group: on every rank together)
+        self._local = 0  # images this process added since reset
+        self._pending = 0  # of those, not yet gathered to rank 0
         self._source = "update() batches"
         self._checker = BatchChecker(self.input_range, "update()")
         self._moments = MomentAccumulator(POOL3_DIM)
         self._pool3: list[np.ndarray] = []
         self._logits: list[np.ndarray] = []
         self._vgg_rows: list[np.ndarray] = []
-        self._sampler = None
-        if "swd" in self._fake_parts:
-            from .metrics.swd import DescriptorSampler
+        self._batches: list[tuple[tuple[int, int], np.ndarray | None, np.ndarray | None, np.ndarray | None]] = []
+        self._sampler = self._new_sampler()
 
-            self._sampler = DescriptorSampler(seed=self._swd.seed, size=self._swd.size)
+    def _new_sampler(self) -> Any:
+        """An empty SWD descriptor sampler, or None when SWD is not asked for."""
+        if "swd" not in self._fake_parts:
+            return None
+        from .metrics.swd import DescriptorSampler
+
+        return DescriptorSampler(seed=self._swd.seed, size=self._swd.size)
 
     def update(self, images: object) -> None:
         """Add a batch of fake images: a float tensor/array (B, C, H, W) in ``input_range`` (clamped and
         quantised to uint8 as saving a PNG would), or uint8; C = 1 or 3 (arrays may be (B, H, W, C)).
-        A wrong shape, channel count, dtype, NaN or a change of size raises BadInputError at once."""
-        self._add(images, None)
+        A wrong shape, channel count, dtype, NaN or a change of size raises BadInputError at once.
+        In a process group each rank adds its own batches and ``compute`` takes them all: image i of a
+        rank counts as image i·K + rank of the set (K processes)."""
+        self._add(images, None, None)
 
-    def _add(self, images: object, expected: int | None) -> None:
+    def _add(self, images: object, expected: int | None, start: int | None) -> None:
+        """Add one batch; ``start``: the position of its first image in the set ``score`` draws (None for
+        ``update``, whose images count in the order they come, interleaved across ranks)."""
         batch = self._checker(images, expected)
         count = int(batch.shape[0])
+        if start is None:
+            world, rank = distributed.world_size(), distributed.rank()
+            indices = [(self._local + i) * world + rank for i in range(count)]
+        else:
+            indices = list(range(start, start + count))
+        pool3 = logits = vgg_rows = None
         if "inception" in self._fake_parts:
             pool3, logits = self.extractor.forward(batch)
-            self._moments.update(pool3)
-            if self.keeps_features:
-                self._pool3.append(pool3)
-            if "is" in self.metrics and logits is not None:
-                self._logits.append(logits)
+            if "is" not in self.metrics:
+                logits = None
         if self._sampler is not None or "vgg" in self._fake_parts:
             arrays = list(batch.permute(0, 2, 3, 1).cpu().numpy())
             if self._sampler is not None:
-                take = max(0, min(count, self._swd.max_images - self.n))
-                if take:
-                    indices = list(range(self.n, self.n + take))
-                    self._sampler.update(arrays[:take], [f"{self._source} image {i}" for i in indices], indices)
+                chosen = [i for i, index in enumerate(indices) if index < self._swd.max_images]
+                if chosen:
+                    self._sampler.update([arrays[i] for i in chosen],
+                                         [f"{self._source} image {indices[i]}" for i in chosen],
+                                         [indices[i] for i in chosen])
             if "vgg" in self._fake_parts:
-                self._vgg_rows.append(self._get_vgg().forward(arrays))
+                vgg_rows = self._get_vgg().forward(arrays)
+        if distributed.active():  # kept per batch, to be put in order on rank 0 by compute()
+            self._batches.append(((indices[0], distributed.rank()), pool3, logits, vgg_rows))
+        else:
+            self._keep(pool3, logits, vgg_rows)
         self.n += count
+        self._local += count
+        self._pending += count
+
+    def _keep(self, pool3: np.ndarray | None, logits: np.ndarray | None, vgg_rows: np.ndarray | None) -> None:
+        """Fold one batch into the running state: pool3 into the moments (and kept when a metric needs the
+        rows), logits for IS, VGG16 rows."""
+        if pool3 is not None:
+            self._moments.update(pool3)
+            if self.keeps_features:
+                self._pool3.append(pool3)
+        if logits is not None:
+            self._logits.append(logits)
+        if vgg_rows is not None:
+            self._vgg_rows.append(vgg_rows)
+
+    def _gather(self) -> None:
+        """In a process group: bring every rank's batches (and SWD descriptors) to rank 0 and fold them in
+        the set's order there, so the state equals one process's that saw every batch; the image count is
+        the total on every rank."""
+        counts = distributed.everywhere(self._pending)
+        parts = distributed.to_root((self._batches, self._sampler))
+        self.n += sum(counts) - self._pending
+        self._pending, self._batches = 0, []
+        if parts is None:
+            self._sampler = self._new_sampler()  # its descriptors are rank 0's now
+            return
+        for _, pool3, logits, vgg_rows in sorted((b for batches, _ in parts for b in batches), key=lambda b: b[0]):
+            self._keep(pool3, logits, vgg_rows)
+        for _, sampler in parts[1:]:
+            if self._sampler is not None and sampler is not None:
+                self._sampler.absorb(sampler)
 
     def compute(self) -> Result:
         """The metrics of the fakes added since the last ``reset``, with provenance; the same keys as the
-        CLI's ``--json``."""
+        CLI's ``--json``. In a process group every rank calls it; rank 0 computes and every rank gets the
+        Result. Call it once per ``reset`` there (it moves the other ranks' batches to rank 0)."""
+        if distributed.active():
+            self._gather()
+        return distributed.on_root(self._compute, share=lambda result: result)
+
+    def _compute(self) -> Result:
         if self.n < 2:
             raise BadInputError(f"{self.n} fake image(s) seen; the metrics need at least 2 (10,000+ recommended)")
         meta: dict[str, object] = {"source": self._source, "kind": "stream", "n": self.n}
@@ -228,8 +289,10 @@ class Evaluator:
 
         generator: an ``nn.Module`` called with latents z ~ N(0, I) of shape (B, *z_dim), z_dim from the
         argument or the module's ``z_dim`` attribute (an int, or a tuple such as (100, 1, 1)); or any callable
-        ``generator(B) -> images``. The latents (and any torch randomness inside the callable) come from
-        ``seed``, so repeated evaluations of one run see the same latents. Runs under ``torch.no_grad()``,
+        ``generator(B) -> images``. The latents (and any torch randomness inside the generator) come from
+        ``seed`` and the batch's position, so repeated evaluations of one run see the same latents. In a
+        process group every rank calls ``score``: each generates and extracts its share of the batches
+        (batch b on rank b mod K) and every rank gets the Result one process would have given. Runs under ``torch.no_grad()``,
         with the module in eval mode unless ``eval_mode=False``; afterwards every submodule's train/eval
         flag and torch's global RNG state are as before, and CUDA memory cached during the call is freed.
         ``provenance["timing_s"]`` splits the wall time into generate, extract and metrics (seconds)."""
@@ -241,17 +304,20 @@ class Evaluator:
         self._source = "generator"
         self._checker.label = "generator"
         latent = None
-        with contextlib.closing(self._generate(generator, total, z_dim, eval_mode, "generating")) as batches:
-            for images, count, latent, generate_s in batches:
+        starts = [start for number, start in enumerate(range(0, total, self.extractor.batch_size))
+                  if distributed.owns(number)]
+        with contextlib.closing(self._generate(generator, starts, total, z_dim, eval_mode, "generating")) as batches:
+            for start, images, count, latent, generate_s in batches:
                 timing["generate"] += generate_s
                 began = time.perf_counter()
-                self._add(images, count)
+                self._add(images, count, start)
                 timing["extract"] += time.perf_counter() - began
         began = time.perf_counter()
         result = self.compute()
         timing["metrics"] = time.perf_counter() - began
         result.provenance["timing_s"] = {key: round(value, 4) for key, value in timing.items()}
         result.provenance["generator"] = {"num_samples": total, "latent_seed": self.seed,
+                                          "latent_batch_size": self.extractor.batch_size,
                                           "latent_shape": list(latent) if latent else None,
                                           "eval_mode": eval_mode if isinstance(generator, torch.nn.Module) else None}
         return result
@@ -259,30 +325,33 @@ class Evaluator:
     def images(self, generator: Generator, indices: Iterable[int], *, num_samples: int | None = None,
                z_dim: int | tuple[int, ...] | None = None, eval_mode: bool = True) -> dict[int, np.ndarray]:
         """The fakes number ``indices`` of what ``score(generator)`` scores, as uint8 (H, W, 3), drawn again
-        from the same latents (the batches up to the last index are generated, none is extracted); for
+        from the same latents (only the batches holding them are generated, none is extracted); for
         showing the images behind a result, such as its closest pairs."""
         total = self.num_samples if num_samples is None else num_samples
         wanted = sorted({int(i) for i in indices})
         if wanted and not 0 <= wanted[0] <= wanted[-1] < total:
             raise BadInputError(f"image indices must lie in [0, {total}), got {wanted[0]}..{wanted[-1]}")
-        checker, found, start = BatchChecker(self.input_range, "generator"), {}, 0
+        checker, found = BatchChecker(self.input_range, "generator"), {}
         if not wanted:
             return found
-        with contextlib.closing(self._generate(generator, wanted[-1] + 1, z_dim, eval_mode, None, total)) as batches:
-            for images, count, _, _ in batches:
+        size = self.extractor.batch_size
+        starts = sorted({index // size * size for index in wanted})
+        with contextlib.closing(self._generate(generator, starts, total, z_dim, eval_mode, None)) as batches:
+            for start, images, count, _, _ in batches:
                 batch = checker(images, count).permute(0, 2, 3, 1).cpu().numpy()
                 for index in wanted:
                     if start <= index < start + count:
                         found[index] = batch[index - start]
-                start += count
         return found
 
-    def _generate(self, generator: Generator, total: int, z_dim: int | tuple[int, ...] | None, eval_mode: bool,
-                  desc: str | None, planned: int | None = None) -> Iterator[tuple[Any, int, tuple[int, ...] | None, float]]:
-        """Yield (images, count, latent shape, seconds generating) for the first ``total`` images that
-        ``score`` draws when it draws ``planned`` (default ``total``): the latents (and torch randomness
-        inside a callable) come from ``seed``, under ``torch.no_grad()``, the module in eval mode unless
-        ``eval_mode=False``; afterwards every submodule's train/eval flag and torch's global RNG are as before."""
+    def _generate(self, generator: Generator, starts: list[int], total: int, z_dim: int | tuple[int, ...] | None,
+                  eval_mode: bool, desc: str | None
+                  ) -> Iterator[tuple[int, Any, int, tuple[int, ...] | None, float]]:
+        """Yield (start, images, count, latent shape, seconds generating) for the batches of the ``total``
+        images ``score`` draws that begin at ``starts``. Each batch's latents (and torch randomness inside
+        the generator) come from ``seed`` and its start, under ``torch.no_grad()``, the module in eval mode
+        unless ``eval_mode=False``; afterwards every submodule's train/eval flag and torch's global RNG are
+        as before."""
         module = generator if isinstance(generator, torch.nn.Module) else None
         latent = _latent_shape(module, z_dim) if module is not None else None
         origin = _module_device(module) if module is not None else None
@@ -290,31 +359,39 @@ class Evaluator:
         cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
         devices = list(range(torch.cuda.device_count())) if cuda else []
         batch_size = self.extractor.batch_size
+        counts = [min(batch_size, total - start) for start in starts]
         try:
             with torch.random.fork_rng(devices=devices), torch.no_grad():
-                torch.default_generator.manual_seed(self.seed)
-                for index in devices:
-                    torch.cuda.default_generators[index].manual_seed(self.seed)
                 if module is not None and eval_mode:
                     module.eval()
-                with tqdm(total=total, unit="img", desc=desc,
-                          disable=desc is None or not progress_enabled(self.progress)) as bar:
-                    for start in range(0, total, batch_size):
-                        count = min(batch_size, (planned or total) - start)
+                with tqdm(total=sum(counts), unit="img", desc=desc,
+                          disable=desc is None or not progress_enabled(self.progress) or not distributed.is_root()) as bar:
+                    for start, count in zip(starts, counts):
+                        seed = batch_seed(self.seed, start)
+                        torch.default_generator.manual_seed(seed)
+                        for index in devices:
+                            torch.cuda.default_generators[index].manual_seed(seed)
                         began = time.perf_counter()
                         if module is not None:
                             images = module(torch.randn((count, *latent), device=origin))  # type: ignore[misc]
                         else:
                             images = generator(count)
                         synchronise(images)  # a CUDA generator's time is not billed to extraction
-                        yield images, count, latent, time.perf_counter() - began
+                        yield start, images, count, latent, time.perf_counter() - began
                         del images
-                        bar.update(min(count, total - start))
+                        bar.update(count)
         finally:
             for submodule, training in flags:
                 submodule.training = training
             if self.extractor.device.type == "cuda" or (origin is not None and origin.type == "cuda"):
                 torch.cuda.empty_cache()
+
+
+def batch_seed(seed: int, start: int) -> int:
+    """The torch seed of the batch of generated images that begins at image ``start``: a 63-bit hash of
+    (``seed``, ``start``), so any process can draw any batch without drawing the ones before it."""
+    state = np.random.SeedSequence([seed & 0xFFFFFFFFFFFFFFFF, start]).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))
 
 
 def _latent_shape(module: torch.nn.Module, z_dim: int | tuple[int, ...] | None) -> tuple[int, ...]:

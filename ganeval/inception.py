@@ -42,6 +42,22 @@ class BasicConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.bn(self.conv(x)))
 
+    def fold_batchnorm(self) -> None:
+        """Fold the (inference-mode) BatchNorm into the convolution: weight·γ/√(var+ε) and bias
+        β − mean·γ/√(var+ε), computed in float64 and rounded once to the weights' dtype. One pass over the
+        activations fewer; the output moves by float32 reassociation only (~1e-5 absolute on pool3)."""
+        if isinstance(self.bn, nn.Identity):
+            return
+        conv, bn = self.conv, self.bn
+        scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                           padding=conv.padding, bias=True, device=conv.weight.device, dtype=conv.weight.dtype)
+        folded.weight = nn.Parameter((conv.weight.double() * scale[:, None, None, None]).to(conv.weight.dtype),
+                                     requires_grad=False)
+        folded.bias = nn.Parameter((bn.bias.double() - bn.running_mean.double() * scale).to(conv.weight.dtype),
+                                   requires_grad=False)
+        self.conv, self.bn = folded, nn.Identity()
+
 
 def _avg_pool_same(x: torch.Tensor) -> torch.Tensor:
     """3×3 stride-1 average pool that, like TensorFlow's, ignores the zero padding."""
@@ -198,6 +214,15 @@ class FIDInceptionV3(nn.Module):
             return InceptionOutput(pool3, None, None)
         unbiased = pool3 @ self.fc.weight.T
         return InceptionOutput(pool3, unbiased, unbiased + self.fc.bias)
+
+
+def fold_batchnorm(model: FIDInceptionV3) -> FIDInceptionV3:
+    """The same network, in place, with every BatchNorm folded into its convolution (inference only; the
+    state-dict layout no longer matches pytorch-fid's afterwards)."""
+    for module in model.modules():
+        if isinstance(module, BasicConv2d):
+            module.fold_batchnorm()
+    return model
 
 
 def build_inception(state_dict: dict[str, torch.Tensor]) -> FIDInceptionV3:

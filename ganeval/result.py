@@ -146,7 +146,9 @@ class Result(Mapping[str, Any]):
         parts = [f"ganeval {p.get('ganeval_version')}"]
         if p.get("extractor"):
             parts += [str(p.get("extractor")), f"weights sha256 {str(p.get('weights_sha256'))[:12]} ({p.get('weights_source')})",
-                      f"mode {p.get('mode')}"]
+                      f"mode {p.get('mode')}", f"precision {p.get('precision', 'fp32')}"]
+        if p.get("world_size", 1) != 1:
+            parts.append(f"{p['world_size']} processes")
         if "seed" in p:
             parts.append(f"seed {p['seed']}")
         return " · ".join(parts + sides)

@@ -94,9 +94,10 @@ def validate_statistics(mu: np.ndarray, sigma: np.ndarray, name: str) -> None:
 
 def check_compatible(a: dict[str, object], b: dict[str, object], label_a: str, label_b: str,
                      force: bool = False) -> list[str]:
-    """Refuse to compare statistics made with different extractors, weights or preprocessing modes.
+    """Refuse to compare statistics made with different extractors, weights, preprocessing modes or
+    arithmetic precisions (absent = fp32).
 
-    ``a``/``b`` are provenance dicts (``extractor``, ``weights_sha256``, ``mode``); an empty one (a
+    ``a``/``b`` are provenance dicts (``extractor``, ``weights_sha256``, ``mode``, ``precision``); an empty one (a
     pytorch-fid file) cannot be checked and gives a warning. With ``force`` a mismatch becomes a warning.
     Returns the warnings to attach to the result."""
     warnings = [f"{label} carries no provenance (pytorch-fid layout?): cannot check that it was made with the "
@@ -106,6 +107,8 @@ def check_compatible(a: dict[str, object], b: dict[str, object], label_a: str, l
     problems = []
     if a.get("mode") != b.get("mode"):
         problems.append(f"preprocessing mode {a.get('mode')!r} vs {b.get('mode')!r}")
+    if a.get("precision", "fp32") != b.get("precision", "fp32"):
+        problems.append(f"precision {a.get('precision', 'fp32')} vs {b.get('precision', 'fp32')}")
     if a.get("extractor") != b.get("extractor"):
         problems.append(f"extractor {a.get('extractor')!r} vs {b.get('extractor')!r}")
     elif not a.get("weights_standard") and a.get("weights_sha256") != b.get("weights_sha256"):

@@ -33,7 +33,8 @@ from .store import (
     DIAGNOSTIC_COLUMNS, RANKABLE, check_sort_by, default_sort, has_row, rank, read_table, setup_id, upsert, write_table,
 )
 
-OPTIONS = ("kid_subsets", "kid_subset_size", "is_splits", "pr_features", "swd_images", "swd_size", "bootstrap")
+OPTIONS = ("kid_subsets", "kid_subset_size", "is_splits", "pr_features", "swd_images", "swd_size", "bootstrap",
+           "precision", "batch_size")
 """The metric options of a setup, kept as JSON in the ``options`` column (so a rerun can reuse them)."""
 
 PAIRS = 8

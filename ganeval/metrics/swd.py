@@ -218,6 +218,27 @@ class DescriptorSampler:
         self._index_chunks.append(index_array)
         self._seen.update(batch_indices)
 
+    def absorb(self, other: DescriptorSampler) -> None:
+        """Take over the descriptors ``other`` (same seed and size) sampled from other images of the same
+        set, such as another process's share; ``result()`` orders everything by image index."""
+        if (other.seed, other.size) != (self.seed, self.size):
+            raise ValueError(f"samplers differ: seed/size {(other.seed, other.size)} vs {(self.seed, self.size)}")
+        if other._shape is None:
+            return
+        if self._shape is None:
+            self._shape, self._first_name, self._levels = other._shape, other._first_name, other._levels
+            self._level_chunks = [[] for _ in range(self._levels)]
+        elif other._shape != self._shape:
+            raise BadInputError(
+                f"{other._first_name}: SWD needs one resolution per set: this image is {other._shape[0]}x"
+                f"{other._shape[1]}, {self._first_name} is {self._shape[0]}x{self._shape[1]}; pass --swd-size to resize")
+        if self._seen & other._seen:
+            raise ValueError(f"image index {min(self._seen & other._seen)} was sampled by both")
+        for level, chunks in enumerate(other._level_chunks):
+            self._level_chunks[level].extend(chunks)
+        self._index_chunks.extend(other._index_chunks)
+        self._seen |= other._seen
+
     def _sample(self, band: torch.Tensor, indices: np.ndarray, level: int) -> np.ndarray:
         """(B, 3, h, w) band → (B·128, 3, 7, 7) float32 neighbourhoods, 128 consecutive rows per image."""
         batch, _, height, width = band.shape

@@ -105,6 +105,7 @@ def _join_process_group(device: str) -> bool:
     from . import distributed
 
     distributed.join_from_environment(device)
+    click.get_current_context().call_on_close(distributed.leave)
     if distributed.is_root():
         return True
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -23,6 +23,7 @@ import torch.distributed as dist
 from .errors import BadInputError, GanevalError
 
 T = TypeVar("T")
+_joined = False  # whether join_from_environment made the group (and leave() should destroy it)
 
 
 def active() -> bool:
@@ -71,6 +72,17 @@ def join_from_environment(device: str | None) -> None:
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     except (RuntimeError, ValueError) as exc:
         raise GanevalError(f"could not join the torchrun process group: {str(exc).splitlines()[0]}") from None
+    global _joined
+    _joined = True
+
+
+def leave() -> None:
+    """Leave the process group ``join_from_environment`` joined (all ranks, after their last collective):
+    a gloo group left to the interpreter's shutdown can abort the process as its threads are torn down."""
+    global _joined
+    if _joined and dist.is_initialized():
+        dist.destroy_process_group()
+    _joined = False
 
 
 def portable(exc: BaseException) -> BaseException:

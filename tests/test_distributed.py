@@ -120,6 +120,7 @@ SCRIPT = textwrap.dedent('''
     json.dump({"score": scored.scores, "n": scored.n_fake, "stream": streamed_result.scores,
                "stream_n": streamed_result.n_fake, "world_size": scored.provenance.get("world_size")},
               open(f"{out}/rank{rank}.json", "w"))
+    dist.destroy_process_group()
 ''')
 
 SHARED = textwrap.dedent('''

@@ -18,13 +18,15 @@ from typing import Any
 import click
 
 from . import __version__, defaults
-from .errors import GanevalError
+from .errors import BadInputError, GanevalError
 from .device import PRECISIONS
 from .pipeline import DEFAULT_BATCH_SIZE
 from .preprocess import DEFAULT_MODE, MODES
 
 
 def _fail(message: str, code: int) -> None:
+    """``error: message`` as one line on stderr (a multi-line exception text joined), then exit ``code``."""
+    message = " ".join(line.strip() for line in message.splitlines() if line.strip())
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -334,6 +336,8 @@ def stats(source: str | None, output: str | None, list_known: bool, data: str | 
     if not reports:
         return
     path = save_statistics(result, output)
+    if result.meta.get("ignored_files"):
+        _warn([f"{result.meta['ignored_files']} non-image or hidden files in {source} were ignored"])
     if result.meta.get("extractor") and not result.meta.get("weights_standard"):
         _warn([nonstandard_warning(result.meta.get("weights_sha256"))])
     skipped = len(result.meta.get("skipped") or [])
@@ -473,13 +477,24 @@ def _inherit_setup(ctx: click.Context, out: str, options: dict[str, Any]) -> str
     saved = {"metrics": latest["metrics"], "samples": latest["samples"], "seed": latest["seed"],
              "mode": latest["mode"], "input_range": latest["input_range"]}
     if not _missing(latest["options"]):
-        saved.update(json.loads(str(latest["options"])))
+        try:
+            extra = json.loads(str(latest["options"]))
+        except json.JSONDecodeError:
+            extra = None
+        if not isinstance(extra, dict):
+            raise BadInputError(f"{out}: the options cell of its latest row is not a JSON object; fix or remove the row")
+        saved.update(extra)
+    params = {param.name: param for param in ctx.command.params}
     taken = {}
     for name in _INHERITED:
         if name in saved and not _missing(saved[name]) and \
                 ctx.get_parameter_source(name) is click.core.ParameterSource.DEFAULT:
-            value = saved[name]
-            value = int(value) if isinstance(options.get(name), int) and not isinstance(value, str) else value
+            raw = saved[name]
+            raw = raw.item() if hasattr(raw, "item") else raw  # numpy scalars from pandas
+            try:  # the CSV may have been edited: its values get the checks the command line gets
+                value = params[name].type.convert(raw, params[name], ctx)
+            except click.BadParameter as exc:
+                raise BadInputError(f"{out}: its latest row's {name} {raw!r} is not valid ({exc.message})") from None
             if value != options.get(name):
                 options[name] = taken[name] = value
     if not taken:

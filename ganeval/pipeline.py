@@ -140,6 +140,9 @@ class Extractor:
         In a process group (``distributed``) each process extracts its share of the batches; the arrays
         (and ``swd``'s descriptors) are reassembled in source order on rank 0, the other ranks get the names
         and provenance only. Every rank raises the error a single process would have raised."""
+        if len(source) < 2:
+            raise BadInputError(f"{source.label}: {len(source)} usable image(s); the metrics need at least 2 "
+                                f"(10,000+ recommended)")
         if distributed.active():
             try:
                 shard, failure = self._extract_shard(source, skip_bad, progress, inception, swd, swd_indices, vgg), None

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write
+from .atomic import atomic_write, locked
 from .errors import BadInputError
 
 CSV_COLUMNS = ("fid", "fid_ci95", "kid", "kid_std", "kid_ci95", "is", "is_std", "precision", "recall", "density",
@@ -160,8 +160,16 @@ class Result(Mapping[str, Any]):
 
 def append_csv(path: str | os.PathLike[str], result: Result) -> Path:
     """Append ``result`` as one row to the CSV at ``path`` (header written once), atomically: the file is
-    either the old one or the old one plus the new row. A file with other columns is refused."""
+    either the old one or the old one plus the new row. A file with other columns is refused.
+
+    Processes appending to the same CSV at once are serialised by an exclusive lock (``locked``: the hidden
+    sibling ``.NAME.lock``) held from reading the old rows to renaming the new file, so no row is lost."""
     path = Path(path)
+    with locked(path):
+        return _append_csv_locked(path, result)
+
+
+def _append_csv_locked(path: Path, result: Result) -> Path:
     header = ",".join(CSV_COLUMNS)
     old = b""
     if path.exists():

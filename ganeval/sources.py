@@ -10,6 +10,13 @@ repeating/looking up the colour; RGBA/LA lose their alpha channel without compos
 8 bits (value / 257, rounded) when grayscale, while
 Pillow itself reduces 16-bit colour PNGs to their high byte; CMYK and YCbCr are converted by PIL; animated files give their first
 frame. Files whose extension is not an image extension, and hidden files, are ignored and counted.
+
+Refused (BadInputError naming the file, or a counted skip with ``skip_bad``): a file that cannot be read
+(permissions, a dangling or looping symlink) or is not a regular file (a FIFO, a socket, a device), one
+Pillow cannot identify or decode (empty, not an image, truncated), one larger than Pillow's
+decompression-bomb limit (``2 × PIL.Image.MAX_IMAGE_PIXELS``, refused from its header before any pixel
+is decoded), and 32-bit integer/float images. Names in messages are printable on one line: bytes of a
+non-UTF-8 file name appear as ``\\xNN``, control characters escaped (``\\n``).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
+import stat
 import threading
 import zipfile
 from pathlib import Path
@@ -36,21 +45,59 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(name: str | os.PathLike[str]) -> str:
+    """``name`` safe to print on one line and encode as UTF-8: the undecodable bytes of a non-UTF-8 file
+    name (which Python keeps as lone surrogates) become ``\\xNN``, control characters (a newline in a file
+    or member name) their escapes (``\\n``, ``\\x1b``)."""
+    text = os.fspath(name).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def read_regular_file(path: str | os.PathLike[str], name: str) -> bytes:
+    """The bytes of ``path``, a regular file (symlinks followed). A FIFO or device is refused without
+    blocking on it; BadInputError naming ``name`` when the file cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                kind = next((what for test, what in _FILE_KINDS if test(mode)), "a special file")
+                raise BadInputError(f"{printable(name)}: not a regular file ({kind})")
+            return handle.read()
+    except OSError as exc:
+        raise BadInputError(f"{printable(name)}: cannot read ({exc.strerror or _first_line(exc)})") from None
+
+
 def decode_image(data: bytes | Path, name: str) -> np.ndarray:
     """Decode an encoded image (bytes or a path) to uint8 RGB (H, W, 3), converting as the module says.
     Raises BadInputError naming ``name`` when it is not a readable image."""
+    if not isinstance(data, bytes):
+        data = read_regular_file(data, name)
     try:
-        handle = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
-        with handle as image:
+        with Image.open(io.BytesIO(data)) as image:
             image.load()
             return _to_rgb(image, name)
     except BadInputError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise BadInputError(f"{name}: not a readable image ({_first_line(exc)})") from None
+    except Image.DecompressionBombError as exc:
+        raise BadInputError(f"{printable(name)}: refused as a possible decompression bomb "
+                            f"({_first_line(exc)})") from None
+    except UnidentifiedImageError:
+        what = "empty file" if not data else f"Pillow cannot identify it; it begins {data[:16]!r}"
+        raise BadInputError(f"{printable(name)}: not a readable image ({what})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         reason = getattr(exc, "strerror", None) or _first_line(exc)
-        raise BadInputError(f"{name}: cannot decode image ({reason})") from None
+        raise BadInputError(f"{printable(name)}: cannot decode image ({reason})") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise anything on hostile data (TypeError, IndexError, ...)
+        raise BadInputError(f"{printable(name)}: cannot decode image ({type(exc).__name__}: "
+                            f"{_first_line(exc)})") from None
 
 
 def _to_rgb(image: Image.Image, name: str) -> np.ndarray:
@@ -60,28 +107,39 @@ def _to_rgb(image: Image.Image, name: str) -> np.ndarray:
         gray = np.asarray(image, dtype=np.float64)
         return np.repeat(np.round(gray / 257.0).astype(np.uint8)[..., None], 3, axis=2)
     if image.mode in ("I", "F"):
-        raise BadInputError(f"{name}: unsupported pixel mode {image.mode} (32-bit integer/float image)")
+        raise BadInputError(f"{printable(name)}: unsupported pixel mode {image.mode} (32-bit integer/float image)")
     return np.array(image.convert("RGB"), dtype=np.uint8)
+
+
+_FINITE_CHECK_LIMIT = 1 << 24  # elements: beyond this a refused float array is not scanned for NaN/inf
 
 
 def array_to_nhwc(array: np.ndarray, name: str) -> np.ndarray:
     """Check a uint8 image array and return it as (N, H, W, 3). Accepts NHWC with 1, 3 or 4 channels,
-    NCHW with 1 or 3 channels, or NHW grayscale; the alpha channel of 4-channel arrays is dropped."""
+    NCHW with 1 or 3 channels, or NHW grayscale; the alpha channel of 4-channel arrays is dropped.
+    A rank-3 array whose last axis has 3 or 4 entries is one (H, W, C) image, not a set: refused."""
     if array.dtype != np.uint8:
-        raise BadInputError(
-            f"{name}: images must be uint8 in [0, 255], got {array.dtype} "
-            f"(convert with (x * 255).round().clip(0, 255).astype(np.uint8))"
-        )
+        hint = "convert with (x * 255).round().clip(0, 255).astype(np.uint8)"  # floats in [0, 1]
+        if array.dtype.kind in "iub":
+            hint = "convert integers in [0, 255] with x.astype(np.uint8)"
+        elif array.dtype.kind in "fc" and array.size <= _FINITE_CHECK_LIMIT and not np.isfinite(array).all():
+            hint = "it also holds NaN or infinite values, which no conversion makes into pixels"
+        raise BadInputError(f"{printable(name)}: images must be uint8 in [0, 255], got {array.dtype} ({hint})")
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        raise BadInputError(f"{printable(name)}: shape {array.shape} is one H×W×C image, not a set of images; give "
+                            f"(N, H, W, C), e.g. np.stack(images) (NHW grayscale sets must be wider than 4 pixels)")
     if array.ndim == 3:
         array = array[..., None]
     if array.ndim != 4:
-        raise BadInputError(f"{name}: expected an image array of shape (N, H, W, C) or (N, C, H, W), got {array.shape}")
+        raise BadInputError(f"{printable(name)}: expected an image array of shape (N, H, W, C) or (N, C, H, W), "
+                            f"got {array.shape}")
     if array.shape[-1] not in (1, 3, 4) and array.shape[1] in (1, 3):
         array = array.transpose(0, 2, 3, 1)
     if array.shape[-1] not in (1, 3, 4):
-        raise BadInputError(f"{name}: cannot find the channel axis in shape {array.shape} (want 1, 3 or 4 channels)")
+        raise BadInputError(f"{printable(name)}: cannot find the channel axis in shape {array.shape} "
+                            f"(want 1, 3 or 4 channels)")
     if array.shape[1] < 1 or array.shape[2] < 1:
-        raise BadInputError(f"{name}: images of size {array.shape[1]}×{array.shape[2]} are empty")
+        raise BadInputError(f"{printable(name)}: images of size {array.shape[1]}×{array.shape[2]} are empty")
     if array.shape[-1] == 1:
         return np.repeat(array, 3, axis=-1) if array.shape[0] else array
     return array[..., :3]
@@ -142,10 +200,9 @@ class FolderSource(ImageSource):
     def content_key(self) -> str:
         digest = hashlib.sha256(b"ganeval-folder-v1\0")
         for name in self.names:
-            path = self.root / name
             try:
-                data = path.read_bytes()
-            except OSError:
+                data = read_regular_file(self.root / name, name)
+            except BadInputError:
                 data = None  # decoding will report (or skip) this file
             size = -1 if data is None else len(data)
             digest.update(f"{name}\0{size}\0".encode("utf-8", "surrogateescape"))
@@ -154,11 +211,13 @@ class FolderSource(ImageSource):
 
 
 def _unlistable(exc: OSError) -> None:
-    raise BadInputError(f"{exc.filename}: cannot list folder ({exc.strerror or exc})")
+    raise BadInputError(f"{printable(str(exc.filename))}: cannot list folder ({exc.strerror or exc})")
 
 
 class ZipSource(ImageSource):
-    """Images inside a .zip archive, by sorted member name. The content key hashes the archive's bytes."""
+    """Images inside a .zip archive, by sorted member name. The content key hashes the archive's bytes.
+    A member that cannot be read (bad CRC-32, damaged compressed data, encrypted, unknown compression
+    method) is a bad image named ``archive.zip:member``."""
 
     kind = "zip"
 
@@ -166,11 +225,11 @@ class ZipSource(ImageSource):
         try:
             self.archive = zipfile.ZipFile(path)
             members = [m for m in self.archive.infolist() if not m.is_dir()]
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise BadInputError(f"{path}: not a readable zip archive ({_first_line(exc)})") from None
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as exc:
+            raise BadInputError(f"{printable(path)}: not a readable zip archive ({_first_line(exc)})") from None
         names, ignored = [], []
         for member in members:
-            base = member.filename.rsplit("/", 1)[-1]
+            base = re.split(r"[/\\]", member.filename)[-1]  # "\\" too: archives made on Windows use it
             hidden = base.startswith(".") or member.filename.startswith("__MACOSX/")
             if hidden or Path(base).suffix.lower() not in IMAGE_EXTENSIONS:
                 ignored.append(member.filename)
@@ -185,8 +244,10 @@ class ZipSource(ImageSource):
         try:
             with self._lock:
                 data = self.archive.read(name)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise BadInputError(f"{self.path}:{name}: cannot read from the archive ({_first_line(exc)})") from None
+        except Exception as exc:  # noqa: BLE001 - a damaged member fails in many ways: a bad CRC-32 (BadZipFile),
+            # zlib.error, lzma.LZMAError, an encrypted member (RuntimeError), an unknown method (NotImplementedError)
+            raise BadInputError(f"{printable(self.path)}:{printable(name)}: cannot read from the archive "
+                                f"({_first_line(exc)})") from None
         return decode_image(data, f"{self.path}:{name}")
 
     def content_key(self) -> str:
@@ -205,7 +266,7 @@ class ArraySource(ImageSource):
         self.file = file
         if labels is not None:
             if len(labels) != len(self.images):
-                raise BadInputError(f"{label}: {len(labels)} labels for {len(self.images)} images")
+                raise BadInputError(f"{printable(label)}: {len(labels)} labels for {len(self.images)} images")
             self.labels, self.classes = np.asarray(labels), classes
 
     def load(self, index: int) -> np.ndarray:
@@ -226,25 +287,41 @@ def _file_digest(path: Path, prefix: bytes) -> str:
             while block := handle.read(1 << 20):
                 digest.update(block)
     except OSError as exc:
-        raise BadInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise BadInputError(f"{printable(path)}: cannot read ({exc.strerror or exc})") from None
     return digest.hexdigest()
 
 
 def load_array_file(path: Path) -> np.ndarray:
     """The image array in a .npy (memory-mapped) or .npz (its only array, or the one named ``images``);
-    never unpickles."""
+    never unpickles. An .npz with only one of ``mu``/``sigma`` is reported as an incomplete statistics file,
+    a .npy that is an .npz archive (or the reverse) as misnamed."""
+    npy = path.suffix.lower() == ".npy"
     try:
-        if path.suffix.lower() == ".npy":
-            return np.load(path, mmap_mode="r", allow_pickle=False)
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, mmap_mode="r" if npy else None, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            if npy:
+                return loaded
+            raise BadInputError(f"{printable(path)}: holds one .npy array, not an .npz archive; name it .npy")
+        with loaded as archive:
+            if npy:
+                raise BadInputError(f"{printable(path)}: is an .npz archive, not a .npy array; name it .npz")
             keys = list(archive.keys())
+            if {"mu", "sigma"} & set(keys) and "images" not in keys:
+                raise BadInputError(f"{printable(path)}: a statistics file needs both 'mu' and 'sigma'; "
+                                    f"it holds {keys}")
             if len(keys) == 1:
                 return archive[keys[0]]
             if "images" in keys:
                 return archive["images"]
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise BadInputError(f"{path}: not a readable numpy file without pickles ({_first_line(exc)})") from None
-    raise BadInputError(f"{path}: .npz holds {keys}; expected one image array, an 'images' array, or mu/sigma statistics")
+    except BadInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails numpy's readers in many ways: ValueError,
+        # OSError, EOFError, BadZipFile; a damaged .npy header (SyntaxError, tokenize.TokenError); an .npz member
+        # that is encrypted, of an unknown compression method or damaged (RuntimeError, zlib.error, LZMAError)
+        raise BadInputError(f"{printable(path)}: not a readable numpy file without pickles "
+                            f"({_first_line(exc)})") from None
+    raise BadInputError(f"{printable(path)}: .npz holds {keys}; expected one image array, an 'images' array, "
+                        f"or mu/sigma statistics")
 
 
 def jpeg_mismatch(real: list[str], fake: list[str]) -> str | None:
@@ -274,24 +351,31 @@ def open_source(obj: object) -> ImageSource:
     if not isinstance(obj, (str, os.PathLike)):
         raise BadInputError(f"cannot use {type(obj).__name__} as images: give a path, a uint8 array or a tensor")
     path = Path(obj)
-    if path.is_dir():
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise BadInputError(f"{printable(path)}: {exc.strerror or _first_line(exc)}") from None
+    if is_dir:
         source: ImageSource = FolderSource(path)
-    elif not path.exists():
+    elif not exists:
         from .train.data import named_dataset_source  # lazily: train.data builds on this module
 
         named = named_dataset_source(os.fspath(obj))
         if named is None:
-            raise BadInputError(f"{path}: no such file or folder")
+            raise BadInputError(f"{printable(path)}: no such file or folder")
         return named
+    elif not path.is_file():
+        raise BadInputError(f"{printable(path)}: not a folder or a regular file")
     elif path.suffix.lower() == ".zip":
         source = ZipSource(path)
     elif path.suffix.lower() in ARRAY_EXTENSIONS:
         source = ArraySource(load_array_file(path), str(path), file=path)
     else:
-        raise BadInputError(f"{path}: not a folder, .zip, .npy or .npz (a single image is not a data set)")
+        raise BadInputError(f"{printable(path)}: not a folder, .zip, .npy or .npz (a single image is not a "
+                            f"data set)")
     if len(source) == 0:
         extra = f"; {len(source.ignored)} non-image files ignored" if source.ignored else ""
-        raise BadInputError(f"{path}: contains no images{extra}")
+        raise BadInputError(f"{printable(path)}: contains no images{extra}")
     return source
 
 

@@ -9,7 +9,6 @@ JSON string with ``format``, ``format_version``, ``extractor``, ``weights_sha256
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from .atomic import atomic_write
 from .errors import BadInputError, IncompatibleStatsError
+from .sources import printable
 
 FORMAT = "ganeval-stats"
 FORMAT_VERSION = 1
@@ -47,49 +47,94 @@ def save_statistics(stats: Statistics, path: str | Path) -> Path:
 
 def is_statistics_file(path: object) -> bool:
     """True for an existing ``.npz`` that holds ``mu`` and ``sigma`` (ours or pytorch-fid's)."""
-    if not isinstance(path, (str, Path)) or Path(path).suffix.lower() != ".npz" or not Path(path).is_file():
+    if not isinstance(path, (str, Path)) or Path(path).suffix.lower() != ".npz":
         return False
     try:
+        if not Path(path).is_file():
+            return False
         with np.load(path, allow_pickle=False) as archive:
             return {"mu", "sigma"} <= set(archive.keys())
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+    except Exception:  # noqa: BLE001 - unreadable, or an .npy array under an .npz name: not statistics
         return False
 
 
 def load_statistics(path: str | Path) -> Statistics:
     """Read and validate a statistics file; never unpickles. Raises BadInputError naming the file."""
     path = Path(path)
+    shown = printable(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            raise BadInputError(f"{shown}: not a statistics file (one .npy array, not an .npz archive)")
+        with loaded as archive:
             keys = set(archive.keys())
             if not {"mu", "sigma"} <= keys:
-                raise BadInputError(f"{path}: not a statistics file (needs 'mu' and 'sigma', has {sorted(keys)})")
+                raise BadInputError(f"{shown}: not a statistics file (needs 'mu' and 'sigma', has {sorted(keys)})")
             mu, sigma = archive["mu"], archive["sigma"]
-            n = int(archive["n"]) if "n" in keys else None
+            n = _count(archive["n"], shown) if "n" in keys else None
             meta = json.loads(str(archive["meta"])) if "meta" in keys else {}
     except BadInputError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, TypeError) as exc:
-        raise BadInputError(f"{path}: cannot read statistics ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails numpy's readers in many ways: ValueError,
+        # OSError, EOFError, BadZipFile, a damaged .npy header (SyntaxError, tokenize.TokenError), a member that
+        # is encrypted, of an unknown compression method or damaged (RuntimeError, zlib.error, LZMAError)
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise BadInputError(f"{shown}: cannot read statistics ({reason})") from None
     if not isinstance(meta, dict):
-        raise BadInputError(f"{path}: 'meta' is not a JSON object")
-    if meta.get("format", FORMAT) != FORMAT or int(meta.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
-        raise BadInputError(f"{path}: unsupported statistics format {meta.get('format')} v{meta.get('format_version')}")
-    validate_statistics(mu, sigma, str(path))
+        raise BadInputError(f"{shown}: 'meta' is not a JSON object")
+    version = meta.get("format_version", FORMAT_VERSION)
+    if meta.get("format", FORMAT) != FORMAT or not isinstance(version, int) or version > FORMAT_VERSION:
+        raise BadInputError(f"{shown}: unsupported statistics format {meta.get('format')} v{version}")
+    validate_statistics(mu, sigma, shown)
     return Statistics(mu.astype(np.float64), sigma.astype(np.float64), n if n is None or n >= 0 else None, meta)
 
 
+def _count(value: np.ndarray, shown: str) -> int:
+    """``n``: one finite whole number (an integer, or a float such as 50000.0); BadInputError otherwise."""
+    if value.shape != () or value.dtype.kind not in "iuf":
+        raise BadInputError(f"{shown}: 'n' must be one whole number, got {value.dtype} of shape {value.shape}")
+    number = value.item()
+    if isinstance(number, float) and not (np.isfinite(number) and number.is_integer()):
+        raise BadInputError(f"{shown}: 'n' must be one whole number, got {number}")
+    return int(number)
+
+
+PSD_TOLERANCE = 1e-6
+"""Σ is accepted as positive semi-definite when its smallest eigenvalue is at least −PSD_TOLERANCE·Tr(Σ):
+far above the round-off of a float64 covariance or of one stored as float32 (‖ΔΣ‖ ≤ 6e-8·Tr(Σ)), far
+below any real error (a negative variance, a matrix that is not a covariance)."""
+
+
 def validate_statistics(mu: np.ndarray, sigma: np.ndarray, name: str) -> None:
-    """Shapes (D,) and (D, D), real floats, finite, Σ symmetric; raises BadInputError naming ``name``."""
+    """Shapes (D,) and (D, D), real floats, finite, Σ symmetric and positive semi-definite (to
+    ``PSD_TOLERANCE``); raises BadInputError naming ``name``."""
     if mu.dtype.kind not in "fiu" or sigma.dtype.kind not in "fiu":
         raise BadInputError(f"{name}: mu/sigma must be real numbers, got {mu.dtype}/{sigma.dtype}")
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise BadInputError(f"{name}: mu has shape {mu.shape} and sigma {sigma.shape}; expected (D,) and (D, D)")
+    if mu.shape[0] == 0:
+        raise BadInputError(f"{name}: mu and sigma are empty (0 dimensions)")
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise BadInputError(f"{name}: mu or sigma contains NaN or infinite values")
     scale = max(float(np.abs(sigma).max()), 1e-300)
     if float(np.abs(sigma - sigma.T).max()) > 1e-6 * scale:
         raise BadInputError(f"{name}: sigma is not symmetric, so it is not a covariance matrix")
+    _check_psd(sigma.astype(np.float64), name)
+
+
+def _check_psd(sigma: np.ndarray, name: str) -> None:
+    """Cholesky of Σ + tol·Tr(Σ)·I (cheap) proves Σ's eigenvalues ≥ −tol·Tr(Σ); only when it fails are the
+    eigenvalues computed, to refuse with the smallest one."""
+    slack = PSD_TOLERANCE * max(float(np.trace(sigma)), 0.0)
+    try:
+        np.linalg.cholesky(sigma + slack * np.eye(len(sigma)))
+        return
+    except np.linalg.LinAlgError:
+        pass
+    values = np.linalg.eigvalsh((sigma + sigma.T) / 2)
+    if values[0] < -slack:
+        raise BadInputError(f"{name}: sigma is not positive semi-definite (smallest eigenvalue {values[0]:.4g}, "
+                            f"largest {values[-1]:.4g}), so it is not a covariance matrix")
 
 
 def check_compatible(a: dict[str, object], b: dict[str, object], label_a: str, label_b: str,

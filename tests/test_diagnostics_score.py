@@ -211,8 +211,13 @@ def test_evaluator_diagnostics_equal_score_and_images_replay(data, extractor) ->
     ev = ganeval.Evaluator(data["train"], metrics=("authpct", "modes"), num_samples=20, device="cpu", batch_size=8,
                            progress=False)
     result = ev.score(generator)
-    torch.manual_seed(ev.seed)
-    drawn = torch.cat([generator(8), generator(8), generator(4)]).permute(0, 2, 3, 1).numpy()
+    from ganeval.evaluator import batch_seed
+
+    drawn = []
+    for start, count in ((0, 8), (8, 8), (16, 4)):  # each batch seeded from (seed, its first image)
+        torch.manual_seed(batch_seed(ev.seed, start))
+        drawn.append(generator(count))
+    drawn = torch.cat(drawn).permute(0, 2, 3, 1).numpy()
     direct = ganeval.score(data["train"], drawn, metrics=["authpct", "modes"], extractor=extractor, progress=False)
     for key in ("authpct", "copy_rate", "nn_distance_median", "duplicate_rate", "support_estimate", "classes_covered",
                 "class_histogram"):

@@ -28,6 +28,7 @@ import torch
 from ..device import resolve_device
 from ..errors import BadInputError, GanevalError
 from ..train.checkpoint import list_checkpoints, read_meta
+from ..weights import load_problem, safe_torch_load
 
 FOREIGN_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
@@ -70,7 +71,11 @@ def discover(paths: Iterable[str | os.PathLike[str]], foreign: bool = False) -> 
     found: dict[Path, Checkpoint] = {}
     for given in paths:
         root = Path(given)
-        if not root.exists():
+        try:
+            exists = root.exists()
+        except OSError as exc:  # e.g. a name longer than the file system allows
+            raise BadInputError(f"{root}: {exc.strerror or exc}") from None
+        if not exists:
             raise BadInputError(f"{root}: no such file or folder")
         for checkpoint in (_foreign(root) if foreign else _ganeval(root)):
             found.setdefault(checkpoint.path.resolve(), checkpoint)
@@ -183,13 +188,12 @@ def read_state_dict(file: Path, state_key: str | None = None) -> dict[str, torch
 
             loaded: object = load_file(str(file))
         else:
-            loaded = torch.load(file, map_location="cpu", weights_only=True)
+            loaded = safe_torch_load(file)
     except Exception as exc:  # noqa: BLE001 - a refused or damaged file fails the readers in many ways
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc) or "Unsupported operand" in str(exc):
-            raise BadInputError(f"{file}: refused: reading it would unpickle arbitrary Python objects ({first[:160]}); "
-                                f"ganeval reads only tensors: save model.state_dict() with safetensors or torch.save") from None
-        raise BadInputError(f"{file}: cannot read the checkpoint ({first[:200]})") from None
+        problem = load_problem(exc)
+        if problem.startswith("refused"):
+            raise BadInputError(f"{file}: {problem}") from None
+        raise BadInputError(f"{file}: cannot read the checkpoint ({problem})") from None
     for part in (state_key.split(".") if state_key else []):
         if not isinstance(loaded, dict) or part not in loaded:
             keys = ", ".join(map(str, loaded)) if isinstance(loaded, dict) else type(loaded).__name__

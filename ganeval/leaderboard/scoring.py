@@ -12,6 +12,7 @@ import datetime
 import importlib.util
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,14 +24,15 @@ import torch
 from .. import __version__
 from ..atomic import atomic_write
 from ..batches import quantise
-from ..errors import GanevalError
+from ..errors import BadInputError, GanevalError
 from ..evaluator import Evaluator
 from ..pairs import closest_pairs, load_named, pairs_png
 from ..result import Result
 from ..train.trainer import load_generator, png_bytes, tile
 from .discovery import Checkpoint, build_foreign, discover, import_factory, latent_shape
 from .store import (
-    DIAGNOSTIC_COLUMNS, RANKABLE, check_sort_by, default_sort, has_row, rank, read_table, setup_id, upsert, write_table,
+    DIAGNOSTIC_COLUMNS, RANKABLE, check_sort_by, default_sort, has_row, rank, read_table, setup_id, update_table, upsert,
+    write_table,
 )
 
 OPTIONS = ("kid_subsets", "kid_subset_size", "is_splits", "pr_features", "swd_images", "swd_size", "bootstrap",
@@ -106,8 +108,7 @@ def score_checkpoints(paths: Sequence[str | os.PathLike[str]], evaluator: Evalua
             say(f"[{index}/{len(pending)}] skipped {checkpoint.path}: {exc}")
             continue
         row = _row(checkpoint, result, setup, run.setup, time.perf_counter() - began)
-        run.table = rank(upsert(read_table(out), row), sort_by)
-        write_table(out, run.table)
+        run.table = update_table(out, lambda table: rank(upsert(table, row), sort_by))
         run.scored.append(checkpoint)
         run.warnings += [w for w in result.warnings if w not in run.warnings]
         say(f"[{index}/{len(pending)}] {checkpoint.run} step {checkpoint.step}: {_summary(result)}")
@@ -202,9 +203,17 @@ def _grid(module: torch.nn.Module, latent: int | tuple[int, ...] | None, count: 
 
 
 def pairs_path(out: str | os.PathLike[str], checkpoint_sha256: str, setup: str) -> Path:
-    """Where the closest-pairs PNG of one checkpoint under one setup is kept: ``<out>.pairs/`` beside the CSV."""
+    """Where the closest-pairs PNG of one checkpoint under one setup is kept: ``<out>.pairs/`` beside the CSV.
+    Both ids come from a CSV a user may have edited: anything but hex digits is refused (BadInputError),
+    so no cell can point outside that folder."""
+    if not (_HEX.fullmatch(str(checkpoint_sha256)) and _HEX.fullmatch(str(setup))):
+        raise BadInputError(f"{out}: checkpoint_sha256 {str(checkpoint_sha256)[:20]!r} / setup {str(setup)[:20]!r} "
+                            f"are not hex ids")
     out = Path(out)
     return out.with_name(out.name + ".pairs") / f"{checkpoint_sha256[:16]}-{setup}.png"
+
+
+_HEX = re.compile(r"[0-9a-f]{12,64}")
 
 
 def _pairs(module: torch.nn.Module, latent: int | tuple[int, ...] | None, result: Result,
@@ -238,5 +247,6 @@ def _report(run: LeaderboardRun, checkpoints: list[Checkpoint], grids: dict[str,
             grids[sha] = _grid(module, latent, grid_images, evaluator)
     metrics = _plotted(run.current, plot_metrics)
     curves = curves_png(run.current, metrics) if metrics and importlib.util.find_spec("matplotlib") else None
-    pairs = {sha: file.read_bytes() for sha in shown if (file := pairs_path(run.out, sha, run.setup)).is_file()}
+    pairs = {sha: file.read_bytes() for sha in shown
+             if _HEX.fullmatch(str(sha)) and (file := pairs_path(run.out, sha, run.setup)).is_file()}
     return write_report(run.current, path, grids=grids, provenance=run.provenance, curves=curves, pairs=pairs)

@@ -11,13 +11,13 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, locked
 from ..errors import BadInputError
 
 DIAGNOSTIC_COLUMNS = ("authpct", "copy_rate", "nn_distance_median", "duplicate_rate", "duplicate_rate_real",
@@ -84,7 +84,24 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def write_table(path: str | os.PathLike[str], table: pd.DataFrame) -> Path:
-    """Write the table atomically: the file is the previous complete version or this one, never a torn one."""
+    """Write the table atomically: the file is the previous complete version or this one, never a torn one.
+    Holds the CSV's lock (``locked``) while writing, so it never interleaves with an ``update_table``."""
+    with locked(path):
+        return _write_unlocked(path, table)
+
+
+def update_table(path: str | os.PathLike[str], change: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+    """Read the table at ``path``, apply ``change`` and write the result, all under the CSV's exclusive lock,
+    so that processes adding rows to one leaderboard at once never lose each other's rows (a plain
+    ``write_table(path, upsert(read_table(path), row))`` can: both read, both write, the last one wins).
+    Returns the table written."""
+    with locked(path):
+        table = change(read_table(path))
+        _write_unlocked(path, table)
+    return table
+
+
+def _write_unlocked(path: str | os.PathLike[str], table: pd.DataFrame) -> Path:
     buffer = io.StringIO()
     table.to_csv(buffer, index=False, float_format="%.10g")
     with atomic_write(path) as handle:

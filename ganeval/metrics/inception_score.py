@@ -8,6 +8,11 @@ log p(y) is taken as logsumexp over the split's log p(y|x) minus log n, finite f
 class whose p(y|x) underflows to 0 adds exactly 0 to the KL. Results equal torch-fidelity's to round-off;
 they differ only where torch-fidelity's log(mean p) underflows to −inf (a class whose probability is exactly
 0 in every row of a split, e.g. very confident logits): it returns NaN there, this the limit value.
+
+Numerical safety: finite for any finite logits, float32 ones of any magnitude included (logits of ±1e4 or
+±3e38 give the same score as an exact log-sum-exp computation in float64: log_softmax subtracts each row's
+maximum, so nothing overflows); a term p·log(p/q) with p = 0 counts 0 even where log p is −inf (float64
+logits more than 1.8e308 apart). NaN/inf logits raise ValueError.
 """
 
 from __future__ import annotations
@@ -54,9 +59,12 @@ def inception_score(logits: np.ndarray, *, splits: int = IS_SPLITS, shuffle: boo
     order = np.random.RandomState(seed).permutation(n) if shuffle else np.arange(n)
     values = np.empty(splits, dtype=np.float64)
     for i in range(splits):
-        chunk = log_softmax(logits[order[i * n // splits:(i + 1) * n // splits]].astype(np.float64), axis=1)
-        log_q = logsumexp(chunk, axis=0) - np.log(chunk.shape[0])
-        kl = (np.exp(chunk) * (chunk - log_q)).sum(axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            chunk = log_softmax(logits[order[i * n // splits:(i + 1) * n // splits]].astype(np.float64), axis=1)
+            log_q = logsumexp(chunk, axis=0) - np.log(chunk.shape[0])
+            p = np.exp(chunk)
+            # p·log(p/q) is 0 where p is 0 (also where log p is -inf: logits spanning more than float64's range)
+            kl = np.where(p > 0, p * (chunk - log_q), 0.0).sum(axis=1)
         values[i] = np.exp(kl.mean())
     values.flags.writeable = False
     return ISResult(mean=float(values.mean()), std=float(values.std()), splits=splits, seed=seed, values=values)

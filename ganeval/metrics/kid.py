@@ -77,8 +77,10 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, *, subsets: in
                               coef0: float = 1.0, seed: int = DEFAULT_SEED) -> KIDResult:
     """KID between real (N, D) and fake (M, D) features (any real dtype; computed in float64).
 
-    Subset size is min(subset_size, N, M); ``capped`` says whether it was reduced. Cost: 3 Gram matrices
-    of s×s×D per subset (100 subsets of 1000 on 2048-d: 10–35 s on 2 CPU cores)."""
+    Subset size is min(subset_size, N, M) (at least 2: the smallest the unbiased MMD² is defined for, and
+    as unbiased there, only noisier); ``capped`` says whether it was reduced. The result is always finite:
+    features whose kernel values overflow float64 raise ValueError instead of giving NaN. Cost: 3 Gram
+    matrices of s×s×D per subset (100 subsets of 1000 on 2048-d: 10–35 s on 2 CPU cores)."""
     real = np.asarray(real)
     fake = np.asarray(fake)
     _check_features("real", real)
@@ -96,9 +98,13 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, *, subsets: in
     for i in range(values.size):
         x = real[rng.choice(n_real, size, replace=False)].astype(np.float64)
         y = fake[rng.choice(n_fake, size, replace=False)].astype(np.float64)
-        values[i] = mmd2_unbiased(polynomial_kernel(x, x, degree, gamma, coef0),
-                                  polynomial_kernel(x, y, degree, gamma, coef0),
-                                  polynomial_kernel(y, y, degree, gamma, coef0))
+        with np.errstate(over="ignore", invalid="ignore"):
+            values[i] = mmd2_unbiased(polynomial_kernel(x, x, degree, gamma, coef0),
+                                      polynomial_kernel(x, y, degree, gamma, coef0),
+                                      polynomial_kernel(y, y, degree, gamma, coef0))
+        if not np.isfinite(values[i]):
+            raise ValueError(f"the polynomial kernel (gamma·x·y + {coef0:g})^{degree} of these features exceeds "
+                             f"the float64 range (features of magnitude about 1e100 or more): KID is not finite")
     values.flags.writeable = False
     return KIDResult(mean=float(values.mean()), std=float(values.std()), subsets=int(subsets), subset_size=size,
                      capped=size < subset_size, seed=seed, values=values)

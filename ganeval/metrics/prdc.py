@@ -21,6 +21,12 @@ One sweep over real×real blocks gives the real radii for both k: it keeps the k
 with their indices, and uses the symmetry of the block matrix so that each pair is computed once. One
 sweep over fake×fake gives the fake radii, and one over real×fake blocks gives all four metrics.
 
+Features of any finite magnitude: when the largest lies outside [2⁻¹⁰⁰, 2¹⁰⁰] both sets are scaled by one
+power of two (exact) so that no squared distance overflows or underflows; duplicates (any number of
+copies, whole sets of one point included) are neighbours at distance exactly 0, so every result is finite:
+precision, recall, coverage in [0, 1] and density in [0, n/k_dc] (n/k_dc when every fake and every real
+is the same point).
+
 Ties are decided exactly. The expansion is accurate to about τ·(‖a‖² + ‖b‖²) (see ``_tolerance``) but
 can round the same pair differently in different blocks. So (1) a block entry within that tolerance of
 0 is exactly 0 (bitwise identical rows); (2) every radius is recomputed from the explicit difference of
@@ -110,13 +116,37 @@ def _check_points(name: str, x: object) -> np.ndarray:
     return array
 
 
-def _check_finite(name: str, array: np.ndarray, rows: int) -> None:
-    """Raise ValueError when ``array`` holds NaN or ±inf; checked ``rows`` rows at a time."""
-    if not np.issubdtype(array.dtype, np.floating):
-        return
+def _check_finite(name: str, array: np.ndarray, rows: int) -> float:
+    """Raise ValueError when ``array`` holds NaN or ±inf; checked ``rows`` rows at a time. Returns the
+    largest magnitude in it (0 for an empty array)."""
+    peak = 0.0
     for start in range(0, array.shape[0], rows):
-        if not np.isfinite(array[start:start + rows]).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
+        block = array[start:start + rows]
+        if not block.size:
+            continue
+        if np.issubdtype(array.dtype, np.floating):
+            top = float(np.abs(block).max())
+            if not np.isfinite(top):
+                raise ValueError(f"{name} contains NaN or infinite values")
+        else:
+            top = max(abs(float(block.max())), abs(float(block.min())))
+        peak = max(peak, top)
+    return peak
+
+
+_SAFE_MAGNITUDE = (2.0 ** -100, 2.0 ** 100)
+"""Features whose largest magnitude lies outside this range are rescaled (see ``_rescaled``)."""
+
+
+def _rescaled(peak: float, *arrays: np.ndarray) -> tuple[int, list[np.ndarray]]:
+    """Squared distances of features near 1e±154 overflow or underflow float64 (every pair would be a
+    duplicate, or at infinite distance). When the largest magnitude ``peak`` is outside ``_SAFE_MAGNITUDE``
+    the arrays are multiplied by 2⁻ᵏ (k: the nearest exponent of ``peak``), exactly, in float64 copies;
+    comparisons of distances are unchanged by a common scale, so the metrics are too. Returns (k, arrays)."""
+    if peak == 0.0 or _SAFE_MAGNITUDE[0] <= peak <= _SAFE_MAGNITUDE[1]:
+        return 0, list(arrays)
+    exponent = int(np.round(np.log2(peak)))
+    return exponent, [np.ldexp(np.asarray(a, dtype=np.float64), -exponent) for a in arrays]
 
 
 def _check_k(name: str, k: object) -> int:
@@ -352,11 +382,11 @@ def nearest_neighbour_radii(x: np.ndarray, ks: Iterable[int], *, block_size: int
         raise ValueError(f"x has {points.shape[0]} points; k = {ks[-1]} needs at least {ks[-1] + 1}")
     block = min(_block_size(block_size, points.shape[1]), points.shape[0])
     sweeper = _Sweeper(points.shape[1], block, _resolve(device))
-    _check_finite("x", points, sweeper.block)
+    exponent, (points,) = _rescaled(_check_finite("x", points, sweeper.block), points)
     centre = sweeper.column_sum(points) / points.shape[0]
     sqnorms = sweeper.squared_norms(points, centre)
     squared = _squared_radii(sweeper, points, centre, sqnorms, ks)
-    return {k: np.sqrt(value.cpu().numpy()) for k, value in squared.items()}
+    return {k: np.ldexp(np.sqrt(value.cpu().numpy()), exponent) for k, value in squared.items()}
 
 
 def _subsample(real: np.ndarray, fake: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -395,9 +425,9 @@ def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, *, k_p
                          f"k_pr = {k_pr}, k_dc = {k_dc} need at least {needed} in each set")
     block = min(_block_size(block_size, real_points.shape[1]), n)
     sweeper = _Sweeper(real_points.shape[1], block, _resolve(device))
-    _check_finite("real", real_points, block)
-    _check_finite("fake", fake_points, block)
+    peak = max(_check_finite("real", real_points, block), _check_finite("fake", fake_points, block))
     real_points, fake_points, subsampled = _subsample(real_points, fake_points, int(seed))
+    _, (real_points, fake_points) = _rescaled(peak, real_points, fake_points)
 
     blocks = -(-n // block)
     total, done = blocks * (blocks + 1) + blocks * blocks, [0]

@@ -15,6 +15,7 @@ complete, so ``step_*`` folders are always whole; a run interrupted mid-write re
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -24,10 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
+from ..atomic import TEMP_SUFFIX, fsync_directory, full_disk_message, own_prefix, remove_stale_temporaries
 from ..errors import BadInputError, GanevalError
+from ..weights import load_problem, safe_torch_load
 
 FORMAT = "ganeval-checkpoint"
 FORMAT_VERSION = 1
@@ -52,8 +56,13 @@ def save_checkpoint(run: str | os.PathLike[str], step: int, generator: torch.nn.
     """Write checkpoint ``step`` of ``run`` atomically; ``meta`` goes to checkpoint.json (with format, step and
     ganeval version added), ``state`` (tensors, numbers, lists, dicts) to state.pt. Returns its folder."""
     final = checkpoint_dir(run, step)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(final)
+        temporary = Path(tempfile.mkdtemp(prefix=own_prefix(final), suffix=TEMP_SUFFIX, dir=final.parent))
+    except OSError as exc:
+        raise GanevalError(f"{final}: cannot write the checkpoint ({exc.strerror or exc})") from None
+    replaced = temporary.with_name(temporary.name[:-len(TEMP_SUFFIX)] + ".old" + TEMP_SUFFIX)
     try:
         save_file(_tensors(generator), str(temporary / "generator.safetensors"))
         save_file(_tensors(discriminator), str(temporary / "discriminator.safetensors"))
@@ -64,14 +73,20 @@ def save_checkpoint(run: str | os.PathLike[str], step: int, generator: torch.nn.
         for file in temporary.iterdir():
             with open(file, "rb") as handle:
                 os.fsync(handle.fileno())
-        if final.exists():
-            shutil.rmtree(final)
+        if final.exists():  # moved aside, not deleted, until the new one is in place
+            os.replace(final, replaced)
         os.replace(temporary, final)
+        fsync_directory(final.parent)
     except OSError as exc:
-        raise GanevalError(f"{final}: cannot write the checkpoint ({exc.strerror or exc})") from None
+        reason = exc.strerror or str(exc)
+        raise GanevalError(full_disk_message(final, reason) if exc.errno in (errno.ENOSPC, errno.EFBIG)
+                           else f"{final}: cannot write the checkpoint ({reason})") from None
+    except (SafetensorError, RuntimeError) as exc:  # how safetensors and torch.save report a full disk
+        raise GanevalError(f"{final}: cannot write the checkpoint ({str(exc).splitlines()[0]})") from None
     finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(temporary)
+        for leftover in (temporary, replaced):
+            with contextlib.suppress(OSError):
+                shutil.rmtree(leftover)
     return final
 
 
@@ -87,31 +102,39 @@ def read_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
     except OSError as exc:
         raise BadInputError(f"{folder}: not a ganeval checkpoint (cannot read checkpoint.json: "
                             f"{exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadInputError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BadInputError(f"{path}: not a ganeval checkpoint description")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise BadInputError(f"{path}: checkpoint format v{meta.get('format_version')} is newer than this ganeval")
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int):
+        raise BadInputError(f"{path}: format_version {version!r} is not a number")
+    if version > FORMAT_VERSION:
+        raise BadInputError(f"{path}: checkpoint format v{version} is newer than this ganeval")
     return meta
 
 
 def load_weights(module: torch.nn.Module, file: str | os.PathLike[str]) -> torch.nn.Module:
-    """Load a safetensors file into ``module`` (strict); BadInputError naming the file on a mismatch."""
+    """Load a safetensors file into ``module`` (strict); BadInputError naming the file when it is missing,
+    damaged, not safetensors (e.g. a pickle under that name, never unpickled) or does not fit."""
     try:
         state = load_file(str(file))
         module.load_state_dict(state, strict=True)
-    except (OSError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BadInputError(f"{file}: cannot load the weights ({first[:200]})") from None
+    except (OSError, RuntimeError, ValueError, SafetensorError) as exc:
+        raise BadInputError(f"{file}: cannot load the weights ({load_problem(exc)})") from None
     return module
 
 
 def load_state(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """state.pt of a checkpoint folder (weights_only: tensors and plain values, no arbitrary objects)."""
+    """state.pt of a checkpoint folder (weights_only: tensors and plain values, no arbitrary objects; a
+    pickle that asks for anything else is refused before it can run code)."""
     path = Path(folder) / "state.pt"
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = safe_torch_load(path)
     except Exception as exc:  # noqa: BLE001 - a damaged file fails the unpickler in many ways
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BadInputError(f"{path}: cannot read the training state ({first[:200]})") from None
+        problem = load_problem(exc)
+        detail = f": {problem}" if problem.startswith("refused") else f" ({problem})"
+        raise BadInputError(f"{path}: cannot read the training state{detail}") from None
+    if not isinstance(state, dict):
+        raise BadInputError(f"{path}: cannot read the training state (a {type(state).__name__}, not a dict)")
+    return state

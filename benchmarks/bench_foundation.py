@@ -252,13 +252,13 @@ class Tool:
 
 
 class GanevalTool(Tool):
-    def __init__(self, batch_size: int) -> None:
+    def __init__(self, batch_size: int, device: str = "cpu", precision: str = "fp32") -> None:
         import ganeval
         from ganeval.pipeline import Extractor
 
-        self.extractor = Extractor(device="cpu", batch_size=batch_size)
+        self.extractor = Extractor(device=device, batch_size=batch_size, precision=precision)
         self.batch_size = batch_size
-        self.name = f"ganeval {ganeval.__version__} (tf)"
+        self.name = f"ganeval {ganeval.__version__} (tf" + ("" if precision == "fp32" else f", {precision}") + ")"
         self.parallelism = f"{self.extractor.workers} decode threads"
         self.network_seconds: float | None = None
 
@@ -267,12 +267,12 @@ class GanevalTool(Tool):
 
         images = [np.full((32, 32, 3), 127, np.uint8)] * self.batch_size
         self.extractor.forward(images)  # builds the network, first oneDNN primitives
-        # network only, on an already preprocessed batch: the bound for end-to-end throughput
+        # network only, on an already preprocessed batch, through the extractor's own forward (its chunking
+        # and precision; the features come back to the host): the bound for end-to-end throughput
         x = self.extractor.preprocess(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)).contiguous()
-        with torch.inference_mode():
-            start = time.perf_counter()
-            self.extractor.model(x)
-            self.network_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        self.extractor._run(x)
+        self.network_seconds = time.perf_counter() - start
 
     def extract(self, folder: Path) -> np.ndarray:
         from ganeval.sources import open_source
@@ -281,11 +281,14 @@ class GanevalTool(Tool):
         return features.pool3
 
     def state(self) -> dict:
-        return self.extractor.model.state_dict()
+        # the weights as loaded, before the extractor folds BatchNorm into its convolutions for speed
+        from ganeval.weights import load_state_dict
+
+        return dict(load_state_dict(self.extractor.weights))
 
 
 class PytorchFidTool(Tool):
-    def __init__(self, batch_size: int, workers: int | None, torch_home: Path) -> None:
+    def __init__(self, batch_size: int, workers: int | None, torch_home: Path, device: str = "cpu") -> None:
         import pytorch_fid
         from pytorch_fid import fid_score
         from pytorch_fid.inception import InceptionV3
@@ -295,13 +298,14 @@ class PytorchFidTool(Tool):
         saved = os.environ.get("TORCH_HOME")
         os.environ["TORCH_HOME"] = str(torch_home)  # only while it loads its checkpoint from the hub folder
         try:
-            self.model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
+            self.model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval().to(device)
         finally:
             if saved is None:
                 os.environ.pop("TORCH_HOME", None)
             else:
                 os.environ["TORCH_HOME"] = saved
         self.batch_size = batch_size
+        self.device = device
         # its CLI default: min(usable cores, 8) DataLoader worker processes
         self.workers = min(usable_cores(), 8) if workers is None else workers
         self.name = f"pytorch-fid {getattr(pytorch_fid, '__version__', '?')}"
@@ -311,13 +315,14 @@ class PytorchFidTool(Tool):
         import torch
 
         with torch.no_grad():
-            self.model(torch.rand(self.batch_size, 3, 32, 32))
+            self.model(torch.rand(self.batch_size, 3, 32, 32, device=self.device))
 
     def extract(self, folder: Path) -> np.ndarray:
         # what its compute_statistics_of_path does for a folder, keeping the activations
         files = sorted(p for ext in self.fid_score.IMAGE_EXTENSIONS for p in folder.glob(f"*.{ext}"))
         with contextlib.redirect_stdout(sys.stderr):
-            activations = self.fid_score.get_activations(files, self.model, self.batch_size, 2048, "cpu", self.workers)
+            activations = self.fid_score.get_activations(files, self.model, self.batch_size, 2048, self.device,
+                                                       self.workers)
         np.mean(activations, axis=0), np.cov(activations, rowvar=False)
         return activations
 
@@ -326,13 +331,19 @@ class PytorchFidTool(Tool):
 
 
 class TorchFidelityTool(Tool):
-    def __init__(self, batch_size: int, workers: int | None, weights_path: Path) -> None:
+    def __init__(self, batch_size: int, workers: int | None, weights_path: Path, device: str = "cpu") -> None:
         import torch_fidelity
         from torch_fidelity import utils
 
         self.utils = utils
+        self.cuda = device.startswith("cuda")
+        if self.cuda and device != "cuda":
+            import torch
+
+            torch.cuda.set_device(device)  # torch-fidelity moves its model with .cuda(): the current device
         self.extractor = utils.create_feature_extractor(
-            "inception-v3-compat", ["2048"], cuda=False, verbose=False, feature_extractor_weights_path=str(weights_path)
+            "inception-v3-compat", ["2048"], cuda=self.cuda, verbose=False,
+            feature_extractor_weights_path=str(weights_path)
         )
         self.batch_size = batch_size
         # its default (save_cpu_ram=False): min(4, 2 × cores) DataLoader worker processes; 0 with save_cpu_ram
@@ -350,13 +361,14 @@ class TorchFidelityTool(Tool):
         import torch
 
         with torch.no_grad():
-            self.extractor(torch.full((self.batch_size, 3, 32, 32), 127, dtype=torch.uint8))
+            batch = torch.full((self.batch_size, 3, 32, 32), 127, dtype=torch.uint8)
+            self.extractor(batch.cuda() if self.cuda else batch)
 
     def extract(self, folder: Path) -> np.ndarray:
         dataset = self.utils.prepare_input_from_id(1, input1=str(folder), verbose=False)
         features = self.utils.get_featuresdict_from_dataset(
-            dataset, self.extractor, self.batch_size, False, self.save_cpu_ram, False
-        )["2048"].numpy()
+            dataset, self.extractor, self.batch_size, self.cuda, self.save_cpu_ram, False
+        )["2048"].cpu().numpy()
         np.mean(features, axis=0), np.cov(features, rowvar=False)  # as its fid_features_to_statistics
         return features
 
@@ -386,6 +398,33 @@ def peer_weights_file(work: Path) -> tuple[Path, Path, str]:
     return path, torch_home, digest
 
 
+def load_peers(batch_size: int, peer_workers: int | None, work: Path, device: str = "cpu"
+               ) -> tuple[list[Tool], list[str], str]:
+    """(loaded peer tools, labels of the peers not installed, the weights note for the peers), all peers
+    reading the same full-layout weights file built from ganeval's trunk (``peer_weights_file``)."""
+    weights_file, torch_home, digest = peer_weights_file(work)
+    peers_line = f"; peers: the same trunk + seeded random fc (seed {FC_SEED}, unused for pool3) " \
+                 f"in {weights_file.name} (sha256 {digest[:16]}…)"
+    tools: list[Tool] = []
+    missing: list[str] = []
+    for label, build in (
+        ("pytorch-fid", lambda: PytorchFidTool(batch_size, peer_workers, torch_home, device)),
+        ("torch-fidelity", lambda: TorchFidelityTool(batch_size, peer_workers, weights_file, device)),
+    ):
+        try:
+            note(f"loading {label} ...")
+            tools.append(build())
+        except ImportError:
+            missing.append(label)
+            note(f"{label}: not installed, skipped")
+    return tools, missing, peers_line
+
+
+def ganeval_weights_line(tool: GanevalTool) -> str:
+    weights = tool.extractor.weights
+    return f"ganeval: {weights.extractor}, {weights.source} (sha256 {weights.sha256[:16]}…)"
+
+
 def section_throughput(args: argparse.Namespace, work: Path) -> None:
     sizes = (32, 256)
     note(f"writing {args.n} PNGs of each size {sizes} ...")
@@ -395,22 +434,10 @@ def section_throughput(args: argparse.Namespace, work: Path) -> None:
     missing: list[str] = []
     note("loading ganeval's extractor (converting the packaged trunk into the temporary GANEVAL_HOME) ...")
     tools.append(GanevalTool(args.batch_size))
-    weights_line = f"ganeval: {tools[0].extractor.weights.extractor}, {tools[0].extractor.weights.source} " \
-                   f"(sha256 {tools[0].extractor.weights.sha256[:16]}…)"
+    weights_line = ganeval_weights_line(tools[0])
     if not args.skip_peers:
-        weights_file, torch_home, digest = peer_weights_file(work)
-        peers_line = f"; peers: the same trunk + seeded random fc (seed {FC_SEED}, unused for pool3) " \
-                     f"in {weights_file.name} (sha256 {digest[:16]}…)"
-        for label, build in (
-            ("pytorch-fid", lambda: PytorchFidTool(args.batch_size, args.peer_workers, torch_home)),
-            ("torch-fidelity", lambda: TorchFidelityTool(args.batch_size, args.peer_workers, weights_file)),
-        ):
-            try:
-                note(f"loading {label} ...")
-                tools.append(build())
-            except ImportError:
-                missing.append(label)
-                note(f"{label}: not installed, skipped")
+        peers, missing, peers_line = load_peers(args.batch_size, args.peer_workers, work)
+        tools.extend(peers)
         if len(tools) > 1:
             weights_line += peers_line
 
@@ -638,6 +665,31 @@ def section_memory(args: argparse.Namespace, work: Path) -> None:
 
 # --- main ----------------------------------------------------------------------------------------------
 
+def isolate(work: Path) -> None:
+    """A temporary ``$GANEVAL_HOME`` under ``work`` (nothing cached before is reused) and an empty
+    ``$TORCH_HOME``, so ganeval neither finds a user's weights file nor the peers' seeded one (which it
+    would rightly refuse as non-standard at pytorch-fid's file name)."""
+    os.environ["GANEVAL_HOME"] = str(work / "ganeval-home")
+    os.environ["TORCH_HOME"] = str(work / "torch-home-empty")
+    os.environ.pop("GANEVAL_INCEPTION_WEIGHTS", None)
+
+
+def header(title: str, quick: bool = False) -> None:
+    """The first lines of a benchmark's output: title and date, CPU (model, vector extensions, usable
+    cores), torch version and threads, library versions; then an empty line."""
+    import scipy
+    import torch
+
+    import ganeval
+
+    emit(f"{title}, {datetime.datetime.now().isoformat(timespec='seconds')}"
+         + ("  [--quick: tiny sizes, numbers meaningless]" if quick else ""))
+    emit(f"CPU: {cpu_model()}, {usable_cores()} usable cores; torch {torch.__version__} with "
+         f"{torch.get_num_threads()} threads; numpy {np.__version__}, scipy {scipy.__version__}, "
+         f"Python {platform.python_version()}, ganeval {ganeval.__version__}")
+    emit()
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=None, help="images per generated folder (default 64; 4 with --quick)")
@@ -680,25 +732,13 @@ def main(argv: list[str] | None = None) -> int:
     QUIET.update(wait=args.wait_quiet, retries=max(0, args.retries))
     work = Path(tempfile.mkdtemp(prefix="ganeval-bench-"))
     try:
-        os.environ["GANEVAL_HOME"] = str(work / "ganeval-home")
-        # An empty torch home for ganeval, so it neither finds a user's file nor the peers' seeded one
-        # (which it would rightly refuse as non-standard at pytorch-fid's file name).
-        os.environ["TORCH_HOME"] = str(work / "torch-home-empty")
-        os.environ.pop("GANEVAL_INCEPTION_WEIGHTS", None)
+        isolate(work)
 
-        import scipy
         import torch
-
-        import ganeval
 
         torch.set_num_threads(usable_cores())
         started = time.perf_counter()
-        emit(f"ganeval foundation benchmark, {datetime.datetime.now().isoformat(timespec='seconds')}"
-             + ("  [--quick: tiny sizes, numbers meaningless]" if args.quick else ""))
-        emit(f"CPU: {cpu_model()}, {usable_cores()} usable cores; torch {torch.__version__} with "
-             f"{torch.get_num_threads()} threads; numpy {np.__version__}, scipy {scipy.__version__}, "
-             f"Python {platform.python_version()}, ganeval {ganeval.__version__}")
-        emit()
+        header("ganeval foundation benchmark", args.quick)
         section_throughput(args, work)
         if not args.skip_fid:
             section_fid(args)

@@ -126,6 +126,9 @@ def locked(path: str | os.PathLike[str]) -> Iterator[None]:
                 current = os.stat(lock)
             except FileNotFoundError:
                 current = None
+        except OSError as exc:  # e.g. ENOLCK on a file system without locks
+            os.close(fd)
+            raise GanevalError(f"{dest}: cannot lock for writing ({exc.strerror or exc}: {lock})") from None
         except BaseException:
             os.close(fd)
             raise

@@ -7,6 +7,7 @@ FID deviation), a cached reference and a distributed (torchrun) run. Everything 
     python benchmarks/bench_speed.py --quick     # smoke run with tiny sizes (about a minute)
     python benchmarks/bench_speed.py             # default run (about 8 minutes on 2 CPU cores)
     python benchmarks/bench_speed.py --device cuda --precisions fp32,tf32,bf16,fp16
+    python benchmarks/bench_speed.py --device cuda --weights weights.pth   # any weights file, e.g. on a GPU box
 
 Tables go to stdout, progress and notes to stderr. See benchmarks/README.md for what each line means.
 Helpers (quiet-machine waiting, other-load accounting, generated PNG folders, the peers' weights file, the
@@ -668,7 +669,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "--quick)")
     parser.add_argument("--dist-timeout", type=float, default=900.0,
                         help="seconds before a CLI run of [6] is abandoned (default 900)")
+    parser.add_argument("--weights", default=None, metavar="PATH",
+                        help="Inception weights file in pytorch-fid's layout for every ganeval run (as "
+                             "$GANEVAL_INCEPTION_WEIGHTS; default: the packaged trunk)")
     args = parser.parse_args(argv)
+    if args.weights is not None:
+        if not Path(args.weights).is_file():
+            parser.error(f"--weights {args.weights}: no such file")
+        args.weights = str(Path(args.weights).resolve())
 
     from ganeval.device import PRECISIONS, resolve_device
 
@@ -718,6 +726,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="ganeval-bench-speed-"))
     try:
         foundation.isolate(work)
+        if args.weights is not None:  # isolate() dropped any inherited choice; the CLI runs of [6] inherit this
+            os.environ["GANEVAL_INCEPTION_WEIGHTS"] = args.weights
 
         import torch
 

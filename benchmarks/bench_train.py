@@ -3,6 +3,7 @@
 
     python benchmarks/bench_train.py            # 30 steps per model, eval runs of 40 steps (~100 s, 2 cores)
     python benchmarks/bench_train.py --quick    # smoke run, tiny sizes, numbers meaningless
+    python benchmarks/bench_train.py --device cuda   # [1] and [2] on the GPU only
 
 Everything runs in one process through ``Trainer(TrainConfig(out=tmp, ..., checkpoint_every=0,
 sample_every=0), log=...).run()`` on ``shapes`` at 32 px (drawn on the fly, nothing downloaded).
@@ -19,7 +20,9 @@ first ``--warmup`` steps are left out. The time of a step is the trainer's own (
 - ``data``: the share of a step spent drawing the ``n_critic`` real batches (shapes are rendered with PIL on
   the CPU, in the training thread), timed separately on batches the run did not use.
 
-Repeated with ``device="cuda"`` when ``torch.cuda.is_available()``; otherwise a line says it was not.
+Repeated with ``device="cuda"`` when ``torch.cuda.is_available()``; otherwise a line says it was not. With
+``--device D`` only D is measured, and [2] runs on D too (by default [2] runs on the CPU). The weights come
+from ganeval's usual search (``$GANEVAL_INCEPTION_WEIGHTS`` first).
 
 [2] Evaluation overhead: the same DCGAN run of ``--eval-steps`` steps (40), once without evaluation and once
 with ``eval_every=K`` (``--eval-every``, 20) on ``E`` samples (``--eval-samples``, 100; FID only), both
@@ -170,14 +173,14 @@ def print_speed(rows: list[dict], args: argparse.Namespace) -> None:
               f"{row['data'] / row['per_step']:>6.0%} {show_load(row['other']):>10}")
 
 
-def bench_eval(tmp: Path, args: argparse.Namespace) -> None:
+def bench_eval(tmp: Path, args: argparse.Namespace, device: str = "cpu") -> None:
     from ganeval.pipeline import Extractor
 
     note("[2] building the Inception network once before timing (weights resolved/converted outside the timing)")
-    Extractor(device="cpu").model  # noqa: B018
+    Extractor(device=device).model  # noqa: B018
 
     out = tmp / "eval-off"
-    trainer = make_trainer(out, args, "dcgan", args.eval_steps, "cpu")
+    trainer = make_trainer(out, args, "dcgan", args.eval_steps, device)
     note(f"[2] dcgan, {args.eval_steps} steps, no evaluation")
     wait_quiet(args.wait_quiet)
     load = Load()
@@ -188,7 +191,7 @@ def bench_eval(tmp: Path, args: argparse.Namespace) -> None:
     other_without = load.stop()
     per_step = sum(step_seconds(out)[args.warmup:]) / max(1, args.eval_steps - args.warmup)
 
-    trainer = make_trainer(tmp / "eval-on", args, "dcgan", args.eval_steps, "cpu", eval_every=args.eval_every,
+    trainer = make_trainer(tmp / "eval-on", args, "dcgan", args.eval_steps, device, eval_every=args.eval_every,
                            eval_samples=args.eval_samples, eval_metrics=["fid"])
     evaluations: list[float] = []
     evaluate = trainer._evaluate
@@ -212,7 +215,7 @@ def bench_eval(tmp: Path, args: argparse.Namespace) -> None:
 
     steps = args.eval_steps
     print(f"\n[2] periodic evaluation: dcgan, {steps} steps, eval_every={args.eval_every}, "
-          f"eval_samples={args.eval_samples} (fid), cpu; {len(evaluations)} evaluation(s)")
+          f"eval_samples={args.eval_samples} (fid), {device}; {len(evaluations)} evaluation(s)")
     print(f"{'run':<40} {'seconds':>8} {'s/step':>7} {'vs no eval':>10} {'other load':>10}")
     print(f"{'run() without evaluation':<40} {without:>8.2f} {without / steps:>7.3f} {'':>10} "
           f"{show_load(other_without):>10}")
@@ -242,6 +245,8 @@ def main() -> None:
     parser.add_argument("--eval-steps", type=int, help="steps of each run in [2] (default 40)")
     parser.add_argument("--wait-quiet", type=float, help="seconds to wait for a quiet machine before each timing "
                         "(default 60, 0 with --quick)")
+    parser.add_argument("--device", help="measure [1] and run [2] on this device only, e.g. cuda (default: [1] on "
+                        "the CPU and, when available, on CUDA; [2] on the CPU)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes everywhere (smoke run)")
     args = parser.parse_args()
     for key, value in (QUICK if args.quick else DEFAULT).items():
@@ -265,17 +270,16 @@ def main() -> None:
             (home / "weights").symlink_to(real_weights.resolve(), target_is_directory=True)
         os.environ["GANEVAL_HOME"] = str(home)  # reference features uncached, and the user's cache untouched
 
-        rows = bench_speed(tmp, args, "cpu")
         cuda = torch.cuda.is_available()
-        if cuda:
-            rows += bench_speed(tmp, args, "cuda")
+        devices = [args.device] if args.device else ["cpu", *(["cuda"] if cuda else [])]
+        rows = [row for device in devices for row in bench_speed(tmp, args, device)]
         print(f"\n[1] training speed: {args.steps} steps after {args.warmup} warm-up, trainer's step time "
               f"(log.csv), data = share drawing the real batches")
         print_speed(rows, args)
-        if not cuda:
+        if not args.device and not cuda:
             print("GPU rows not measured (no CUDA device: torch.cuda.is_available() is False)")
 
-        bench_eval(tmp, args)
+        bench_eval(tmp, args, args.device or "cpu")
     if BUSY:
         print(f"\nwarning: other processes used up to {max(BUSY):.2f} cores during the timings marked !; "
               f"those numbers are unreliable (run again on a quiet machine)")

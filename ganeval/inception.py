@@ -51,7 +51,8 @@ class BasicConv2d(nn.Module):
         conv, bn = self.conv, self.bn
         scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
         folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                           padding=conv.padding, bias=True, device=conv.weight.device, dtype=conv.weight.dtype)
+                           padding=conv.padding, bias=True, device="meta", dtype=conv.weight.dtype)  # no init:
+        # torch's global RNG, which a training loop relies on, is not advanced; both tensors are replaced
         folded.weight = nn.Parameter((conv.weight.double() * scale[:, None, None, None]).to(conv.weight.dtype),
                                      requires_grad=False)
         folded.bias = nn.Parameter((bn.bias.double() - bn.running_mean.double() * scale).to(conv.weight.dtype),

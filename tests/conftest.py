@@ -187,3 +187,31 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+SCORE_RTOL = 1e-12
+"""Relative tolerance for metric values computed in another process or with other BLAS/OpenMP thread counts:
+OpenBLAS/LAPACK may sum float64 in another order with another thread count (docs/distributed.md)."""
+
+SWD_RTOL = 1e-6
+"""The same for SWD, whose projections are float32 matrix products (as in ProGAN's reference)."""
+
+
+def assert_scores_close(got: object, expected: object, key: str = "") -> None:
+    """``got`` equals ``expected`` (Result.scores dicts, or any JSON-like value): the same keys, lengths, types,
+    integers, strings and None exactly; floats to ``SCORE_RTOL`` relative (``SWD_RTOL`` for keys starting
+    with "swd"). For results that crossed a process or thread-count boundary, where bit equality is not
+    promised."""
+    if isinstance(expected, dict):
+        assert isinstance(got, dict) and sorted(got) == sorted(expected), (key, sorted(got), sorted(expected))
+        for name, value in expected.items():
+            assert_scores_close(got[name], value, name if not key else key)
+    elif isinstance(expected, (list, tuple)):
+        assert isinstance(got, (list, tuple)) and len(got) == len(expected), (key, got, expected)
+        for a, b in zip(got, expected):
+            assert_scores_close(a, b, key)
+    elif isinstance(expected, float) and not isinstance(got, bool) and isinstance(got, (int, float)):
+        rtol = SWD_RTOL if key.startswith("swd") else SCORE_RTOL
+        assert got == pytest.approx(expected, rel=rtol, abs=rtol), (key, got, expected)
+    else:
+        assert got == expected, (key, got, expected)

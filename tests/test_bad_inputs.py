@@ -387,6 +387,7 @@ def test_valid_image_decodes_to_the_documented_pixels(case: Converted, tmp_path:
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= case.tolerance
 
 
+@pytest.mark.slow
 def test_odd_valid_images_are_scored_end_to_end(tmp_path: Path, extractor) -> None:
     """Every valid case in one folder, plus an animated GIF (not an accepted extension: ignored and counted),
     through ``ganeval stats``: all are used, and μ equals the network's mean over the expected pixels, so the

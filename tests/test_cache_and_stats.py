@@ -17,6 +17,7 @@ from ganeval.errors import BadInputError, IncompatibleStatsError
 from ganeval.stats import Statistics, load_statistics, save_statistics
 
 
+@pytest.mark.slow
 def test_second_run_decodes_nothing(image_dirs, extractor, fresh_home, decode_counter) -> None:
     real, fake = image_dirs
     first = ganeval.fid(real, fake, extractor=extractor, progress=False)
@@ -31,6 +32,7 @@ def test_second_run_decodes_nothing(image_dirs, extractor, fresh_home, decode_co
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
+@pytest.mark.slow
 def test_damaged_cache_entry_is_recomputed(image_dirs, extractor, fresh_home, decode_counter, damage, caplog) -> None:
     real, _ = image_dirs
     features = ganeval.compute_features(real, extractor, progress=False)
@@ -58,6 +60,7 @@ def test_no_cache_writes_nothing(image_dirs, extractor, fresh_home) -> None:
     assert not cache_dir().exists() or not list(cache_dir().iterdir())
 
 
+@pytest.mark.slow
 def test_statistics_file_round_trip_and_use(image_dirs, extractor, tmp_path) -> None:
     real, fake = image_dirs
     stats = ganeval.statistics(real, extractor=extractor, progress=False)
@@ -78,6 +81,7 @@ def test_statistics_file_round_trip_and_use(image_dirs, extractor, tmp_path) -> 
     assert both_files["fid"] == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_pytorch_fid_layout_is_read_with_a_warning(image_dirs, extractor, tmp_path) -> None:
     real, fake = image_dirs
     stats = ganeval.statistics(real, extractor=extractor, progress=False)
@@ -141,6 +145,7 @@ def test_fewer_than_two_images_is_an_error(tmp_path, extractor) -> None:
         ganeval.compute_features(folder, extractor, cache=False, progress=False)
 
 
+@pytest.mark.slow
 def test_mixed_sizes_and_batching_do_not_change_features(tmp_path, extractor) -> None:
     from ganeval.pipeline import Extractor
 
@@ -167,6 +172,7 @@ def test_statistics_of_different_dimension_are_refused(tmp_path) -> None:
         ganeval.fid(tmp_path / "a.npz", tmp_path / "b.npz")
 
 
+@pytest.mark.slow
 def test_provenance_comes_from_the_side_that_has_it(image_dirs, extractor, tmp_path) -> None:
     real, fake = image_dirs
     ours = save_statistics(ganeval.statistics(fake, extractor=extractor, progress=False), tmp_path / "fake.npz")

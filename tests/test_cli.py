@@ -20,6 +20,7 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_fid_text_and_json(image_dirs) -> None:
     real, fake = image_dirs
     text = run("fid", str(real), str(fake), "--batch-size", "8")
@@ -104,6 +105,7 @@ def test_unknown_weights_file_exits_2(image_dirs, tmp_path) -> None:
     _assert_one_line_error(run("fid", str(real), str(fake), "--weights", str(tmp_path / "junk.pth")), "junk.pth")
 
 
+@pytest.mark.subprocess
 def test_python_dash_m_runs_the_same_cli() -> None:
     out = subprocess.run([sys.executable, "-m", "ganeval", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0

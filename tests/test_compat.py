@@ -24,6 +24,7 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_compat_lists_every_mode_equal_to_its_own_run(image_dirs) -> None:
     real, fake = image_dirs
     single = {mode: ganeval.fid(real, fake, mode=mode, batch_size=8, progress=False)["fid"] for mode in MODES}
@@ -61,6 +62,7 @@ def test_compat_refuses_statistics_files_and_unknown_modes(image_dirs, tmp_path)
     assert bad.exit_code == 2 and "unknown mode(s) bogus" in bad.output
 
 
+@pytest.mark.slow
 def test_modes_never_share_cache_entries_or_statistics(tmp_path, fresh_home) -> None:
     real = write_images(tmp_path / "real", smooth_images(4, 32, seed=31))
     fake = write_images(tmp_path / "fake", smooth_images(4, 32, seed=32, shift=40))

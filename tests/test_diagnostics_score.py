@@ -61,6 +61,7 @@ def brute_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
 
 
+@pytest.mark.slow
 def test_memorization_matches_brute_force_and_finds_the_planted_copies(data, extractor) -> None:
     result = ganeval.score(data["train"], data["copies"], metrics=["fid", "authpct"], extractor=extractor,
                            progress=False)
@@ -100,6 +101,7 @@ def test_pairs_grid_shows_each_fake_beside_its_training_file(data, extractor, tm
     assert not np.array_equal(fake, np.asarray(Image.open(data["train"] / shown[5].train_name)).repeat(3, 0).repeat(3, 1))
 
 
+@pytest.mark.slow
 def test_modes_collapsed_vs_heldout(data, extractor) -> None:
     collapsed = ganeval.modes(data["train"], data["collapsed"], extractor=extractor, progress=False)
     healthy = ganeval.modes(data["train"], data["heldout"], extractor=extractor, progress=False)
@@ -204,6 +206,7 @@ def test_grid_refuses_a_training_file_that_is_gone(data, extractor, tmp_path) ->
         ganeval.write_pairs_grid(tmp_path / "g.png", result, train, data["copies"], 3)
 
 
+@pytest.mark.slow
 def test_evaluator_diagnostics_equal_score_and_images_replay(data, extractor) -> None:
     def generator(n: int) -> torch.Tensor:
         return (torch.rand(n, 3, 32, 32) * 255).to(torch.uint8)
@@ -253,6 +256,7 @@ def _per_class(source, count: int, offset: int = 0):
     return ArraySource(source.images[index], source.label, labels=source.labels[index], classes=source.classes)
 
 
+@pytest.mark.slow
 def test_fashion_mnist_test_split_covers_every_class_with_the_real_trunk(extractor) -> None:
     """The real Inception trunk, real data: the test split as "fakes" against training images, labelled
     from the IDX files, covers all ten classes. Sizes: 100 training images per class (1,000) and 20 test

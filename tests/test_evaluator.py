@@ -55,6 +55,7 @@ def save_pngs(images: torch.Tensor, folder: Path, value_range: tuple[float, floa
     return folder
 
 
+@pytest.mark.slow
 def test_api_equals_cli_on_the_same_images_saved_as_png(image_dirs, full_weights_file, tmp_path) -> None:
     real, _ = image_dirs
     fake = fake_tensor(8, seed=1)  # values beyond [-1, 1] too: both paths clamp
@@ -97,6 +98,7 @@ def test_swd_from_batches_equals_swd_of_the_saved_folder(image_dirs, tmp_path) -
 
 
 @pytest.mark.parametrize("convention", ["0,1", "uint8", "nhwc-uint8-array", "grayscale"])
+@pytest.mark.slow
 def test_other_input_conventions_equal_their_pngs(convention, image_dirs, extractor, tmp_path) -> None:
     real, _ = image_dirs
     base = (fake_tensor(6, seed=2) + 1) / 2
@@ -124,6 +126,7 @@ def test_quantise_is_save_image() -> None:
     assert torch.equal(ours, theirs)
 
 
+@pytest.mark.slow
 def test_score_restores_modes_and_rng_and_repeats_exactly(image_dirs, extractor) -> None:
     real, _ = image_dirs
     ev = ganeval.Evaluator(real, metrics=("fid", "kid"), num_samples=10, batch_size=4, seed=3, device="cpu",
@@ -152,6 +155,7 @@ def test_score_restores_modes_and_rng_and_repeats_exactly(image_dirs, extractor)
     assert a["fid"] == b["fid"] and torch.equal(torch.get_rng_state(), state)
 
 
+@pytest.mark.slow
 def test_streaming_fid_keeps_no_features_and_equals_stored_features(image_dirs, extractor) -> None:
     real, _ = image_dirs
     fake = fake_tensor(12, seed=5)
@@ -213,6 +217,7 @@ def test_generator_errors_name_what_was_expected(image_dirs, extractor) -> None:
         ev.score(module)
 
 
+@pytest.mark.slow
 def test_range_hint_and_reference_rules(image_dirs, extractor, tmp_path) -> None:
     real, _ = image_dirs
     ev = ganeval.Evaluator(real, metrics=("fid",), batch_size=8, device="cpu", progress=False)

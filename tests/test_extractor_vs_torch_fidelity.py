@@ -9,6 +9,8 @@ import torch
 
 from conftest import require_peer, smooth_images
 
+pytestmark = pytest.mark.peers
+
 torch_fidelity = require_peer("torch_fidelity")
 
 
@@ -40,6 +42,7 @@ def test_pool3_and_logits_match_torch_fidelity(full_extractor, full_weights_file
     assert torch.allclose(out.logits, out.logits_unbiased + bias)
 
 
+@pytest.mark.slow
 def test_fid_matches_torch_fidelity(image_dirs, full_weights_file, no_network) -> None:
     import ganeval
 

@@ -36,7 +36,8 @@ KEY = "ab" * 32
 SHA = "c0ffee" * 10 + "abcd"
 SETUP = "5e7a95e7a95e"
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL, flock and RLIMIT_FSIZE are POSIX")
+pytestmark = [pytest.mark.subprocess,
+              pytest.mark.skipif(os.name != "posix", reason="SIGKILL, flock and RLIMIT_FSIZE are POSIX")]
 
 
 # --- the writers under test, each writing a deterministic version (> 64 KiB) of its file ----------------

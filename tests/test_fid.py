@@ -27,6 +27,7 @@ def stats(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows.mean(axis=0), np.cov(rows, rowvar=False)
 
 
+@pytest.mark.slow
 def test_matches_sqrtm_on_2048d_statistics() -> None:
     mu1, s1 = stats(feature_like(2600, 2048, seed=0))
     mu2, s2 = stats(feature_like(2600, 2048, seed=1, shift=0.3))

@@ -49,6 +49,8 @@ from ganeval.errors import BadInputError, GanevalError  # noqa: E402
 from ganeval.sources import open_source  # noqa: E402
 from ganeval.stats import Statistics, is_statistics_file, load_statistics  # noqa: E402
 
+pytestmark = pytest.mark.fuzz
+
 if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:  # its caches go to /tmp, not into the checkout
     set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "ganeval-hypothesis")
 SCALE = float(os.environ.get("GANEVAL_FUZZ_EXAMPLES", "1"))

@@ -101,3 +101,13 @@ def test_precision_keys_the_cache_apart_and_mixed_statistics_are_refused() -> No
     with pytest.raises(IncompatibleStatsError, match="precision fp32 vs bf16"):
         check_compatible(made, {**made, "precision": "bf16"}, "a", "b")
     assert "--force" in check_compatible(made, {**made, "precision": "bf16"}, "a", "b", force=True)[0]
+
+
+def test_building_the_extractor_leaves_the_global_rng_alone(trunk_info) -> None:
+    """A training loop builds its Evaluator mid-run; building the network (folding the BatchNorms) must not
+    draw random numbers (it did: each folded nn.Conv2d was initialised on the CPU before its weights were
+    replaced)."""
+    torch.manual_seed(3)
+    before = torch.random.get_rng_state()
+    assert Extractor(device="cpu").model is not None
+    assert torch.equal(torch.random.get_rng_state(), before)

@@ -115,6 +115,7 @@ def test_invalid_input_raises(logits: np.ndarray, kwargs: dict, message: str) ->
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.peers
 def test_matches_torch_fidelity(dtype: type) -> None:
     """torch-fidelity shuffles with the same RandomState permutation and computes in float64 (it casts
     float32 logits up after the shuffle, as this does), so both agree to round-off."""

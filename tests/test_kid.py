@@ -153,6 +153,7 @@ def tf_kid(real: np.ndarray, fake: np.ndarray, dtype: torch.dtype, **kwargs: obj
                                   kid_kernel_poly_coef0=1, verbose=False, **kwargs)
 
 
+@pytest.mark.peers
 def test_matches_torch_fidelity_on_float32_pool3_like_features() -> None:
     """torch-fidelity on float32 features (what its extractor yields) computes the kernels and sums in float32,
     about 7 significant digits of each kernel sum. MMD² is a difference of those sums, so its relative error
@@ -168,6 +169,7 @@ def test_matches_torch_fidelity_on_float32_pool3_like_features() -> None:
     assert ours.std == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-4)
 
 
+@pytest.mark.peers
 def test_matches_torch_fidelity_in_float64_with_its_default_seed() -> None:
     """Given float64 tensors torch-fidelity computes in float64: agreement to round-off, which also shows that
     both draw the same subsets from the same seed."""

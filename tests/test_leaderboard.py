@@ -11,6 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -68,6 +69,7 @@ def checkpoint_folders(root: Path) -> list[Path]:
     return sorted(root.rglob("step_*"))
 
 
+@pytest.mark.slow
 def test_one_row_per_checkpoint_with_every_column_ranked_and_equal_to_the_evaluator(runs, image_dirs, tmp_path) -> None:
     real, _ = image_dirs
     out = tmp_path / "lb.csv"
@@ -105,6 +107,7 @@ def trunk_sha256() -> str:
     return locate_weights(None).sha256
 
 
+@pytest.mark.slow
 def test_a_rerun_scores_nothing_new_and_a_new_checkpoint_only(my_runs, image_dirs, tmp_path, count_generator_calls) -> None:
     real, _ = image_dirs
     out = tmp_path / "lb.csv"
@@ -127,6 +130,7 @@ def test_a_rerun_scores_nothing_new_and_a_new_checkpoint_only(my_runs, image_dir
     assert 6 in set(table.loc[table["run"] == "alpha", "step"])
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_leaves_a_valid_csv_that_the_rerun_completes(runs, image_dirs, tmp_path,
                                                                         monkeypatch) -> None:
     real, _ = image_dirs
@@ -154,6 +158,7 @@ def test_an_interrupted_run_leaves_a_valid_csv_that_the_rerun_completes(runs, im
     assert kept["scored_at"].iloc[0] == first["scored_at"].iloc[0]  # not scored twice
 
 
+@pytest.mark.slow
 def test_another_setup_gets_its_own_rows_and_ranks_and_rescore_replaces(runs, image_dirs, tmp_path,
                                                                        count_generator_calls) -> None:
     real, fake = image_dirs
@@ -204,6 +209,7 @@ class Evil:
         return (open, (str(self.marker), "w"))
 
 
+@pytest.mark.slow
 def test_foreign_checkpoints_through_generator_and_a_malicious_pickle_is_refused(image_dirs, tmp_path) -> None:
     real, _ = image_dirs
     (tmp_path / "mygen.py").write_text(FACTORY)
@@ -242,6 +248,7 @@ def test_foreign_checkpoints_through_generator_and_a_malicious_pickle_is_refused
     assert not marker.exists() and not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.slow
 def test_plot_and_report_are_made_and_show_every_checkpoint(runs, image_dirs, tmp_path) -> None:
     real, _ = image_dirs
     out, plot, report = tmp_path / "lb.csv", tmp_path / "curves.png", tmp_path / "report.html"
@@ -307,6 +314,7 @@ def test_ranking_follows_each_metrics_direction_ties_and_missing_values() -> Non
     assert setup_id({"a": 1, "b": [2]}) == setup_id({"b": [2], "a": 1}) != setup_id({"a": 2, "b": [2]})
 
 
+@pytest.mark.slow
 def test_demo_trains_scores_and_reports(tmp_path, trunk_info) -> None:
     out = tmp_path / "demo"
     result = invoke("demo", "--out", out, "--data", "shapes", "--steps", 4, "--checkpoints", 2, "--samples", 6,
@@ -323,6 +331,34 @@ def test_demo_trains_scores_and_reports(tmp_path, trunk_info) -> None:
     assert again.exit_code == 0 and "4 of 4 checkpoint(s) already scored" in again.output
 
 
+def test_demo_reference_and_its_fallback_to_shapes(tmp_path, monkeypatch) -> None:
+    """The demo's data steps without its training and scoring (the fast tier's share of demo.py): without
+    Fashion-MNIST it says so and uses the shapes; the reference is the dataset's first images as PNGs, and a
+    rerun keeps the files it finds."""
+    import ganeval.demo as demo
+    from ganeval.errors import BadInputError
+    from ganeval.train.data import dataset_images
+
+    def missing(*args, **kwargs):
+        raise BadInputError("/usr/share/datasets/fashion-mnist: not installed")
+
+    lines: list[str] = []
+    monkeypatch.setattr(demo, "dataset_images", missing)
+    assert demo._dataset("fashion-mnist", lines.append) == ("shapes", 32)
+    assert "using the procedural shapes instead" in lines[0]
+    monkeypatch.undo()
+    folder = demo._write_reference("shapes", 32, 3, tmp_path / "reference", lines.append)
+    names = sorted(path.name for path in folder.iterdir())
+    assert names == ["00000.png", "00001.png", "00002.png"]
+    expected = dataset_images("shapes", 32, limit=3)
+    for index, name in enumerate(names):
+        assert (np.asarray(Image.open(folder / name).convert("RGB")) == expected.load(index)).all()
+    stamp = (folder / "00000.png").stat().st_mtime_ns
+    demo._write_reference("shapes", 32, 3, folder, lines.append)
+    assert (folder / "00000.png").stat().st_mtime_ns == stamp and lines[-1].startswith("reference: 3 shapes")
+
+
+@pytest.mark.slow
 def test_diagnostic_columns_and_closest_pairs_in_the_report(runs, image_dirs, tmp_path) -> None:
     """--metrics fid,authpct,modes: the diagnostic columns hold the Evaluator's numbers, each checkpoint's
     closest pairs are kept beside the CSV and shown in the report, and ranking by copy_rate works."""

@@ -8,9 +8,9 @@ import contextlib
 import io
 
 import numpy as np
-import prdc
 import pytest
 import torch
+from conftest import require_peer
 
 import ganeval.metrics.prdc as prdc_module
 from ganeval.metrics.prdc import PRDCResult, nearest_neighbour_radii, precision_recall_density_coverage
@@ -80,10 +80,12 @@ def test_radii_match_sorted_distances(block_size: int | None) -> None:
         np.testing.assert_allclose(value, brute_radii(x, k), rtol=1e-10, atol=0)
 
 
+@pytest.mark.peers
 def test_matches_prdc_package() -> None:
     """prdc uses strict < and one k for all four; on continuous data there are no ties, so its k = 3 run
     gives our precision/recall and its k = 5 run our density/coverage (float64 input: no float32 rounding
     of its distances)."""
+    prdc = require_peer("prdc")  # imported here: a bare GPU machine runs this file's CUDA test without it
     real, fake = gaussian_sets(300, 300, 32, seed=11, dtype=np.float64)
     with contextlib.redirect_stdout(io.StringIO()):
         theirs_pr = prdc.compute_prdc(real, fake, nearest_k=3)
@@ -272,6 +274,7 @@ def test_invalid_radii_requests() -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.cuda
 def test_cuda_matches_cpu() -> None:
     real, fake = gaussian_sets(500, 500, 64, seed=12)
     assert precision_recall_density_coverage(real, fake, device="cuda", block_size=128) == \

@@ -40,6 +40,7 @@ def forward_counter(full_extractor, monkeypatch: pytest.MonkeyPatch) -> list[int
     return calls
 
 
+@pytest.mark.slow
 def test_all_metrics_from_one_pass_match_the_metric_functions(image_dirs, full_extractor, fresh_home,
                                                               decode_counter, forward_counter) -> None:
     real, fake = image_dirs
@@ -67,6 +68,7 @@ def test_all_metrics_from_one_pass_match_the_metric_functions(image_dirs, full_e
     assert any("SWD" in w and "16,384" in w for w in result.warnings)
 
 
+@pytest.mark.slow
 def test_new_fakes_against_cached_reals_decode_only_the_fakes(image_dirs, full_extractor, fresh_home,
                                                              decode_counter, tmp_path) -> None:
     real, fake = image_dirs
@@ -79,6 +81,7 @@ def test_new_fakes_against_cached_reals_decode_only_the_fakes(image_dirs, full_e
     assert result.provenance["real"]["cached"] is True and result.provenance["fake"]["cached"] is False
 
 
+@pytest.mark.slow
 def test_a_missing_part_is_computed_without_redoing_the_cached_ones(image_dirs, full_extractor, fresh_home,
                                                                    decode_counter, forward_counter) -> None:
     real, fake = image_dirs
@@ -94,6 +97,7 @@ def test_a_missing_part_is_computed_without_redoing_the_cached_ones(image_dirs, 
     assert len(list(cache_dir().glob("*.npz"))) == 4
 
 
+@pytest.mark.slow
 def test_default_metrics_leave_out_what_cannot_be_computed(image_dirs, extractor, fresh_home, tmp_path) -> None:
     """Trunk weights have no classifier: `score` gives every other metric and says why IS is missing; asked
     for explicitly, IS is an error with the how-to-get-the-file message."""
@@ -123,6 +127,7 @@ def test_swd_refuses_mixed_resolutions_unless_resized(image_dirs, extractor, fre
     assert len(resized["swd_levels"]) == 2 and resized["swd"] > 0
 
 
+@pytest.mark.slow
 def test_bootstrap_intervals_are_seeded(image_dirs, extractor, fresh_home) -> None:
     real, fake = image_dirs
     one = ganeval.score(real, fake, metrics=["fid", "kid"], bootstrap=3, extractor=extractor, progress=False)
@@ -139,6 +144,7 @@ def run(*args: str) -> object:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_cli_score_table_json_and_csv(image_dirs, full_weights_file, fresh_home, tmp_path) -> None:
     real, fake = image_dirs
     common = ["--weights", str(full_weights_file), "--device", "cpu", "--batch-size", "8", "-q", "--is-splits", "4"]
@@ -167,6 +173,7 @@ def test_cli_score_table_json_and_csv(image_dirs, full_weights_file, fresh_home,
     assert rows[1]["swd"] == "" and float(rows[1]["kid"]) == subset["kid"]
 
 
+@pytest.mark.slow
 def test_cli_single_metric_commands(image_dirs, full_weights_file, fresh_home, tmp_path) -> None:
     real, fake = image_dirs
     common = ["--weights", str(full_weights_file), "--device", "cpu", "--batch-size", "8", "-q", "--json",
@@ -185,6 +192,7 @@ def test_cli_single_metric_commands(image_dirs, full_weights_file, fresh_home, t
     assert no_classifier.exit_code == 2 and "classifier" in no_classifier.stderr
 
 
+@pytest.mark.slow
 def test_statistics_file_real_side_still_gives_fid_and_is(image_dirs, full_extractor, fresh_home, tmp_path) -> None:
     real, fake = image_dirs
     stats_file = tmp_path / "real_stats.npz"
@@ -194,6 +202,7 @@ def test_statistics_file_real_side_still_gives_fid_and_is(image_dirs, full_extra
     assert any("kid, pr, swd need(s) the images" in w for w in result.warnings)
 
 
+@pytest.mark.slow
 def test_cached_parts_keep_their_own_provenance(image_dirs, extractor, full_extractor, fresh_home) -> None:
     """An SWD part cached in a pass with one Inception network must not relabel FID made with another."""
     real, fake = image_dirs
@@ -203,6 +212,7 @@ def test_cached_parts_keep_their_own_provenance(image_dirs, extractor, full_extr
     assert again.provenance["extractor"] == extractor.weights.extractor
 
 
+@pytest.mark.slow
 def test_vgg16_precision_recall_shares_the_decode_pass(image_dirs, extractor, fresh_home, decode_counter,
                                                        tmp_path) -> None:
     """--pr-features vgg16: the same decoded batches feed Inception (FID) and VGG16 (P/R); the numbers equal

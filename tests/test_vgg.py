@@ -108,6 +108,7 @@ def test_forward_equals_torchvision_manual_fc2_relu(pair, torchvision_vgg) -> No
     assert float(np.abs(ours - expected).max()) <= 1e-5 * max(1.0, float(np.abs(expected).max()))
 
 
+@pytest.mark.peers
 def test_forward_matches_torch_fidelity_fc2_relu(extractor, seeded_file, monkeypatch) -> None:
     """The independent reference: torch-fidelity's VGG16 extractor (its precision/recall default) on the same file,
     for upsampling (32 px) and downsampling (non-square 250×300 px) in one mixed-size list."""

@@ -198,10 +198,9 @@ SWD_RTOL = 1e-6
 
 
 def assert_scores_close(got: object, expected: object, key: str = "") -> None:
-    """``got`` equals ``expected`` (Result.scores dicts, or any JSON-like value): the same keys, lengths, types,
-    integers, strings and None exactly; floats to ``SCORE_RTOL`` relative (``SWD_RTOL`` for keys starting
-    with "swd"). For results that crossed a process or thread-count boundary, where bit equality is not
-    promised."""
+    """``got`` equals ``expected`` (Result.scores dicts, or any JSON-like value): the same keys and lengths;
+    integers, strings and None equal; floats to ``SCORE_RTOL`` relative (``SWD_RTOL`` under keys starting with
+    "swd"). For results that crossed a process or thread-count boundary, where bit equality is not promised."""
     if isinstance(expected, dict):
         assert isinstance(got, dict) and sorted(got) == sorted(expected), (key, sorted(got), sorted(expected))
         for name, value in expected.items():

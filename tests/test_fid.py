@@ -36,6 +36,23 @@ def test_matches_sqrtm_on_2048d_statistics() -> None:
     assert frechet_distance(mu1, s1, mu2, s2, factor1=psd_factor(s1)) == pytest.approx(ours, rel=1e-12)
 
 
+def test_rank_deficient_factor_keeps_only_the_non_zero_columns() -> None:
+    """8 images in 2048 dims: Σ₁ has rank 7, its factor keeps 7 columns, and the r×r form gives the trace of
+    the D×D form (V·sqrt(Λ) with every column, Fᵀ Σ₂ F of 2048×2048, computed here with numpy's eigh)."""
+    mu1, s1 = stats(feature_like(8, 2048, seed=5))
+    mu2, s2 = stats(feature_like(9, 2048, seed=6, shift=0.3))
+    factor = psd_factor(s1)
+    assert not factor.lower and factor.matrix.shape == (2048, 7)
+    assert np.abs(factor.matrix @ factor.matrix.T - s1).max() <= 1e-12 * np.abs(s1).max()
+    values, vectors = np.linalg.eigh(s1)
+    whole = vectors * np.sqrt(np.where(values > 2048 * np.finfo(float).eps * values.max(), values, 0.0))
+    middle = np.linalg.eigvalsh(whole.T @ s2 @ whole)
+    expected = np.sqrt(np.where(middle > 2048 * np.finfo(float).eps * middle.max(), middle, 0.0)).sum()
+    assert trace_sqrt_product(s1, s2) == pytest.approx(expected, rel=1e-12)
+    assert trace_sqrt_product(s1, s2, factor1=factor) == pytest.approx(expected, rel=1e-12)
+    assert trace_sqrt_product(np.zeros((2048, 2048)), s2) == 0.0
+
+
 def test_diagonal_closed_form() -> None:
     """For diagonal Σ: FID = ‖μ₁−μ₂‖² + Σᵢ (√aᵢ − √bᵢ)²."""
     rng = np.random.default_rng(3)

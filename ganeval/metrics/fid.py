@@ -6,7 +6,9 @@ Tr((Σ₁Σ₂)^½) is the sum of the square roots of the eigenvalues of Σ₁Σ
 (so ``eigvalsh`` on it is wrong), but for any factor F with F·Fᵀ = Σ₁ it is similar to the symmetric PSD
 matrix Fᵀ Σ₂ F, which has the same eigenvalues. F is the Cholesky factor of Σ₁ when Σ₁ is positive
 definite (LAPACK ``potrf``, then ``sygst`` forms Lᵀ Σ₂ L in n³ flops), otherwise V·Λ^½ from Σ₁'s
-eigendecomposition (singular covariances, fewer than D+1 images). Eigenvalues only (``syevr``).
+eigendecomposition (singular covariances, fewer than D+1 images), keeping only its r columns of non-zero
+eigenvalues: Fᵀ Σ₂ F is then r×r (r < the number of images), which halves the time of FID on small sets
+(the D×D form has the same eigenvalues plus D − r exact zeros). Eigenvalues only (``syevr``).
 
 Numerical safety. An eigenvalue (of Σ₁ in the eigendecomposition, or of Fᵀ Σ₂ F) below D·ε·(the largest),
 ε = 2⁻⁵², is round-off and is taken as exactly 0 (negatives included): its square root would otherwise add
@@ -56,14 +58,16 @@ def _scale_exponent(magnitude: float) -> int:
 
 
 def psd_factor(sigma: np.ndarray) -> PSDFactor:
-    """A factor of a symmetric PSD Σ (D, D): its lower Cholesky factor when Σ is positive definite, else
-    V·sqrt(Λ) from its eigendecomposition, with eigenvalues below D·ε·max (round-off) set to 0. float64."""
+    """A factor of a symmetric PSD Σ (D, D): its lower Cholesky factor (D, D) when Σ is positive definite,
+    else V·sqrt(Λ) (D, r) from its eigendecomposition, keeping the r columns whose eigenvalue is above
+    D·ε·max (the others are round-off, taken as 0, and their columns would be exactly 0). float64."""
     sigma = np.asarray(sigma, dtype=np.float64)
     factor, info = lapack.dpotrf(sigma, lower=1, clean=1)
     if info == 0:
         return PSDFactor(factor, True)
     values, vectors = np.linalg.eigh((sigma + sigma.T) / 2)
-    return PSDFactor(vectors * np.sqrt(_roundoff_floor(values, len(values))), False)
+    kept = _roundoff_floor(values, len(values)) > 0
+    return PSDFactor(vectors[:, kept] * np.sqrt(values[kept]), False)
 
 
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, factor1: PSDFactor | None = None) -> float:
@@ -84,12 +88,14 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, factor1: PSDFacto
         middle, info = lapack.dsygst(sigma2, factor.matrix, itype=3, lower=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"LAPACK dsygst failed (info={info})")
-    else:
+    else:  # (r, r): with fewer images than dimensions r is small, and this costs D²·r, not D³
         middle = factor.matrix.T @ sigma2 @ factor.matrix
+    if middle.size == 0:  # Σ₁ = 0
+        return 0.0
     values, _, count, _, info = lapack.dsyevr(middle, compute_v=0, lower=1, overwrite_a=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"LAPACK dsyevr failed (info={info})")
-    total = float(np.sqrt(_roundoff_floor(values[:count], len(middle))).sum())
+    total = float(np.sqrt(_roundoff_floor(values[:count], len(sigma2))).sum())
     return float(np.ldexp(total, (k1 + k2) // 2)) if k1 or k2 else total
 
 

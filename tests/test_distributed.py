@@ -55,22 +55,6 @@ def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
-@pytest.mark.slow
-@pytest.mark.subprocess
-def test_cli_score_two_processes_equals_one(sets, tmp_path: Path, trunk_info) -> None:
-    real, fake = sets
-    run = torchrun("-m", "ganeval", "score", str(real), str(fake), "--metrics", "fid,kid,pr,swd", "--batch-size",
-                   str(BATCH), "--no-cache", "--json", "-q", "--device", "cpu", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr[-2000:]
-    together = json.loads(run.stdout)  # one JSON document: only rank 0 printed
-    with one_thread():
-        alone = ganeval.score(real, fake, metrics=["fid", "kid", "pr", "swd"], batch_size=BATCH, cache=False,
-                              device="cpu", progress=False)
-    assert_scores_close({key: together[key] for key in alone.scores}, alone.scores)
-    assert together["provenance"]["world_size"] == 2 and together["n_real"] == 11 and together["n_fake"] == 9
-    assert "world_size" not in alone.provenance
-
-
 @pytest.mark.subprocess
 def test_commands_that_do_not_split_refuse_torchrun(tmp_path: Path) -> None:
     run = torchrun("-m", "ganeval", "leaderboard", "show", str(tmp_path / "board.csv"), cwd=tmp_path)
@@ -80,7 +64,10 @@ def test_commands_that_do_not_split_refuse_torchrun(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_unreadable_file_on_the_second_rank_stops_every_rank(sets, tmp_path: Path, trunk_info) -> None:
+def test_cli_two_processes_equal_one_and_a_bad_file_on_the_second_rank_stops_every_rank(sets, tmp_path: Path,
+                                                                                         trunk_info) -> None:
+    """An unreadable file in rank 1's share stops every rank with the error one process gives; with --skip-bad,
+    `score` of every split metric equals one process's."""
     real, _ = sets
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -92,14 +79,17 @@ def test_unreadable_file_on_the_second_rank_stops_every_rank(sets, tmp_path: Pat
     assert run.returncode != 0
     errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
     assert errors and "0005.png" in errors[0]
-    skipping = torchrun("-m", "ganeval", "fid", str(real), str(broken), "--batch-size", str(BATCH), "--no-cache",
-                        "--json", "-q", "--skip-bad", "--device", "cpu", cwd=tmp_path)
+    skipping = torchrun("-m", "ganeval", "score", str(real), str(broken), "--metrics", "fid,kid,pr,swd",
+                        "--batch-size", str(BATCH), "--no-cache", "--json", "-q", "--skip-bad", "--device", "cpu",
+                        cwd=tmp_path)
     assert skipping.returncode == 0, skipping.stderr[-2000:]
-    together = json.loads(skipping.stdout)
+    together = json.loads(skipping.stdout)  # one JSON document: only rank 0 printed
     with one_thread():
-        alone = ganeval.fid(real, broken, batch_size=BATCH, cache=False, skip_bad=True, device="cpu", progress=False)
-    assert_scores_close(together["fid"], alone["fid"])
-    assert together["n_fake"] == 10
+        alone = ganeval.score(real, broken, metrics=["fid", "kid", "pr", "swd"], batch_size=BATCH, cache=False,
+                              skip_bad=True, device="cpu", progress=False)
+    assert_scores_close({key: together[key] for key in alone.scores}, alone.scores)
+    assert together["provenance"]["world_size"] == 2 and "world_size" not in alone.provenance
+    assert together["n_real"] == 11 and together["n_fake"] == 10
     assert len(together["provenance"]["fake"]["skipped"]) == 1 and "0005.png" in together["provenance"]["fake"]["skipped"][0]
 
 

@@ -12,6 +12,7 @@ def mean_difference(x: np.ndarray, y: np.ndarray) -> float:
     return float(x.mean() - y.mean())
 
 
+@pytest.mark.slow
 def test_interval_covers_the_true_value_about_95_percent_of_the_time() -> None:
     """Normal samples with a known mean difference of 1: over 300 independent data sets, the 95% percentile
     interval contains 1 in roughly 95% of them (binomial spread ±2.5%; the percentile method under-covers a

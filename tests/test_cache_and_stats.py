@@ -95,6 +95,7 @@ def _forged(stats: Statistics, path: Path, **meta_changes) -> Path:
     return save_statistics(Statistics(stats.mu, stats.sigma, stats.n, {**stats.meta, **meta_changes}), path)
 
 
+@pytest.mark.slow
 def test_mismatched_statistics_are_refused(image_dirs, extractor, tmp_path) -> None:
     real, fake = image_dirs
     stats = ganeval.statistics(real, extractor=extractor, progress=False)

@@ -47,6 +47,7 @@ def test_verbose_prints_the_provenance(image_dirs) -> None:
     assert '"weights_sha256"' in result.stderr and '"content_sha256"' in result.stderr
 
 
+@pytest.mark.slow
 def test_stats_then_fid_from_the_file(image_dirs, tmp_path) -> None:
     real, fake = image_dirs
     made = run("stats", str(real), "-o", str(tmp_path / "real.npz"), "-q")
@@ -73,6 +74,7 @@ def _assert_one_line_error(result, *fragments: str) -> None:
     ("text.png", b"just some text\n", "not a readable image"),
     ("cut.png", None, "cannot decode image"),
 ])
+@pytest.mark.slow
 def test_bad_images_exit_2_naming_the_file(image_dirs, tmp_path: Path, name, content, reason) -> None:
     real, _ = image_dirs
     folder = write_images(tmp_path / "fake", smooth_images(3, 32, seed=21))

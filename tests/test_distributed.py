@@ -56,6 +56,7 @@ def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.subprocess
+@pytest.mark.slow
 def test_commands_that_do_not_split_refuse_torchrun(tmp_path: Path) -> None:
     run = torchrun("-m", "ganeval", "leaderboard", "show", str(tmp_path / "board.csv"), cwd=tmp_path)
     assert run.returncode != 0

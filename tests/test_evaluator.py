@@ -237,6 +237,7 @@ def test_range_hint_and_reference_rules(image_dirs, extractor, tmp_path) -> None
         ganeval.Evaluator(real, metrics=("fid", "bogus"))
 
 
+@pytest.mark.slow
 def test_score_writes_nothing_to_disk(image_dirs, extractor, ganeval_home) -> None:
     real, _ = image_dirs
     ev = ganeval.Evaluator(real, metrics=("fid", "kid"), num_samples=6, batch_size=4, device="cpu", progress=False)

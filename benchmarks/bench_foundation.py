@@ -254,7 +254,7 @@ class Tool:
 class GanevalTool(Tool):
     def __init__(self, batch_size: int, device: str = "cpu", precision: str = "fp32") -> None:
         import ganeval
-        from ganeval.pipeline import Extractor
+        from ganeval.extractors.inception import Extractor
 
         self.extractor = Extractor(device=device, batch_size=batch_size, precision=precision)
         self.batch_size = batch_size
@@ -597,7 +597,7 @@ def memory_child(folder: str, batch_size: int) -> None:
 
     import torch
 
-    from ganeval.pipeline import Extractor
+    from ganeval.extractors.inception import Extractor
     from ganeval.sources import open_source
 
     torch.set_num_threads(usable_cores())

@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ganeval import __version__
-    from ganeval.pipeline import Extractor
+    from ganeval.extractors.inception import Extractor
     from ganeval.preprocess import MODES
     from ganeval.sources import open_source
 

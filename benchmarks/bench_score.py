@@ -60,7 +60,7 @@ def main() -> None:
         root = Path(tmp)
         os.environ["GANEVAL_HOME"] = str(root / "home")
         import ganeval
-        from ganeval.pipeline import Extractor
+        from ganeval.extractors.inception import Extractor
 
         real = write_images(root / "real", args.n, args.size, seed=1, shift=0)
         fake = write_images(root / "fake", args.n, args.size, seed=2, shift=40)

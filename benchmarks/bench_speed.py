@@ -147,7 +147,7 @@ def section_network(args: argparse.Namespace, device, state: dict, folder: Path)
     import ganeval.device
     from ganeval.device import exact_float32
     from ganeval.inception import build_inception, fold_batchnorm
-    from ganeval.pipeline import Extractor
+    from ganeval.extractors.inception import Extractor
 
     note("counting the FLOPs of one forward (plain network, FlopCounterMode) ...")
     flops = flops_per_image(state)
@@ -363,7 +363,7 @@ def fid_sets(count: int) -> tuple[np.ndarray, np.ndarray, str]:
 
 def section_precisions(args: argparse.Namespace, device, x) -> dict:
     import ganeval
-    from ganeval.pipeline import Extractor
+    from ganeval.extractors.inception import Extractor
 
     for message in args.precision_notes:
         emit(f"note: {message}")

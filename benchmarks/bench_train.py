@@ -174,7 +174,7 @@ def print_speed(rows: list[dict], args: argparse.Namespace) -> None:
 
 
 def bench_eval(tmp: Path, args: argparse.Namespace, device: str = "cpu") -> None:
-    from ganeval.pipeline import Extractor
+    from ganeval.extractors.inception import Extractor
 
     note("[2] building the Inception network once before timing (weights resolved/converted outside the timing)")
     Extractor(device=device).model  # noqa: B018

@@ -6,6 +6,7 @@ traceback only with ``--debug``).
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
@@ -18,9 +19,11 @@ from typing import Any
 import click
 
 from . import __version__, defaults
+from .metrics import registry
+from .metrics.registry import Metric
 from .errors import BadInputError, GanevalError
 from .device import PRECISIONS
-from .pipeline import DEFAULT_BATCH_SIZE
+from .options import DEFAULT_BATCH_SIZE
 from .preprocess import DEFAULT_MODE, MODES
 
 
@@ -85,7 +88,7 @@ def _warn(warnings: list[str]) -> None:
         click.echo(f"warning: {message}", err=True)
 
 
-DISTRIBUTED_COMMANDS = ("score", "fid", "kid", "is", "pr", "swd", "memorization", "modes", "stats")
+DISTRIBUTED_COMMANDS = ("score", *(m.command for m in registry.all_metrics() if m.command), "modes", "stats")
 """The commands that split their images across processes under ``torchrun``."""
 
 
@@ -117,34 +120,53 @@ def _join_process_group(device: str) -> bool:
     return False
 
 
-def _metric_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The metrics' own options; defaults come from ``ganeval.defaults`` as the API's do."""
-    options = [
-        click.option("--seed", type=int, default=defaults.SEED, show_default=True,
-                     help="Seed of every random choice (KID subsets, IS shuffle, P/R subsampling, SWD, bootstrap)."),
-        click.option("--kid-subsets", type=click.IntRange(min=1), default=defaults.KID_SUBSETS, show_default=True),
-        click.option("--kid-subset-size", type=click.IntRange(min=2), default=defaults.KID_SUBSET_SIZE, show_default=True,
-                     help="Capped to the smaller set (with a warning)."),
-        click.option("--is-splits", type=click.IntRange(min=1), default=defaults.IS_SPLITS, show_default=True),
-        click.option("--pr-features", type=click.Choice(defaults.PR_FEATURES), default="inception", show_default=True,
-                     help="Features for precision/recall/density/coverage: the shared Inception pool3, or VGG16 fc2 "
-                          "(the published protocol; needs torchvision's VGG16 weights)."),
-        click.option("--vgg-weights", type=click.Path(dir_okay=False), default=None,
-                     help="VGG16 state dict (torchvision layout) for --pr-features vgg16."),
-        click.option("--swd-size", type=click.IntRange(min=16), default=None,
-                     help="Resize every image to this size for SWD (needed when the sets' resolutions differ)."),
-        click.option("--swd-images", type=click.IntRange(min=1), default=defaults.SWD_IMAGES, show_default=True,
-                     help="Images per set used for SWD; larger sets are subsampled with the seed."),
-        click.option("--bootstrap", type=click.IntRange(min=0), default=defaults.BOOTSTRAP, show_default=True,
-                     help="Resamples for 95%% intervals of FID and KID (0: none)."),
-    ]
+def _click_option(keyword: str, f: Any) -> Callable[..., Any]:
+    """The click option of one metric option (its declared keyword, help, bounds and default)."""
+    meta, flag = f.metadata, "--" + keyword.replace("_", "-")
+    if isinstance(f.default, bool):
+        return click.option(f"{flag}/--no-{flag[2:]}", default=f.default, show_default=True, help=meta.get("help"))
+    if meta.get("choices"):
+        kind: Any = click.Choice([str(c) for c in meta["choices"]])
+        default: Any = str(f.default)
+    else:
+        kind, default = click.IntRange(min=meta.get("min")), f.default
+    return click.option(flag, keyword, type=kind, default=default, show_default=f.default is not None,
+                        help=meta.get("help"))
+
+
+def _metric_options(func: Callable[..., Any], names: list[str] | None = None) -> Callable[..., Any]:
+    """The options of the metrics ``names`` (all when None) as the registry declares them, with --seed,
+    --bootstrap (when one of them has intervals) and --vgg-weights (when one may use VGG16)."""
+    from .metrics import registry
+
+    metrics = [registry.get(name) for name in names] if names else registry.all_metrics()
+    options = [click.option("--seed", type=int, default=defaults.SEED, show_default=True,
+                            help="Seed of every random choice (KID subsets, IS shuffle, P/R subsampling, SWD, bootstrap).")]
+    options += [_click_option(keyword, f) for metric in metrics for keyword, f in metric.option_fields()]
+    if any(metric.name == "pr" for metric in metrics):
+        options.append(click.option("--vgg-weights", type=click.Path(dir_okay=False), default=None,
+                                    help="VGG16 state dict (torchvision layout) for --pr-features vgg16."))
+    if any(metric.statistic for metric in metrics):
+        options.append(click.option("--bootstrap", type=click.IntRange(min=0), default=defaults.BOOTSTRAP,
+                                    show_default=True, help="Resamples for 95%% intervals (0: none; else at least 2)."))
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _score_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options of every scoring command: the metrics' and the output's."""
+def _typed(options: dict[str, Any]) -> dict[str, Any]:
+    """Click's strings of choice options back to their declared types (``--dims 768`` → 768)."""
+    from .metrics import registry
+
+    for keyword, (metric, name) in registry.option_keywords().items():
+        default = next(f.default for f in __import__("dataclasses").fields(metric.options) if f.name == name)
+        if keyword in options and isinstance(default, int) and isinstance(options[keyword], str):
+            options[keyword] = int(options[keyword])
+    return options
+
+
+def _score_options(func: Callable[..., Any], names: list[str] | None = None) -> Callable[..., Any]:
+    """Options of a scoring command: those of its metrics (all when None) and the output's."""
     options = [
         click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
                      help="Append one row (header once) to this CSV, atomically."),
@@ -154,26 +176,20 @@ def _score_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         func = option(func)
-    return _metric_options(func)
+    return _metric_options(func, names)
 
 
-def _score_and_print(real: str | None, fake: str, metrics: list[str] | None, mode: str, weights: str | None,
-                     device: str, batch_size: int, no_cache: bool, skip_bad: bool, quiet: bool, seed: int,
-                     kid_subsets: int, kid_subset_size: int, is_splits: int, pr_features: str, vgg_weights: str | None,
-                     swd_size: int | None, swd_images: int, bootstrap: int, csv_path: str | None, as_json: bool,
-                     verbose: bool, force: bool, precision: str = "fp32", classes: bool = True,
-                     grid: str | None = None, pairs: int = defaults.CLOSEST_PAIRS) -> None:
+def _score_and_print(real: str | None, fake: str, metrics: list[str] | None, *, device: str, no_cache: bool,
+                     quiet: bool, csv_path: str | None, as_json: bool, verbose: bool, grid: str | None = None,
+                     pairs: int = defaults.CLOSEST_PAIRS, **keywords: Any) -> None:
     from .api import score
     from .result import append_csv
 
     if grid and not grid.lower().endswith(".png"):
         raise click.BadParameter(f"{grid}: the grid is written as PNG; name it *.png", param_hint="--grid")
     reports = _join_process_group(device)
-    result = score(real, fake, metrics=metrics, seed=seed, mode=mode, weights=weights, device=device,
-                   batch_size=batch_size, cache=not no_cache, skip_bad=skip_bad, force=force,
-                   progress=False if quiet else None, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
-                   is_splits=is_splits, pr_features=pr_features, vgg_weights=vgg_weights, swd_size=swd_size,
-                   swd_images=swd_images, bootstrap=bootstrap, classes=classes, precision=precision)
+    result = score(real, fake, metrics, device=device, cache=not no_cache, progress=False if quiet else None,
+                   **_typed(keywords))
     if not reports:
         return
     _warn(result.warnings)
@@ -199,9 +215,9 @@ def _score_and_print(real: str | None, fake: str, metrics: list[str] | None, mod
 @click.argument("real")
 @click.argument("fake")
 @click.option("--metrics", default="all", show_default=True,
-              help=f"Comma-separated subset of {','.join(defaults.METRICS)} (pr = precision, recall, density, coverage; "
-                   f"authpct and modes: the memorisation and mode-collapse diagnostics, with REAL as the training "
-                   f"set). all = {','.join(defaults.STANDARD_METRICS)}.")
+              help=f"Comma-separated subset of {','.join(registry.names())} (pr = precision, recall, density, coverage; "
+                   f"authpct and collapse: the memorisation and mode-collapse diagnostics, with REAL as the training "
+                   f"set). all = {','.join(registry.standard())}.")
 @_extractor_options
 @_score_options
 @_handle_errors
@@ -213,29 +229,27 @@ def score(real: str, fake: str, metrics: str, **options: Any) -> None:
     _score_and_print(real, fake, parse_metrics(metrics), **options)
 
 
-def _single_metric_command(name: str, metric: str, doc: str, one_set: bool = False) -> None:
+def _single_metric_command(metric: Metric) -> None:
+    """The command of one registered metric: its sets (REAL FAKE, or FAKE for a one-set metric) and only
+    its own options."""
     def command(**options: Any) -> None:
-        real = None if one_set else options.pop("real")
-        _score_and_print(real, options.pop("fake"), [metric], **options)
+        real = None if metric.one_set else options.pop("real")
+        _score_and_print(real, options.pop("fake"), [metric.name], **options)
 
-    command.__doc__ = doc
-    command.__name__ = name
+    command.__doc__ = metric.doc
+    command.__name__ = str(metric.command)
     wrapped = _handle_errors(command)
-    wrapped = _score_options(wrapped)
+    wrapped = _score_options(wrapped, [metric.name])
     wrapped = _extractor_options(wrapped)
     wrapped = click.argument("fake")(wrapped)
-    if not one_set:
+    if not metric.one_set:
         wrapped = click.argument("real")(wrapped)
-    cli.command(name=name)(wrapped)
+    cli.command(name=metric.command)(wrapped)
 
 
-_single_metric_command("fid", "fid", "FID between REAL and FAKE: folders, .zip archives, .npy/.npz image arrays or statistics files.")
-_single_metric_command("kid", "kid", "KID (unbiased MMD², polynomial kernel) between REAL and FAKE: mean ± std over subsets.")
-_single_metric_command("is", "is", "Inception Score of FAKE (one set): mean ± std over splits; needs the full weights "
-                                    "with the classifier.", one_set=True)
-_single_metric_command("pr", "pr", "Precision and recall (k=3), density and coverage (k=5) between REAL and FAKE.")
-_single_metric_command("swd", "swd", "Progressive GAN's sliced Wasserstein distance between REAL and FAKE (×1e3; "
-                                      "per pyramid level, finest first, and their mean).")
+for _metric in registry.all_metrics():
+    if _metric.command and _metric.command not in ("memorization", "collapse"):
+        _single_metric_command(_metric)
 
 
 @cli.command()
@@ -246,7 +260,7 @@ _single_metric_command("swd", "swd", "Progressive GAN's sliced Wasserstein dista
 @click.option("--pairs", type=click.IntRange(min=1), default=defaults.CLOSEST_PAIRS, show_default=True,
               help="How many pairs the grid shows.")
 @_extractor_options
-@_score_options
+@functools.partial(_score_options, names=["authpct"])
 @_handle_errors
 def memorization(train: str, fake: str, grid: str | None, pairs: int, **options: Any) -> None:
     """How close FAKE comes to copying TRAIN, in Inception pool3 space: authpct (the percentage of fakes
@@ -261,14 +275,19 @@ def memorization(train: str, fake: str, grid: str | None, pairs: int, **options:
 @click.argument("fake")
 @click.option("--no-classes", is_flag=True, help="Ignore REAL's class subfolders (no class coverage).")
 @_extractor_options
-@_score_options
+@functools.partial(_score_options, names=["authpct"])
 @_handle_errors
-def modes(real: str, fake: str, no_classes: bool, **options: Any) -> None:
+def collapse(real: str, fake: str, no_classes: bool, **options: Any) -> None:
     """Mode collapse of FAKE: its near-duplicate rate next to an equal-size subset of REAL, and the
     birthday-paradox support size. When REAL has class subfolders (every image in one, 2+ of them) or is a
     labelled dataset by name (fashion-mnist, fashion-mnist:test, mnist, cifar10), also the class histogram
     of FAKE (k=5 nearest-neighbour vote), classes covered, KL(real || fake) and per-class FID."""
-    _score_and_print(real, fake, ["modes"], classes=not no_classes, **options)
+    _score_and_print(real, fake, ["collapse"], classes=not no_classes, **options)
+
+
+_modes = copy.copy(collapse)
+_modes.deprecated = True
+cli.add_command(_modes, "modes")  # the old name, for one release
 
 
 @cli.command()
@@ -461,8 +480,8 @@ def leaderboard() -> None:
     print one: `ganeval leaderboard show CSV`."""
 
 
-_INHERITED = ("metrics", "samples", "seed", "mode", "input_range", "kid_subsets", "kid_subset_size", "is_splits",
-              "pr_features", "swd_images", "swd_size", "bootstrap", "precision", "batch_size")
+_INHERITED = ("metrics", "samples", "seed", "mode", "input_range", *registry.option_keywords(), "bootstrap", "precision",
+              "batch_size")
 
 
 def _inherit_setup(ctx: click.Context, out: str, options: dict[str, Any]) -> str | None:
@@ -513,7 +532,7 @@ def _missing(value: object) -> bool:
 @click.option("--reference", default=None,
               help="The real data: folder, .zip, .npz/.npy images, or a statistics .npz (FID only). Loaded once.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The leaderboard CSV (grows on reruns).")
-@click.option("--metrics", default="fid", show_default=True, help=f"Comma-separated subset of {','.join(defaults.METRICS)}.")
+@click.option("--metrics", default="fid", show_default=True, help=f"Comma-separated subset of {','.join(registry.names())}.")
 @click.option("--samples", type=click.IntRange(min=2), default=10_000, show_default=True,
               help="Images generated per checkpoint (latents from --seed).")
 @click.option("--sort-by", default=None, help="Rank by this column: fid (default when computed), kid, swd, copy_rate, "
@@ -557,16 +576,11 @@ def leaderboard_score(paths: tuple[str, ...], reference: str | None, out: str, *
             raise click.UsageError("--input-range applies only with --generator (ganeval's generators output -1..1)")
     metrics = parse_metrics(options["metrics"]) or []
     quiet = options["quiet"]
-    evaluator = Evaluator(reference, metrics, num_samples=options["samples"],
-                          device=None if options["device"] == "auto" else options["device"],
-                          batch_size=options["batch_size"], seed=options["seed"], input_range=options["input_range"],
-                          mode=options["mode"], weights=options["weights"], cache=not options["no_cache"],
-                          skip_bad=options["skip_bad"], force=options["force"], progress=False if quiet else None,
-                          kid_subsets=options["kid_subsets"], kid_subset_size=options["kid_subset_size"],
-                          is_splits=options["is_splits"], pr_features=options["pr_features"],
-                          vgg_weights=options["vgg_weights"], swd_size=options["swd_size"],
-                          swd_images=options["swd_images"], bootstrap=options["bootstrap"],
-                          precision=options["precision"])
+    keywords = {name: options[name] for name in ("device", "batch_size", "seed", "mode", "weights", "skip_bad",
+                                                 "force", "vgg_weights", "bootstrap", "precision",
+                                                 *registry.option_keywords())}
+    evaluator = Evaluator(reference, metrics, num_samples=options["samples"], input_range=options["input_range"],
+                          cache=not options["no_cache"], progress=False if quiet else None, **_typed(keywords))
     plot_metrics = [m.strip() for m in options["plot_metrics"].split(",") if m.strip()] if options["plot_metrics"] else None
     run = score_checkpoints(paths, evaluator, out, generator=options["generator_spec"], state_key=options["state_key"],
                             z_dim=options["z_dim"], sort_by=options["sort_by"], rescore=options["rescore"],

@@ -15,7 +15,7 @@ import torch
 
 from .api import score
 from .errors import BadInputError
-from .pipeline import DEFAULT_BATCH_SIZE
+from .options import DEFAULT_BATCH_SIZE
 from .preprocess import DEFAULT_MODE, MODES, get_mode
 from .result import Result
 from .stats import is_statistics_file

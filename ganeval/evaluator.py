@@ -25,18 +25,17 @@ import torch
 from tqdm import tqdm
 
 from . import defaults, distributed
-from .api import SWDOptions, _needs, _open_side, _provenance, _Side, compute_metrics
 from .batches import BatchChecker, parse_range
 from .device import synchronise
-from .errors import BadInputError, GanevalError
-from .features import Features, MomentAccumulator
-from .inception import POOL3_DIM
+from .engine import Extractors, Request, check_pair, evaluate, new_accumulators, open_side, plan, run_batch, usable
+from .errors import BadInputError
+from .extractors.base import Batch
 from .metrics.fid import psd_factor
-from .pipeline import DEFAULT_BATCH_SIZE, Extractor, progress_enabled
-from .preprocess import DEFAULT_MODE
+from .metrics.registry import Side
+from .options import DEFAULT_BATCH_SIZE, Options
+from .parts import Accumulator, VectorPart, split
 from .result import Result
 from .stats import check_compatible, is_statistics_file
-from .weights import HOW_TO_GET_FULL
 
 Generator = Callable[..., Any]
 
@@ -45,79 +44,72 @@ class Evaluator:
     """Scores generated images against a fixed reference, every metric from one forward per fake batch.
 
     reference: a folder, .zip, .npy/.npz of uint8 images, a uint8 array/tensor, or a statistics .npz (FID
-    only); None only when ``metrics`` is just ``("is",)``. metrics: names from ``defaults.METRICS``.
-    input_range: how float images are scaled ("-1,1", the tanh default; "0,1"; "0,255"; or (low, high));
-    uint8 images need none. num_samples: images drawn by ``score``. seed: the latents drawn by ``score``
-    and every random choice of the metrics. Other options as ``ganeval.score``.
+    only); None only for one-set metrics (``("is",)``). metrics: registry names. input_range: how float
+    images are scaled ("-1,1", the tanh default; "0,1"; "0,255"; or (low, high)); uint8 images need none.
+    num_samples: images drawn by ``score``. seed: the latents drawn by ``score`` and every random choice of
+    the metrics. ``options`` (an ``Options``) or keywords as ``ganeval.score``.
     """
 
-    def __init__(self, reference: object, metrics: Iterable[str] = ("fid",), *, num_samples: int = 10_000,
-                 device: str | torch.device | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                 seed: int = defaults.SEED, input_range: str | tuple[float, float] = "-1,1", mode: str = DEFAULT_MODE,
-                 weights: str | os.PathLike[str] | None = None, cache: bool = True, skip_bad: bool = False,
-                 force: bool = False, progress: bool | None = None, kid_subsets: int = defaults.KID_SUBSETS,
-                 kid_subset_size: int = defaults.KID_SUBSET_SIZE, is_splits: int = defaults.IS_SPLITS,
-                 pr_features: str = "inception", vgg_weights: str | os.PathLike[str] | None = None,
-                 swd_size: int | None = None, swd_images: int = defaults.SWD_IMAGES,
-                 bootstrap: int = defaults.BOOTSTRAP, precision: str = "fp32") -> None:
-        self.metrics = [m.strip().lower() for m in ([metrics] if isinstance(metrics, str) else metrics)]
-        unknown = set(self.metrics) - set(defaults.METRICS)
-        if unknown or not self.metrics:
-            raise BadInputError(f"unknown metric(s) {', '.join(sorted(unknown)) or '(none given)'}; choose from "
-                                f"{', '.join(defaults.METRICS)}")
-        if pr_features not in defaults.PR_FEATURES:
-            raise BadInputError(f"pr_features must be one of {', '.join(defaults.PR_FEATURES)}, got {pr_features!r}")
+    def __init__(self, reference: object, metrics: Iterable[str] | str = ("fid",), *, num_samples: int = 10_000,
+                 input_range: str | tuple[float, float] = "-1,1", options: Options | None = None,
+                 **keywords: Any) -> None:
+        names = [metrics] if isinstance(metrics, str) else list(metrics)
+        if options is None:
+            keywords.setdefault("batch_size", DEFAULT_BATCH_SIZE)
+            self.options = Options.build(names, **keywords)
+        else:
+            self.options = options.replace(metrics=names, **keywords)
+        self.metrics = list(self.options.metrics or ())
         if num_samples < 2:
             raise BadInputError(f"num_samples must be at least 2, got {num_samples}")
-        if bootstrap < 0:
-            raise BadInputError(f"bootstrap must be 0 or more resamples, got {bootstrap}")
-        wanted = set(self.metrics)
         self.num_samples = num_samples
-        self.seed = seed
+        self.seed = self.options.seed
         self.input_range = parse_range(input_range)
-        self.progress = progress
-        self.extractor = Extractor(weights=weights, mode=mode, device=device, batch_size=batch_size,
-                                   precision=precision)
-        self._options = {"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "is_splits": is_splits,
-                         "pr_features": pr_features, "swd_images": swd_images, "bootstrap": bootstrap}
-        self._swd = SWDOptions(seed=seed, size=swd_size, max_images=swd_images)
-        self._vgg_weights = vgg_weights
-        self._vgg: Any = None
-        if "is" in wanted and not self.extractor.weights.has_classifier:
-            raise GanevalError(f"the Inception Score needs the Inception classifier, which the weights in use "
-                               f"lack: {HOW_TO_GET_FULL}")
-        self._fake_parts = _needs(wanted, pr_features, "fake")
+        self.progress = self.options.progress
+        self._extractors = Extractors(self.options)
+        self._wanted = usable(self.options.wanted(), self.options, self._extractors,
+                              {"real": reference, "fake": None}, True, [])
+        self._fake_requests = plan(self._wanted, self.options, "fake")
+        if any(split(part)[0] == "inception" for part in self._fake_requests) or not self._fake_requests:
+            self._extractors.get("inception")
+        for part in self._fake_requests:
+            problem = self._extractors.unavailable(part)
+            if problem:
+                from .errors import GanevalError
+
+                raise GanevalError(problem)
         self.reference = reference
         self._reference_warnings: list[str] = []
-        self._real = self._load_reference(reference, wanted, cache, skip_bad, force)
+        self._real = self._load_reference(reference)
         self.reset()
 
-    def _load_reference(self, reference: object, wanted: set[str], cache: bool, skip_bad: bool,
-                        force: bool) -> _Side | None:
-        if wanted == {"is"}:
-            return None  # the Inception Score looks at the fakes only
+    @property
+    def extractor(self) -> Any:
+        """The Inception extractor (its device, batch size, weights)."""
+        return self._extractors.get("inception")
+
+    def _load_reference(self, reference: object) -> Side | None:
+        if all(metric.one_set for metric in self._wanted):
+            return None
         if reference is None:
-            raise BadInputError(f"a reference is needed for {', '.join(sorted(wanted - {'is'}))}")
-        if is_statistics_file(reference) and wanted - {"fid", "is"}:
-            raise BadInputError(f"{reference} holds only statistics (μ, Σ): {', '.join(sorted(wanted - {'fid', 'is'}))} "
-                                f"need(s) the reference images; pass the image folder or archive instead")
-        side = _open_side(reference, "real", _needs(wanted, str(self._options["pr_features"]), "real"),
-                          lambda: self.extractor, cache, skip_bad, self.progress, self._swd, self._get_vgg,
-                          classes="modes" in wanted)
-        if "fid" in wanted:
+            raise BadInputError(f"a reference is needed for {', '.join(m.name for m in self._wanted if not m.one_set)}")
+        if is_statistics_file(reference):
+            needing = [m.name for m in self._wanted if not m.from_statistics and not m.one_set]
+            if needing:
+                raise BadInputError(f"{reference} holds only statistics (μ, Σ): {', '.join(needing)} need(s) the "
+                                    f"reference images; pass the image folder or archive instead")
+        collapse = next((m for m in self._wanted if m.name == "collapse"), None)
+        side = open_side(reference, "real", plan(self._wanted, self.options, "real"), self._extractors, self.options,
+                         classes=bool(collapse and self.options.of(collapse).classes))
+        if any(metric.from_statistics for metric in self._wanted):
             self._reference_warnings += check_compatible(side.meta, self.extractor.provenance(),
                                                          f"reference ({side.meta.get('source')})",
-                                                         "this Evaluator's extractor", force)
-            if side.features.sigma is not None:  # in a process group, only rank 0 holds the arrays
-                side.factor = psd_factor(side.features.sigma)
+                                                         "this Evaluator's extractor", self.options.force)
+        for part, value in side.parts.items():  # in a process group, only rank 0 holds the arrays
+            if isinstance(value, VectorPart) and (value.sigma is not None or value.rows is not None) and value.n > 1:
+                if part in self._fake_requests and self._fake_requests[part].moments:
+                    side.factors[part] = psd_factor(value.moments()[1])
         return side
-
-    def _get_vgg(self) -> Any:
-        if self._vgg is None:
-            from .vgg import VGGExtractor
-
-            self._vgg = VGGExtractor(weights=self._vgg_weights, device=self.extractor.device)
-        return self._vgg
 
     def setup(self) -> dict[str, object]:
         """Everything except the generator that changes this Evaluator's numbers, JSON-able: the reference's
@@ -134,25 +126,32 @@ class Evaluator:
             reference = {"source": str(meta.get("source")), "sha256": content, "n": self._real.n,
                          "kind": meta.get("kind")}
         extractor = self.extractor.provenance()
-        used = {"kid_subsets": "kid", "kid_subset_size": "kid", "is_splits": "is", "pr_features": "pr",
-                "swd_images": "swd", "bootstrap": "fid" if "fid" in self.metrics else "kid"}
-        options = {key: value for key, value in self._options.items() if used[key] in self.metrics}
-        if "swd" in self.metrics:
-            options["swd_size"] = self._swd.size
-        if self.extractor.precision != "fp32":
-            options["precision"] = self.extractor.precision
         return {"reference": reference, "extractor": extractor.get("extractor"),
-                "weights_sha256": extractor.get("weights_sha256"), "mode": self.extractor.mode,
+                "weights_sha256": extractor.get("weights_sha256"), "mode": self.options.mode,
                 "metrics": sorted(self.metrics), "num_samples": self.num_samples, "seed": self.seed,
-                "input_range": list(self.input_range), "batch_size": self.extractor.batch_size, **options}
+                "input_range": list(self.input_range), "batch_size": self.options.batch_size, **self.metric_options()}
+
+    def metric_options(self) -> dict[str, object]:
+        """The options that change the numbers of the metrics asked for, by keyword: each metric's own
+        (an option added after its metric records only a changed value, so earlier setups keep their id),
+        ``bootstrap`` when a metric has intervals, the arithmetic precision when not the standard."""
+        options: dict[str, object] = {}
+        for metric in self._wanted:
+            for keyword, f in metric.option_fields():
+                value = getattr(self.options.of(metric), f.name)
+                if value != f.default or f.metadata.get("recorded_at_default", True):
+                    options[keyword] = value
+        if self.options.bootstrap or any(m.statistic for m in self._wanted):
+            options["bootstrap"] = self.options.bootstrap
+        if self.options.precision != "fp32":
+            options["precision"] = self.options.precision
+        return options
 
     @property
     def keeps_features(self) -> bool:
-        """Whether fake pool3 rows are kept (KID, precision/recall, the diagnostics, bootstrap intervals); FID
-        alone needs only running sums."""
-        return ("kid" in self.metrics or ("pr" in self.metrics and self._options["pr_features"] == "inception")
-                or "authpct" in self.metrics or "modes" in self.metrics
-                or (bool(self._options["bootstrap"]) and "fid" in self.metrics))
+        """Whether fake feature rows are kept (KID, precision/recall, the diagnostics, bootstrap intervals);
+        FID alone needs only running sums."""
+        return any(request.rows for part, request in self._fake_requests.items() if split(part)[0] != "pixels")
 
     def reset(self) -> None:
         """Forget every fake image seen; the reference stays."""
@@ -161,20 +160,8 @@ class Evaluator:
         self._pending = 0  # of those, not yet gathered to rank 0
         self._source = "update() batches"
         self._checker = BatchChecker(self.input_range, "update()")
-        self._moments = MomentAccumulator(POOL3_DIM)
-        self._pool3: list[np.ndarray] = []
-        self._logits: list[np.ndarray] = []
-        self._vgg_rows: list[np.ndarray] = []
-        self._batches: list[tuple[tuple[int, int], np.ndarray | None, np.ndarray | None, np.ndarray | None]] = []
-        self._sampler = self._new_sampler()
-
-    def _new_sampler(self) -> Any:
-        """An empty SWD descriptor sampler, or None when SWD is not asked for."""
-        if "swd" not in self._fake_parts:
-            return None
-        from .metrics.swd import DescriptorSampler
-
-        return DescriptorSampler(seed=self._swd.seed, size=self._swd.size)
+        self._accumulators: dict[str, Accumulator] = new_accumulators(
+            self._fake_requests, self._extractors.for_parts(self._fake_requests), deferred=distributed.active())
 
     def update(self, images: object) -> None:
         """Add a batch of fake images: a float tensor/array (B, C, H, W) in ``input_range`` (clamped and
@@ -182,11 +169,11 @@ class Evaluator:
         A wrong shape, channel count, dtype, NaN or a change of size raises BadInputError at once.
         In a process group each rank adds its own batches and ``compute`` takes them all: image i of a
         rank counts as image i·K + rank of the set (K processes)."""
-        self._add(images, None, None)
+        self._add(images, None, None, None)
 
-    def _add(self, images: object, expected: int | None, start: int | None) -> None:
+    def _add(self, images: object, expected: int | None, start: int | None, total: int | None) -> None:
         """Add one batch; ``start``: the position of its first image in the set ``score`` draws (None for
-        ``update``, whose images count in the order they come, interleaved across ranks)."""
+        ``update``, whose images count in the order they come, interleaved across ranks) of ``total``."""
         batch = self._checker(images, expected)
         count = int(batch.shape[0])
         if start is None:
@@ -194,57 +181,28 @@ class Evaluator:
             indices = [(self._local + i) * world + rank for i in range(count)]
         else:
             indices = list(range(start, start + count))
-        pool3 = logits = vgg_rows = None
-        if "inception" in self._fake_parts:
-            pool3, logits = self.extractor.forward(batch)
-            if "is" not in self.metrics:
-                logits = None
-        if self._sampler is not None or "vgg" in self._fake_parts:
-            arrays = list(batch.permute(0, 2, 3, 1).cpu().numpy())
-            if self._sampler is not None:
-                chosen = [i for i, index in enumerate(indices) if index < self._swd.max_images]
-                if chosen:
-                    self._sampler.update([arrays[i] for i in chosen],
-                                         [f"{self._source} image {indices[i]}" for i in chosen],
-                                         [indices[i] for i in chosen])
-            if "vgg" in self._fake_parts:
-                vgg_rows = self._get_vgg().forward(arrays)
-        if distributed.active():  # kept per batch, to be put in order on rank 0 by compute()
-            self._batches.append(((indices[0], distributed.rank()), pool3, logits, vgg_rows))
-        else:
-            self._keep(pool3, logits, vgg_rows)
+        names = [f"{self._source} image {index}" for index in indices]
+        run_batch(Batch(indices, names, tensor=batch, total=total),
+                  {part: request.params for part, request in self._fake_requests.items()},
+                  self._extractors.for_parts(self._fake_requests), self._accumulators)
         self.n += count
         self._local += count
         self._pending += count
 
-    def _keep(self, pool3: np.ndarray | None, logits: np.ndarray | None, vgg_rows: np.ndarray | None) -> None:
-        """Fold one batch into the running state: pool3 into the moments (and kept when a metric needs the
-        rows), logits for IS, VGG16 rows."""
-        if pool3 is not None:
-            self._moments.update(pool3)
-            if self.keeps_features:
-                self._pool3.append(pool3)
-        if logits is not None:
-            self._logits.append(logits)
-        if vgg_rows is not None:
-            self._vgg_rows.append(vgg_rows)
-
     def _gather(self) -> None:
-        """In a process group: bring every rank's batches (and SWD descriptors) to rank 0 and fold them in
-        the set's order there, so the state equals one process's that saw every batch; the image count is
-        the total on every rank."""
+        """In a process group: bring every rank's accumulators to rank 0 and merge them there, so the state
+        equals one process's that saw every batch; the image count is the total on every rank."""
         counts = distributed.everywhere(self._pending)
-        parts = distributed.to_root((self._batches, self._sampler))
+        parts = distributed.to_root(self._accumulators)
         self.n += sum(counts) - self._pending
-        self._pending, self._batches = 0, []
+        self._pending = 0
         if parts is None:
-            self._sampler = self._new_sampler()  # its descriptors are rank 0's now
+            self._accumulators = new_accumulators(self._fake_requests, self._extractors.for_parts(self._fake_requests),
+                                                  deferred=True)
             return
-        for _, pool3, logits, vgg_rows in sorted((b for batches, _ in parts for b in batches), key=lambda b: b[0]):
-            self._keep(pool3, logits, vgg_rows)
-        for _, sampler in parts[1:]:
-            if self._sampler is not None and sampler is not None:
-                self._sampler.absorb(sampler)
+        for other in parts[1:]:
+            for part, accumulator in self._accumulators.items():
+                accumulator.merge(other[part])
 
     def compute(self) -> Result:
         """The metrics of the fakes added since the last ``reset``, with provenance; the same keys as the
@@ -258,30 +216,19 @@ class Evaluator:
         if self.n < 2:
             raise BadInputError(f"{self.n} fake image(s) seen; the metrics need at least 2 (10,000+ recommended)")
         meta: dict[str, object] = {"source": self._source, "kind": "stream", "n": self.n}
-        features = Features(names=[], provenance=meta)
-        if "inception" in self._fake_parts:
-            features.mu, features.sigma = self._moments.mean(), self._moments.cov()
-            features.pool3 = np.concatenate(self._pool3) if self._pool3 else None
-            features.logits_unbiased = np.concatenate(self._logits) if self._logits else None
-        if self._vgg_rows:
-            features.vgg = np.concatenate(self._vgg_rows)
-        if self._sampler is not None:
-            features.swd = self._sampler.result()
-            resolution = list(self._sampler.resolution) if self._sampler.resolution else None
-            meta["swd"] = {"seed": self._swd.seed, "size": self._swd.size, "resolution": resolution,
-                           "images": self._sampler.n_images}
-        fake = _Side("fake", features, self.n, meta)
-        wanted = set(self.metrics)
+        parts: dict[str, Any] = {}
+        for part, accumulator in self._accumulators.items():
+            parts[part] = accumulator.finish()
+            info = getattr(accumulator, "info", None)
+            if info is not None:
+                meta["swd"] = info()
+        fake = Side("fake", self.n, parts, meta)
         warnings = self._reference_warnings + ([self._checker.warning] if self._checker.warning else [])
-        arrays: dict[str, np.ndarray] = {}
-        scores, details = compute_metrics(self._real, fake, wanted, strict=True, seed=self.seed,
-                                          device=self.extractor.device, warnings=warnings, progress=False,
-                                          get_vgg=self._get_vgg, arrays=arrays, **self._options)  # type: ignore[arg-type]
-        extractor = self.extractor if "inception" in self._fake_parts else None
-        provenance = _provenance(extractor, self._real, fake, wanted, warnings)
-        provenance.update(details)
-        provenance["input_range"] = list(self.input_range)
-        return Result(scores, self._real.n if self._real else None, self.n, provenance, warnings, arrays)
+        warnings += check_pair(None, fake, self._wanted, True)
+        result = evaluate(self._real, fake, self._wanted, self.options, self._extractors, strict=True,
+                          warnings=list(warnings))
+        result.provenance["input_range"] = list(self.input_range)
+        return result
 
     def score(self, generator: Generator, *, num_samples: int | None = None,
               z_dim: int | tuple[int, ...] | None = None, eval_mode: bool = True) -> Result:
@@ -304,20 +251,20 @@ class Evaluator:
         self._source = "generator"
         self._checker.label = "generator"
         latent = None
-        starts = [start for number, start in enumerate(range(0, total, self.extractor.batch_size))
+        starts = [start for number, start in enumerate(range(0, total, self.options.batch_size))
                   if distributed.owns(number)]
         with contextlib.closing(self._generate(generator, starts, total, z_dim, eval_mode, "generating")) as batches:
             for start, images, count, latent, generate_s in batches:
                 timing["generate"] += generate_s
                 began = time.perf_counter()
-                self._add(images, count, start)
+                self._add(images, count, start, total)
                 timing["extract"] += time.perf_counter() - began
         began = time.perf_counter()
         result = self.compute()
         timing["metrics"] = time.perf_counter() - began
         result.provenance["timing_s"] = {key: round(value, 4) for key, value in timing.items()}
         result.provenance["generator"] = {"num_samples": total, "latent_seed": self.seed,
-                                          "latent_batch_size": self.extractor.batch_size,
+                                          "latent_batch_size": self.options.batch_size,
                                           "latent_shape": list(latent) if latent else None,
                                           "eval_mode": eval_mode if isinstance(generator, torch.nn.Module) else None}
         return result
@@ -334,7 +281,7 @@ class Evaluator:
         checker, found = BatchChecker(self.input_range, "generator"), {}
         if not wanted:
             return found
-        size = self.extractor.batch_size
+        size = self.options.batch_size
         starts = sorted({index // size * size for index in wanted})
         with contextlib.closing(self._generate(generator, starts, total, z_dim, eval_mode, None)) as batches:
             for start, images, count, _, _ in batches:
@@ -358,7 +305,7 @@ class Evaluator:
         flags = [(m, m.training) for m in module.modules()] if module is not None else []
         cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
         devices = list(range(torch.cuda.device_count())) if cuda else []
-        batch_size = self.extractor.batch_size
+        batch_size = self.options.batch_size
         counts = [min(batch_size, total - start) for start in starts]
         try:
             with torch.random.fork_rng(devices=devices), torch.no_grad():

@@ -16,17 +16,12 @@ import numpy as np
 
 from .atomic import atomic_write, locked
 from .errors import BadInputError
+from .metrics import registry
 
-CSV_COLUMNS = ("fid", "fid_ci95", "kid", "kid_std", "kid_ci95", "is", "is_std", "precision", "recall", "density",
-               "coverage", "swd", "swd_levels", "authpct", "copy_rate", "copy_threshold", "copies",
-               "nn_distance_median", "duplicate_rate", "duplicate_rate_real", "duplicate_threshold", "support_estimate",
-               "support_batch_size", "classes_covered", "classes_total", "class_kl", "class_histogram",
-               "real_class_histogram", "class_fid", "n_real", "n_fake", "provenance", "warnings")
-"""The ``--csv`` columns: the JSON keys, in a fixed order; a metric not computed leaves its cell empty."""
-
-_LABELS = {"fid": "FID", "kid": "KID", "is": "IS", "precision": "precision", "recall": "recall",
-           "density": "density", "coverage": "coverage", "swd": "SWD×1e3"}
-_DECIMALS = {"kid": 6}
+def csv_columns() -> tuple[str, ...]:
+    """The ``--csv`` columns: every metric's result keys in registry order, then counts, provenance and
+    warnings; a metric not computed leaves its cell empty."""
+    return (*registry.result_keys(), "n_real", "n_fake", "provenance", "warnings")
 
 
 @dataclass
@@ -43,7 +38,7 @@ class Result(Mapping[str, Any]):
     """Per-image results, not in the JSON: ``nn_distance``/``nn_index`` (M,) each fake's nearest real image
     (an index into ``real_names``), ``fake_names``, ``real_names``, ``fake_labels`` (the kNN class)."""
 
-    def __getitem__(self, key: str) -> float:
+    def __getitem__(self, key: str) -> Any:
         return self.scores[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -61,73 +56,24 @@ class Result(Mapping[str, Any]):
         return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str)
 
     def text(self) -> str:
-        """An aligned table, one line per metric: ``NAME: value`` then its spread (± std over subsets or
-        splits, a 95% bootstrap interval) or, for SWD, the per-level values finest first."""
-        rows = []
-        for key, label in _LABELS.items():
-            if key not in self.scores:
-                continue
-            decimals = _DECIMALS.get(key, 4)
-            spread = []
-            if f"{key}_std" in self.scores:
-                spread.append(f"± {self.scores[f'{key}_std']:.{decimals}f}")
-            if f"{key}_ci95" in self.scores:
-                low, high = self.scores[f"{key}_ci95"]
-                spread.append(f"95% CI [{low:.{decimals}f}, {high:.{decimals}f}]")
-            if key == "swd" and "swd_levels" in self.scores:
-                resolutions = list((self.provenance.get("swd") or {}).get("resolutions") or [])  # type: ignore[union-attr]
-                levels = [f"{value:.{decimals}f}" + (f" @{resolutions[i]}px" if i < len(resolutions) else "")
-                          for i, value in enumerate(self.scores["swd_levels"])]
-                spread.append("levels " + ", ".join(levels))
-            if key == "precision" and self.provenance.get("pr_features"):
-                spread.append(f"({self.provenance['pr_features']} features)")
-            rows.append((f"{label}:", f"{self.scores[key]:.{decimals}f}", ", ".join(spread)))
-        rows += self._diagnostic_rows()
+        """An aligned table, one line per value: ``NAME: value`` then its spread (± std over subsets or
+        splits, a 95% bootstrap interval) or what the metric adds (SWD's per-level values, finest first)."""
+        rows = [row for metric in registry.all_metrics() for row in metric.rows(self.scores, self.provenance,
+                                                                                self.n_fake)]
         if not rows:
             return ""
         name_width = max(len(name) for name, _, _ in rows)
         value_width = max(len(value) for _, value, _ in rows)
         lines = [f"{name:<{name_width}} {value:>{value_width}}{'  ' + spread if spread else ''}"
                  for name, value, spread in rows]
-        return "\n".join(lines + self._class_table())
-
-    def _diagnostic_rows(self) -> list[tuple[str, str, str]]:
-        s, rows = self.scores, []
-        if "authpct" in s:
-            rows.append(("authpct:", f"{s['authpct']:.2f}", "% of fakes authentic (Alaa et al. 2022)"))
-            rows.append(("copy rate:", f"{s['copy_rate']:.4f}",
-                         f"{s['copies']} of {self.n_fake} fakes closer than {s['copy_threshold']:.4f}"))
-            rows.append(("NN distance:", f"{s['nn_distance_median']:.4f}", "median, fake to nearest training image"))
-        if "duplicate_rate" in s:
-            rows.append(("duplicate rate:", f"{s['duplicate_rate']:.6f}",
-                         f"real subset {s['duplicate_rate_real']:.6f}, pairs closer than {s['duplicate_threshold']:.4f}"))
-            support = s.get("support_estimate")
-            rows.append(("support size:", "n/a" if support is None else f"{support:,}",
-                         "no batch size reached p = 1/2" if support is None else
-                         f"batch size {s['support_batch_size']} gives a duplicate with p >= 1/2"))
-        if "classes_covered" in s:
-            rows.append(("classes covered:", f"{s['classes_covered']}/{s['classes_total']}",
-                         f"KL(real || fake) {s['class_kl']:.4f} nats"))
-        return rows
-
-    def _class_table(self) -> list[str]:
-        fake, real = self.scores.get("class_histogram"), self.scores.get("real_class_histogram")
-        if not isinstance(fake, dict) or not isinstance(real, dict):
-            return []
-        fids = self.scores.get("class_fid") or {}
-        width = max(len("class"), *(len(str(name)) for name in real))
-        lines = [f"{'class':<{width}}  {'fakes':>7}  {'real':>7}  {'FID':>9}"]
-        for name, share in real.items():
-            fid = fids.get(name)
-            lines.append(f"{name:<{width}}  {fake.get(name, 0.0):>7.3f}  {share:>7.3f}  "
-                         f"{'-' if fid is None else f'{fid:.2f}':>9}")
-        return lines
+        extra = [line for metric in registry.all_metrics() if metric.lines for line in metric.lines(self.scores)]
+        return "\n".join(lines + extra)
 
     def csv_row(self) -> dict[str, str]:
-        """The ``--csv`` row: every column of CSV_COLUMNS, lists and provenance as JSON, missing cells empty."""
+        """The ``--csv`` row: every column of ``csv_columns()``, lists and provenance as JSON, missing cells empty."""
         doc = self.to_dict()
         row = {}
-        for column in CSV_COLUMNS:
+        for column in csv_columns():
             value = doc.get(column)
             row[column] = "" if value is None else (json.dumps(value, default=str) if isinstance(value, (list, dict))
                                                     else repr(value) if isinstance(value, float) else str(value))
@@ -170,7 +116,8 @@ def append_csv(path: str | os.PathLike[str], result: Result) -> Path:
 
 
 def _append_csv_locked(path: Path, result: Result) -> Path:
-    header = ",".join(CSV_COLUMNS)
+    columns = csv_columns()
+    header = ",".join(columns)
     old = b""
     if path.exists():
         try:
@@ -181,7 +128,7 @@ def _append_csv_locked(path: Path, result: Result) -> Path:
         if old and first != header:
             old = _upgraded(path, old, first)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     if not old:
         writer.writeheader()
     elif not old.endswith(b"\n"):
@@ -193,14 +140,14 @@ def _append_csv_locked(path: Path, result: Result) -> Path:
 
 
 def _upgraded(path: Path, old: bytes, first: str) -> bytes:
-    """The rows of a CSV written by an older ganeval (its columns a subset of CSV_COLUMNS, in order) under
+    """The rows of a CSV written by an older ganeval (its columns a subset of today's, in order) under
     today's header, new cells empty; any other header is refused."""
-    columns = first.split(",")
-    if not (set(columns) <= set(CSV_COLUMNS) and "provenance" in columns
-            and columns == [c for c in CSV_COLUMNS if c in columns]):
+    columns, today = first.split(","), csv_columns()
+    if not (set(columns) <= set(today) and "provenance" in columns
+            and columns == [c for c in today if c in columns]):
         raise BadInputError(f"{path}: its header is not ganeval's score columns ({first[:80]}…); write to a new file")
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=today, lineterminator="\n")
     writer.writeheader()
     writer.writerows(csv.DictReader(io.StringIO(old.decode("utf-8"))))
     return buffer.getvalue().encode("utf-8")

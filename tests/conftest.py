@@ -65,14 +65,14 @@ def full_weights_file(trunk_state, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="session")
 def extractor(trunk_info):
-    from ganeval.pipeline import Extractor
+    from ganeval.extractors.inception import Extractor
 
     return Extractor(batch_size=8, device="cpu")
 
 
 @pytest.fixture(scope="session")
 def full_extractor(full_weights_file):
-    from ganeval.pipeline import Extractor
+    from ganeval.extractors.inception import Extractor
 
     return Extractor(weights=full_weights_file, batch_size=8, device="cpu")
 

@@ -148,7 +148,7 @@ def test_fewer_than_two_images_is_an_error(tmp_path, extractor) -> None:
 
 @pytest.mark.slow
 def test_mixed_sizes_and_batching_do_not_change_features(tmp_path, extractor) -> None:
-    from ganeval.pipeline import Extractor
+    from ganeval.extractors.inception import Extractor
 
     images = [smooth_images(1, size, seed=size)[0] for size in (16, 40, 16, 24, 40)]
     folder = tmp_path / "sizes"

@@ -15,7 +15,7 @@ import ganeval
 from conftest import smooth_images, write_images
 from ganeval.cli import cli
 from ganeval.errors import IncompatibleStatsError
-from ganeval.pipeline import Extractor
+from ganeval.extractors.inception import Extractor
 from ganeval.preprocess import MODES
 from ganeval.sources import ArraySource, jpeg_mismatch
 

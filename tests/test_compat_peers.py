@@ -26,7 +26,7 @@ from PIL import Image
 import ganeval
 from conftest import require_peer, smooth_images, write_images
 from ganeval.api import compute_features
-from ganeval.pipeline import Extractor
+from ganeval.extractors.inception import Extractor
 from ganeval.preprocess import pil_bicubic_float
 
 pytestmark = pytest.mark.peers

@@ -49,7 +49,7 @@ from ganeval.metrics.diagnostics import (
     support_size,
 )
 from ganeval.metrics.prdc import precision_recall_density_coverage
-from ganeval.pipeline import Extractor
+from ganeval.extractors.inception import Extractor
 from ganeval.train.checkpoint import list_checkpoints, load_state
 from ganeval.train.models import DCGANGenerator
 from ganeval.train.trainer import TrainConfig, Trainer, load_generator

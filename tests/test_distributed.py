@@ -27,7 +27,7 @@ import torch
 import ganeval
 from conftest import assert_scores_close, smooth_images, write_images
 from ganeval.evaluator import Evaluator
-from ganeval.pipeline import Extractor
+from ganeval.extractors.inception import Extractor
 
 BATCH = 4  # 11 real images: batches of 4, 4, 3, so rank 0 extracts 8 and rank 1 extracts 3 (4 + 3 unread)
 
@@ -99,7 +99,7 @@ SCRIPT = textwrap.dedent('''
     import numpy as np, torch, torch.distributed as dist
     import ganeval
     from ganeval.evaluator import Evaluator
-    from ganeval.pipeline import Extractor
+    from ganeval.extractors.inception import Extractor
 
     real, out = sys.argv[1], sys.argv[2]
     dist.init_process_group("gloo")

@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.subprocess,
 # --- the writers under test, each writing a deterministic version (> 64 KiB) of its file ----------------
 
 def _features(version: int):
-    from ganeval.features import Features
+    from ganeval.parts import Features
 
     rng = np.random.default_rng(version)
     pool3 = rng.standard_normal((256, 512)).astype(np.float32)

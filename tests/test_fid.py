@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from ganeval.features import MomentAccumulator
+from ganeval.parts import MomentAccumulator
 from ganeval.metrics.fid import frechet_distance, psd_factor, trace_sqrt_product
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from conftest import smooth_images
 
-from ganeval.pipeline import Extractor
+from ganeval.extractors.inception import Extractor
 from ganeval.weights import locate_weights
 
 ROOT = Path(__file__).resolve().parents[1]

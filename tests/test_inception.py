@@ -12,7 +12,7 @@ import pytest
 from ganeval.device import CPU_FORWARD_CHUNK, exact_float32
 from ganeval.errors import GanevalError
 from ganeval.inception import build_inception, fold_batchnorm
-from ganeval.pipeline import Extractor
+from ganeval.extractors.inception import Extractor
 
 
 def test_fast_path_equals_plain_network(extractor, trunk_state, full_extractor, full_weights_file) -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..atomic import atomic_write
 from ..errors import BadInputError, GanevalError
+from ..metrics import registry
 from .store import HIGHER_IS_BETTER, RANKABLE
 
 TABLE_METRICS = RANKABLE
@@ -24,7 +25,6 @@ LOWER_IS_BETTER = tuple(m for m in RANKABLE if m not in HIGHER_IS_BETTER)
 PANEL_INCHES = (4.8, 3.6)
 DPI = 100
 
-_NAMES = {"fid": "FID", "kid": "KID", "is": "IS", "swd": "SWD"}
 _PLOT_HINT = '--plot needs matplotlib: pip install "ganeval[plot]" (or pip install matplotlib)'
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; }
@@ -36,6 +36,12 @@ img.grid { max-width: 256px; image-rendering: pixelated; }
 img.curves { max-width: 100%; }
 img.pairs { max-width: 480px; }
 """
+
+
+def _label(key: str) -> str:
+    """A key's label on a plot: its metric's title when the key is the metric's own value (FID, SWD)."""
+    metric = next((m for m in registry.all_metrics() if m.name == key), None)
+    return metric.title.replace("×1e3", "") if metric is not None else key
 
 
 def _better(metric: str) -> str:
@@ -90,7 +96,7 @@ def curves_png(table: pd.DataFrame, metrics: Sequence[str]) -> bytes:
             group = group.sort_values("step", kind="stable")
             ax.plot(group["step"], group["value"], marker="o", color=colours[run], label=str(run).replace("$", r"\$"))
         ax.set_xlabel("training step")
-        ax.set_ylabel(f"{_NAMES.get(metric, metric)} ({_better(metric)} is better)")
+        ax.set_ylabel(f"{_label(metric)} ({_better(metric)} is better)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.tight_layout()

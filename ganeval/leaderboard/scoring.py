@@ -25,25 +25,20 @@ from .. import __version__
 from ..atomic import atomic_write
 from ..batches import quantise
 from ..errors import BadInputError, GanevalError
+from ..metrics import registry
 from ..evaluator import Evaluator
 from ..pairs import closest_pairs, load_named, pairs_png
 from ..result import Result
 from ..train.trainer import load_generator, png_bytes, tile
 from .discovery import Checkpoint, build_foreign, discover, import_factory, latent_shape
 from .store import (
-    DIAGNOSTIC_COLUMNS, RANKABLE, check_sort_by, default_sort, has_row, rank, read_table, setup_id, update_table, upsert,
+    METRIC_COLUMNS, RANKABLE, check_sort_by, default_sort, has_row, rank, read_table, setup_id, update_table, upsert,
     write_table,
 )
-
-OPTIONS = ("kid_subsets", "kid_subset_size", "is_splits", "pr_features", "swd_images", "swd_size", "bootstrap",
-           "precision", "batch_size")
-"""The metric options of a setup, kept as JSON in the ``options`` column (so a rerun can reuse them)."""
 
 PAIRS = 8
 """Closest fake/reference pairs shown per checkpoint when ``authpct`` is scored."""
 
-PLOTTED = ("fid", "kid", "is", "precision", "recall", "swd")
-"""Metrics drawn by ``--plot`` unless others are asked for (density and coverage on request)."""
 
 
 @dataclass
@@ -143,17 +138,16 @@ def _row(checkpoint: Checkpoint, result: Result, setup: dict[str, object], setup
     scores, provenance = result.scores, result.provenance
     row: dict[str, object] = {"run": checkpoint.run, "step": checkpoint.step, "checkpoint": str(checkpoint.path),
                               "checkpoint_sha256": checkpoint.sha256()}
-    for key in ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density", "coverage", "swd",
-                *DIAGNOSTIC_COLUMNS):
-        row[key] = scores.get(key)
-    for key in ("fid", "kid"):
-        if f"{key}_ci95" in scores:
-            row[f"{key}_ci95_low"], row[f"{key}_ci95_high"] = scores[f"{key}_ci95"]
+    for column in METRIC_COLUMNS:
+        if column in scores:
+            row[column] = scores[column]
+        elif column.endswith("_low") and isinstance(scores.get(column[:-4]), list):
+            row[column], row[f"{column[:-4]}_high"] = scores[column[:-4]]
     reference = setup.get("reference") or {}
     timing = provenance.get("timing_s") or {}
     low, high = setup["input_range"]  # type: ignore[misc]
     row.update(samples=result.n_fake, seed=setup["seed"], metrics=",".join(setup["metrics"]),  # type: ignore[arg-type]
-               input_range=f"{low:g},{high:g}", options=json.dumps({k: v for k, v in setup.items() if k in OPTIONS}),
+               input_range=f"{low:g},{high:g}", options=json.dumps({k: v for k, v in setup.items() if k in _option_keys()}),
                reference=reference.get("source"),  # type: ignore[union-attr]
                reference_sha256=reference.get("sha256"), n_reference=result.n_real,  # type: ignore[union-attr]
                extractor=setup.get("extractor"), weights_sha256=setup.get("weights_sha256"), mode=setup.get("mode"),
@@ -188,7 +182,7 @@ def _provenance_lines(setup: dict[str, object], setup_hash: str) -> list[str]:
 def _plotted(current: pd.DataFrame, asked: Sequence[str] | None) -> list[str]:
     if asked:
         return list(asked)
-    return [m for m in PLOTTED if current[m].notna().any()]
+    return [m for m in registry.plotted() if current[m].notna().any()]
 
 
 def _grid(module: torch.nn.Module, latent: int | tuple[int, ...] | None, count: int, evaluator: Evaluator) -> bytes:
@@ -250,3 +244,9 @@ def _report(run: LeaderboardRun, checkpoints: list[Checkpoint], grids: dict[str,
     pairs = {sha: file.read_bytes() for sha in shown
              if _HEX.fullmatch(str(sha)) and (file := pairs_path(run.out, sha, run.setup)).is_file()}
     return write_report(run.current, path, grids=grids, provenance=run.provenance, curves=curves, pairs=pairs)
+
+
+def _option_keys() -> set[str]:
+    """The keys of a setup that are options (kept as JSON in the ``options`` column so a rerun can reuse
+    them): every metric option's keyword, ``bootstrap``, ``precision`` and ``batch_size``."""
+    return {*registry.option_keywords(), "bootstrap", "precision", "batch_size"}

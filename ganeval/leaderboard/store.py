@@ -19,15 +19,11 @@ import pandas as pd
 
 from ..atomic import atomic_write, locked
 from ..errors import BadInputError
+from ..metrics import registry
 
-DIAGNOSTIC_COLUMNS = ("authpct", "copy_rate", "nn_distance_median", "duplicate_rate", "duplicate_rate_real",
-                      "support_estimate", "classes_covered", "classes_total", "class_kl")
-"""The diagnostics' columns (``--metrics ...,authpct,modes``); the class columns need a labelled reference."""
-METRIC_COLUMNS = ("fid", "fid_ci95_low", "fid_ci95_high", "kid", "kid_std", "kid_ci95_low", "kid_ci95_high",
-                  "is", "is_std", "precision", "recall", "density", "coverage", "swd", *DIAGNOSTIC_COLUMNS)
-RANKABLE = ("fid", "kid", "is", "precision", "recall", "density", "coverage", "swd", "authpct", "copy_rate",
-            "duplicate_rate", "classes_covered", "class_kl")
-HIGHER_IS_BETTER = ("is", "precision", "recall", "density", "coverage", "authpct", "classes_covered")
+METRIC_COLUMNS = tuple(registry.leaderboard_columns())
+RANKABLE = tuple(registry.rankable())
+HIGHER_IS_BETTER = tuple(key for key in RANKABLE if registry.higher_is_better(key))
 COLUMNS = ("rank", "rank_by", "run", "step", "checkpoint", "checkpoint_sha256", *METRIC_COLUMNS,
            "samples", "seed", "metrics", "input_range", "options", "reference", "reference_sha256", "n_reference",
            "extractor", "weights_sha256", "mode", "setup", "ganeval_version",

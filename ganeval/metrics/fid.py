@@ -24,10 +24,14 @@ fixed reference can pass its factor once computed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from scipy.linalg import lapack
+
+from ..parts import POOL3
+from .registry import Context, Key, Metric, Need, option, register
 
 
 class PSDFactor(NamedTuple):
@@ -121,3 +125,47 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     if not np.isfinite(total):
         raise ValueError("the FID of these statistics exceeds the float64 range (|mu| or sigma near 1e154 or more)")
     return max(total, 0.0)
+
+
+def fid_of_rows(x: np.ndarray, y: np.ndarray) -> float:
+    """FID between two sets of feature rows (N, D) and (M, D): float64 ``np.cov`` statistics."""
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    return frechet_distance(x64.mean(0), np.cov(x64, rowvar=False), y64.mean(0), np.cov(y64, rowvar=False))
+
+
+DIMS_PARTS = {2048: POOL3, 768: "inception:pool_768", 192: "inception:pool_192", 64: "inception:pool_64"}
+"""FID's ``dims`` → its part: pool3, or the global average pools after Mixed_6e, MaxPool_2 and MaxPool_1
+(pytorch-fid's ``--dims``, torch-fidelity's ``feature_layer_fid``)."""
+
+
+@dataclass(frozen=True)
+class FIDOptions:
+    dims: int = option(2048, "Inception features for FID: 2048 = pool3 (the standard), 768, 192 or 64 = pytorch-fid's "
+                             "--dims (the pools after Mixed_6e, MaxPool_2, MaxPool_1); recorded in the provenance.",
+                       keyword="dims", choices=(2048, 768, 192, 64), recorded_at_default=False)
+
+
+def fd_between(context: Context, part: str) -> float:
+    """The Fréchet distance between the two sides' statistics of ``part``."""
+    real, fake = context.reference.vector(part), context.fake.vector(part)
+    if real.dim != fake.dim:
+        raise ValueError(f"real ({context.reference.meta.get('source')}) has {real.dim}-d statistics and fake "
+                         f"({context.fake.meta.get('source')}) {fake.dim}-d; both must be {part}")
+    mu1, sigma1 = real.moments()
+    mu2, sigma2 = fake.moments()
+    return frechet_distance(mu1, sigma1, mu2, sigma2, factor1=context.reference.factors.get(part))
+
+
+def _compute(context: Context) -> dict[str, object]:
+    dims = context.options.dims
+    if dims != 2048:
+        context.details["fid"] = {"dims": dims, "part": DIMS_PARTS[dims]}
+    return {"fid": fd_between(context, DIMS_PARTS[dims])}
+
+
+FID = register(Metric(
+    name="fid", title="FID", order=10, standard=True, from_statistics=True, command="fid", options=FIDOptions,
+    keys=(Key("fid", "lower", plot=True), Key("fid_ci95", kind="interval")),
+    needs=lambda options, side, seed: (Need(DIMS_PARTS[options.dims], rows=False),),
+    compute=_compute, statistic=lambda x, y, options, seed: fid_of_rows(x, y),
+    doc="FID between REAL and FAKE: folders, .zip archives, .npy/.npz image arrays or statistics files."))

@@ -24,6 +24,8 @@ from scipy.special import log_softmax, logsumexp
 
 from ..defaults import IS_SPLITS
 from ..defaults import SEED as DEFAULT_SEED
+from ..parts import LOGITS
+from .registry import Context, Key, Metric, Need, option, register
 
 __all__ = ["DEFAULT_SEED", "IS_SPLITS", "ISResult", "inception_score"]
 
@@ -68,3 +70,22 @@ def inception_score(logits: np.ndarray, *, splits: int = IS_SPLITS, shuffle: boo
         values[i] = np.exp(kl.mean())
     values.flags.writeable = False
     return ISResult(mean=float(values.mean()), std=float(values.std()), splits=splits, seed=seed, values=values)
+
+
+@dataclass(frozen=True)
+class ISOptions:
+    splits: int = option(IS_SPLITS, "Splits the score is averaged over (after a seeded shuffle).", min=1)
+
+
+def _compute(context: Context) -> dict[str, object]:
+    logits = context.fake.rows(LOGITS)
+    result = inception_score(logits, splits=context.options.splits, seed=context.seed)
+    context.details["is"] = {"splits": result.splits, "seed": context.seed, "n": len(logits)}
+    return {"is": result.mean, "is_std": result.std}
+
+
+IS = register(Metric(
+    name="is", title="IS", order=30, standard=True, one_set=True, command="is", options=ISOptions,
+    keys=(Key("is", "higher", plot=True), Key("is_std")),
+    needs=lambda options, side, seed: (Need(LOGITS),) if side == "fake" else (), compute=_compute,
+    doc="Inception Score of FAKE (one set): mean ± std over splits; needs the full weights with the classifier."))

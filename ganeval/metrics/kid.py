@@ -17,6 +17,8 @@ import numpy as np
 
 from ..defaults import KID_SUBSET_SIZE, KID_SUBSETS
 from ..defaults import SEED as DEFAULT_SEED
+from ..parts import POOL3
+from .registry import Context, Key, Metric, Need, option, register
 
 __all__ = ["DEFAULT_SEED", "KID_SUBSETS", "KID_SUBSET_SIZE", "KIDResult", "kernel_inception_distance",
            "mmd2_unbiased", "polynomial_kernel"]
@@ -108,3 +110,29 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, *, subsets: in
     values.flags.writeable = False
     return KIDResult(mean=float(values.mean()), std=float(values.std()), subsets=int(subsets), subset_size=size,
                      capped=size < subset_size, seed=seed, values=values)
+
+
+@dataclass(frozen=True)
+class KIDOptions:
+    subsets: int = option(KID_SUBSETS, "Random subsets the MMD² is averaged over.", min=1)
+    subset_size: int = option(KID_SUBSET_SIZE, "Images per subset; capped to the smaller set (with a warning).", min=2)
+
+
+def _compute(context: Context) -> dict[str, object]:
+    options = context.options
+    kid = kernel_inception_distance(context.reference.rows(POOL3), context.fake.rows(POOL3), subsets=options.subsets,
+                                    subset_size=options.subset_size, seed=context.seed)
+    context.details["kid"] = {"subsets": kid.subsets, "subset_size": kid.subset_size, "seed": context.seed}
+    if kid.capped:
+        context.warnings.append(f"KID subset size capped from {options.subset_size} to {kid.subset_size} (the smaller "
+                                f"set's size)")
+    return {"kid": kid.mean, "kid_std": kid.std}
+
+
+KID = register(Metric(
+    name="kid", title="KID", order=20, standard=True, command="kid", options=KIDOptions, decimals=6,
+    keys=(Key("kid", "lower", plot=True), Key("kid_std"), Key("kid_ci95", kind="interval")),
+    needs=lambda options, side, seed: (Need(POOL3),), compute=_compute,
+    statistic=lambda x, y, options, seed: kernel_inception_distance(x, y, subsets=options.subsets,
+                                                                    subset_size=options.subset_size, seed=seed).mean,
+    doc="KID (unbiased MMD², polynomial kernel) between REAL and FAKE: mean ± std over subsets."))

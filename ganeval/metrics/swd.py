@@ -25,9 +25,10 @@ Where this differs from the original, on purpose:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +36,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ganeval.errors import BadInputError
+
+from ..parts import SWD as SWD_PART
+from .registry import Context, Key, Metric, Need, Row, option, register
 
 NHOOD_SIZE = 7
 NHOODS_PER_IMAGE = 128
@@ -459,3 +463,62 @@ def sliced_wasserstein_distance(real_levels: list[np.ndarray], fake_levels: list
         subsampled=subsampled,
         seed=int(seed),
     )
+
+
+@dataclass(frozen=True)
+class SWDOptions:
+    size: int | None = option(None, "Resize every image to this size for SWD (needed when the sets' resolutions "
+                                    "differ).", min=16)
+    images: int = option(PROTOCOL_IMAGES, "Images per set used for SWD; larger sets keep a seeded subset.", min=1)
+
+
+def _needs(options: SWDOptions, side: str, seed: int) -> tuple[Need, ...]:
+    return (Need(SWD_PART, params=(("seed", seed), ("size", options.size), ("max_images", options.images))),)
+
+
+def _size(info: object) -> str:
+    resolution = info.get("resolution") if isinstance(info, dict) else None
+    return "×".join(str(v) for v in resolution) if isinstance(resolution, (list, tuple)) else str(resolution)
+
+
+def _compute(context: Context) -> dict[str, object]:
+    real, fake = context.reference, context.fake
+    real_info, fake_info = dict(real.meta.get("swd") or {}), dict(fake.meta.get("swd") or {})  # type: ignore[call-overload]
+    if real_info.get("resolution") != fake_info.get("resolution"):
+        raise BadInputError(f"SWD compares images of one resolution: real ({real.meta.get('source')}) is "
+                            f"{_size(real_info)} and fake ({fake.meta.get('source')}) {_size(fake_info)}; pass "
+                            f"--swd-size to resize both")
+    real_levels, fake_levels = real.parts[SWD_PART], fake.parts[SWD_PART]
+    size = min(real_info["resolution"])
+    resolutions = [size >> level for level in range(len(real_levels))]
+    result = sliced_wasserstein_distance(real_levels, fake_levels, seed=context.seed, resolutions=resolutions,
+                                         device=context.device, progress=context.progress)
+    context.details["swd"] = {"seed": context.seed, "resolutions": list(result.resolutions),
+                              "images_real": real_info.get("images"), "images_fake": fake_info.get("images"),
+                              "size": real_info.get("size"), "descriptors_per_level": result.n_descriptors,
+                              "subsampled": result.subsampled}
+    for info, label in ((real_info, "real"), (fake_info, "fake")):
+        images = int(info.get("images") or 0)
+        if images < PROTOCOL_IMAGES:
+            context.warnings.append(f"SWD: {label} has {images} images (< {PROTOCOL_IMAGES:,}, the Progressive GAN "
+                                    f"protocol); values are noisier and not comparable with published tables")
+    if context.options.images != PROTOCOL_IMAGES:
+        context.warnings.append(f"SWD uses at most {context.options.images} images per set instead of the protocol's "
+                                f"{PROTOCOL_IMAGES:,}")
+    return {"swd": result.mean, "swd_levels": list(result.levels)}
+
+
+def _text(scores: Mapping[str, Any], provenance: Mapping[str, Any], n_fake: int | None) -> list[Row]:
+    if "swd" not in scores:
+        return []
+    resolutions = list((provenance.get("swd") or {}).get("resolutions") or [])
+    levels = [f"{value:.4f}" + (f" @{resolutions[i]}px" if i < len(resolutions) else "")
+              for i, value in enumerate(scores.get("swd_levels") or [])]
+    return [("SWD×1e3:", f"{scores['swd']:.4f}", "levels " + ", ".join(levels) if levels else "")]
+
+
+SWD = register(Metric(
+    name="swd", title="SWD×1e3", order=50, standard=True, command="swd", options=SWDOptions,
+    keys=(Key("swd", "lower", plot=True), Key("swd_levels", kind="list")), needs=_needs, compute=_compute, text=_text,
+    doc="Progressive GAN's sliced Wasserstein distance between REAL and FAKE (×1e3; per pyramid level, finest "
+        "first, and their mean)."))

@@ -43,7 +43,7 @@ class Result(Mapping[str, Any]):
     """Per-image results, not in the JSON: ``nn_distance``/``nn_index`` (M,) each fake's nearest real image
     (an index into ``real_names``), ``fake_names``, ``real_names``, ``fake_labels`` (the kNN class)."""
 
-    def __getitem__(self, key: str) -> float:
+    def __getitem__(self, key: str) -> Any:
         return self.scores[key]
 
     def __iter__(self) -> Iterator[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import typing
 from pathlib import Path
 from types import ModuleType
 
@@ -12,6 +13,7 @@ import pytest
 import ganeval.metrics
 
 from ganeval import defaults
+from ganeval.result import Result
 
 _CHANGED = {"PR_K": 7, "DC_K": 9, "SEED": 11, "SWD_IMAGES": 123}
 
@@ -46,3 +48,7 @@ def test_metric_defaults_are_the_table_values() -> None:
     assert params["seed"].default == defaults.SEED
     assert (swd.PROTOCOL_IMAGES, swd.DEFAULT_SEED) == (defaults.SWD_IMAGES, defaults.SEED)
 
+
+def test_result_item_type_admits_lists_and_dicts() -> None:
+    """A score can be a list or a dict (per-class FID, histograms): ``Result[key]`` is not typed as float."""
+    assert typing.get_type_hints(Result.__getitem__)["return"] is typing.Any

@@ -38,6 +38,15 @@ class ImageSource:
     def describe(self) -> dict[str, object]:
         return {"source": self.label, "kind": self.kind, "ignored_files": len(self.ignored)}
 
+    def close(self) -> None:
+        """Release the files this source holds open (none for most kinds); it can still be read afterwards."""
+
+    def __enter__(self) -> ImageSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 class ArraySource(ImageSource):
     """Images from a uint8 array, in memory or from a .npy/.npz file."""

@@ -86,14 +86,19 @@ def _unlistable(exc: OSError) -> None:
 class ZipSource(ImageSource):
     """Images inside a .zip archive, by sorted member name. The content key hashes the archive's bytes.
     A member that cannot be read (bad CRC-32, damaged compressed data, encrypted, unknown compression
-    method) is a bad image named ``archive.zip:member``."""
+    method) is a bad image named ``archive.zip:member``.
+
+    File handle: the archive is read once for its listing and closed; ``load`` opens it again on first use and
+    keeps it open (reopening it per image would parse the central directory of a 50,000-member archive for
+    every image) until :meth:`close`, the end of a ``with`` block, or garbage collection. A process forked
+    after it was opened (a DataLoader worker) opens its own, so no two processes share one file offset."""
 
     kind = "zip"
 
     def __init__(self, path: Path) -> None:
         try:
-            self.archive = zipfile.ZipFile(path)
-            members = [m for m in self.archive.infolist() if not m.is_dir()]
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.infolist() if not m.is_dir()]
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as exc:
             raise BadInputError(f"{printable(path)}: not a readable zip archive ({first_line(exc)})") from None
         names, ignored = [], []
@@ -107,17 +112,32 @@ class ZipSource(ImageSource):
         super().__init__(str(path), sorted(names), sorted(ignored))
         self.path = path
         self._lock = threading.Lock()
+        self._archive: zipfile.ZipFile | None = None
+        self._owner = 0
+
+    def _open(self) -> zipfile.ZipFile:
+        """The archive, opened by this process (call with the lock held)."""
+        if self._archive is None or self._owner != os.getpid():
+            self._archive, self._owner = zipfile.ZipFile(self.path), os.getpid()
+        return self._archive
 
     def load(self, index: int) -> np.ndarray:
         name = self.names[index]
         try:
             with self._lock:
-                data = self.archive.read(name)
+                data = self._open().read(name)
         except Exception as exc:  # noqa: BLE001 - a damaged member fails in many ways: a bad CRC-32 (BadZipFile),
             # zlib.error, lzma.LZMAError, an encrypted member (RuntimeError), an unknown method (NotImplementedError)
             raise BadInputError(f"{printable(self.path)}:{printable(name)}: cannot read from the archive "
                                 f"({first_line(exc)})") from None
         return decode_image(data, f"{self.path}:{name}")
+
+    def close(self) -> None:
+        """Close the archive's file handle (reopened by a later ``load``)."""
+        with self._lock:
+            archive, self._archive = self._archive, None
+        if archive is not None and self._owner == os.getpid():
+            archive.close()
 
     def content_key(self) -> str:
         return file_digest(self.path, b"ganeval-zip-v1\0")

@@ -47,7 +47,7 @@ def main() -> None:
     from ganeval.evaluator import Evaluator
     from ganeval.leaderboard.scoring import score_checkpoints
     from ganeval.leaderboard.store import read_table
-    from ganeval.train.data import dataset_images
+    from ganeval.datasets import dataset_images
     from ganeval.train.trainer import TrainConfig, Trainer
 
     note(f"training {args.checkpoints} checkpoint(s) in {work}")

@@ -342,7 +342,7 @@ def stats(source: str | None, output: str | None, list_known: bool, data: str | 
     if bool(source) == bool(data) or not output:
         raise click.UsageError("give SOURCE or --data NAME, and -o OUTPUT (or --list)")
     if data:
-        from .train.data import dataset_images
+        from .datasets import dataset_images
 
         source = dataset_images(data, size, limit=limit, root=data_root)  # type: ignore[assignment]
     from .api import statistics

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from .api import statistics
 from .atomic import atomic_write
+from .datasets import dataset_images
 from .errors import BadInputError
 from .evaluator import Evaluator
+from .images import png_bytes
 from .leaderboard.scoring import LeaderboardRun, score_checkpoints
 from .stats import save_statistics
-from .train.data import dataset_images
-from .train.trainer import TrainConfig, Trainer, png_bytes
+from .train.trainer import TrainConfig, Trainer
 
 METRICS = ("fid", "kid", "pr")
 

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from .atomic import atomic_write
 from .errors import BadInputError
+from .images import png_bytes
 from .result import Result
 from .sources import open_source
 
@@ -99,8 +100,6 @@ def pairs_picture(pairs: Sequence[Pair], fakes: Sequence[np.ndarray], trains: Se
 
 def pairs_png(pairs: Sequence[Pair], fakes: Sequence[np.ndarray], trains: Sequence[np.ndarray]) -> bytes:
     """``pairs_picture`` encoded as PNG."""
-    from .train.trainer import png_bytes
-
     return png_bytes(np.asarray(pairs_picture(pairs, fakes, trains)))
 
 

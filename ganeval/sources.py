@@ -22,155 +22,24 @@ non-UTF-8 file name appear as ``\\xNN``, control characters escaped (``\\n``).
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
-import stat
 import threading
 import zipfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
+from .decode import (IMAGE_EXTENSIONS, JPEG_EXTENSIONS, array_to_nhwc, decode_image, first_line, printable,
+                     read_regular_file)
 from .errors import BadInputError
+from .imagesource import ArraySource, ImageSource, file_digest
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 ARRAY_EXTENSIONS = frozenset({".npy", ".npz"})
-JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg"})
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(name: str | os.PathLike[str]) -> str:
-    """``name`` safe to print on one line and encode as UTF-8: the undecodable bytes of a non-UTF-8 file
-    name (which Python keeps as lone surrogates) become ``\\xNN``, control characters (a newline in a file
-    or member name) their escapes (``\\n``, ``\\x1b``)."""
-    text = os.fspath(name).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
-
-
-_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
-
-
-def read_regular_file(path: str | os.PathLike[str], name: str) -> bytes:
-    """The bytes of ``path``, a regular file (symlinks followed). A FIFO or device is refused without
-    blocking on it; BadInputError naming ``name`` when the file cannot be read."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-        with os.fdopen(fd, "rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            if not stat.S_ISREG(mode):
-                kind = next((what for test, what in _FILE_KINDS if test(mode)), "a special file")
-                raise BadInputError(f"{printable(name)}: not a regular file ({kind})")
-            return handle.read()
-    except OSError as exc:
-        raise BadInputError(f"{printable(name)}: cannot read ({exc.strerror or _first_line(exc)})") from None
-
-
-def decode_image(data: bytes | Path, name: str) -> np.ndarray:
-    """Decode an encoded image (bytes or a path) to uint8 RGB (H, W, 3), converting as the module says.
-    Raises BadInputError naming ``name`` when it is not a readable image."""
-    if not isinstance(data, bytes):
-        data = read_regular_file(data, name)
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            return _to_rgb(image, name)
-    except BadInputError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise BadInputError(f"{printable(name)}: refused as a possible decompression bomb "
-                            f"({_first_line(exc)})") from None
-    except UnidentifiedImageError:
-        what = "empty file" if not data else f"Pillow cannot identify it; it begins {data[:16]!r}"
-        raise BadInputError(f"{printable(name)}: not a readable image ({what})") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        reason = getattr(exc, "strerror", None) or _first_line(exc)
-        raise BadInputError(f"{printable(name)}: cannot decode image ({reason})") from None
-    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise anything on hostile data (TypeError, IndexError, ...)
-        raise BadInputError(f"{printable(name)}: cannot decode image ({type(exc).__name__}: "
-                            f"{_first_line(exc)})") from None
-
-
-def _to_rgb(image: Image.Image, name: str) -> np.ndarray:
-    if image.mode == "RGB":
-        return np.array(image, dtype=np.uint8)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        gray = np.asarray(image, dtype=np.float64)
-        return np.repeat(np.round(gray / 257.0).astype(np.uint8)[..., None], 3, axis=2)
-    if image.mode in ("I", "F"):
-        raise BadInputError(f"{printable(name)}: unsupported pixel mode {image.mode} (32-bit integer/float image)")
-    return np.array(image.convert("RGB"), dtype=np.uint8)
-
-
-_FINITE_CHECK_LIMIT = 1 << 24  # elements: beyond this a refused float array is not scanned for NaN/inf
-
-
-def array_to_nhwc(array: np.ndarray, name: str) -> np.ndarray:
-    """Check a uint8 image array and return it as (N, H, W, 3). Accepts NHWC with 1, 3 or 4 channels,
-    NCHW with 1 or 3 channels, or NHW grayscale; the alpha channel of 4-channel arrays is dropped.
-    A rank-3 array whose last axis has 3 or 4 entries is one (H, W, C) image, not a set: refused."""
-    if array.dtype != np.uint8:
-        hint = "convert with (x * 255).round().clip(0, 255).astype(np.uint8)"  # floats in [0, 1]
-        if array.dtype.kind in "iub":
-            hint = "convert integers in [0, 255] with x.astype(np.uint8)"
-        elif array.dtype.kind in "fc" and array.size <= _FINITE_CHECK_LIMIT and not np.isfinite(array).all():
-            hint = "it also holds NaN or infinite values, which no conversion makes into pixels"
-        raise BadInputError(f"{printable(name)}: images must be uint8 in [0, 255], got {array.dtype} ({hint})")
-    if array.ndim == 3 and array.shape[-1] in (3, 4):
-        raise BadInputError(f"{printable(name)}: shape {array.shape} is one H×W×C image, not a set of images; give "
-                            f"(N, H, W, C), e.g. np.stack(images) (NHW grayscale sets must be wider than 4 pixels)")
-    if array.ndim == 3:
-        array = array[..., None]
-    if array.ndim != 4:
-        raise BadInputError(f"{printable(name)}: expected an image array of shape (N, H, W, C) or (N, C, H, W), "
-                            f"got {array.shape}")
-    if array.shape[-1] not in (1, 3, 4) and array.shape[1] in (1, 3):
-        array = array.transpose(0, 2, 3, 1)
-    if array.shape[-1] not in (1, 3, 4):
-        raise BadInputError(f"{printable(name)}: cannot find the channel axis in shape {array.shape} "
-                            f"(want 1, 3 or 4 channels)")
-    if array.shape[1] < 1 or array.shape[2] < 1:
-        raise BadInputError(f"{printable(name)}: images of size {array.shape[1]}×{array.shape[2]} are empty")
-    if array.shape[-1] == 1:
-        return np.repeat(array, 3, axis=-1) if array.shape[0] else array
-    return array[..., :3]
-
-
-class ImageSource:
-    """A sequence of images. ``names[i]`` identifies image ``i`` in messages; ``load(i)`` decodes it.
-    ``labels``: class labels (one per image) and ``classes`` (their order) when the source comes with them."""
-
-    kind = "images"
-    labels: np.ndarray | None = None
-    classes: list[object] | None = None
-
-    def __init__(self, label: str, names: list[str], ignored: list[str] | None = None) -> None:
-        self.label = label
-        self.names = names
-        self.ignored = ignored or []
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def load(self, index: int) -> np.ndarray:
-        raise NotImplementedError
-
-    def content_key(self) -> str:
-        """sha256 hex digest of everything that determines the decoded images and their order."""
-        raise NotImplementedError
-
-    def describe(self) -> dict[str, object]:
-        return {"source": self.label, "kind": self.kind, "ignored_files": len(self.ignored)}
-
+__all__ = ["ARRAY_EXTENSIONS", "IMAGE_EXTENSIONS", "JPEG_EXTENSIONS", "ArraySource", "FolderSource", "ImageSource",
+           "ZipSource", "array_to_nhwc", "class_labels", "decode_image", "jpeg_mismatch", "load_array_file",
+           "open_source", "printable", "read_regular_file"]
 
 class FolderSource(ImageSource):
     """Images in a folder and its subfolders (symlinked files are read; symlinked folders are not followed
@@ -217,16 +86,21 @@ def _unlistable(exc: OSError) -> None:
 class ZipSource(ImageSource):
     """Images inside a .zip archive, by sorted member name. The content key hashes the archive's bytes.
     A member that cannot be read (bad CRC-32, damaged compressed data, encrypted, unknown compression
-    method) is a bad image named ``archive.zip:member``."""
+    method) is a bad image named ``archive.zip:member``.
+
+    File handle: the archive is read once for its listing and closed; ``load`` opens it again on first use and
+    keeps it open (reopening it per image would parse the central directory of a 50,000-member archive for
+    every image) until :meth:`close`, the end of a ``with`` block, or garbage collection. A process forked
+    after it was opened (a DataLoader worker) opens its own, so no two processes share one file offset."""
 
     kind = "zip"
 
     def __init__(self, path: Path) -> None:
         try:
-            self.archive = zipfile.ZipFile(path)
-            members = [m for m in self.archive.infolist() if not m.is_dir()]
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.infolist() if not m.is_dir()]
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as exc:
-            raise BadInputError(f"{printable(path)}: not a readable zip archive ({_first_line(exc)})") from None
+            raise BadInputError(f"{printable(path)}: not a readable zip archive ({first_line(exc)})") from None
         names, ignored = [], []
         for member in members:
             base = re.split(r"[/\\]", member.filename)[-1]  # "\\" too: archives made on Windows use it
@@ -238,57 +112,35 @@ class ZipSource(ImageSource):
         super().__init__(str(path), sorted(names), sorted(ignored))
         self.path = path
         self._lock = threading.Lock()
+        self._archive: zipfile.ZipFile | None = None
+        self._owner = 0
+
+    def _open(self) -> zipfile.ZipFile:
+        """The archive, opened by this process (call with the lock held)."""
+        if self._archive is None or self._owner != os.getpid():
+            self._archive, self._owner = zipfile.ZipFile(self.path), os.getpid()
+        return self._archive
 
     def load(self, index: int) -> np.ndarray:
         name = self.names[index]
         try:
             with self._lock:
-                data = self.archive.read(name)
+                data = self._open().read(name)
         except Exception as exc:  # noqa: BLE001 - a damaged member fails in many ways: a bad CRC-32 (BadZipFile),
             # zlib.error, lzma.LZMAError, an encrypted member (RuntimeError), an unknown method (NotImplementedError)
             raise BadInputError(f"{printable(self.path)}:{printable(name)}: cannot read from the archive "
-                                f"({_first_line(exc)})") from None
+                                f"({first_line(exc)})") from None
         return decode_image(data, f"{self.path}:{name}")
 
-    def content_key(self) -> str:
-        return _file_digest(self.path, b"ganeval-zip-v1\0")
-
-
-class ArraySource(ImageSource):
-    """Images from a uint8 array, in memory or from a .npy/.npz file."""
-
-    kind = "array"
-
-    def __init__(self, array: np.ndarray, label: str, file: Path | None = None, labels: np.ndarray | None = None,
-                 classes: list[object] | None = None) -> None:
-        self.images = array_to_nhwc(array, label)
-        super().__init__(label, [f"{label}[{i}]" for i in range(len(self.images))])
-        self.file = file
-        if labels is not None:
-            if len(labels) != len(self.images):
-                raise BadInputError(f"{printable(label)}: {len(labels)} labels for {len(self.images)} images")
-            self.labels, self.classes = np.asarray(labels), classes
-
-    def load(self, index: int) -> np.ndarray:
-        return np.ascontiguousarray(self.images[index])
+    def close(self) -> None:
+        """Close the archive's file handle (reopened by a later ``load``)."""
+        with self._lock:
+            archive, self._archive = self._archive, None
+        if archive is not None and self._owner == os.getpid():
+            archive.close()
 
     def content_key(self) -> str:
-        if self.file is not None:
-            return _file_digest(self.file, b"ganeval-arrayfile-v1\0")
-        digest = hashlib.sha256(f"ganeval-array-v1\0{self.images.shape}\0".encode())
-        digest.update(np.ascontiguousarray(self.images).data)
-        return digest.hexdigest()
-
-
-def _file_digest(path: Path, prefix: bytes) -> str:
-    digest = hashlib.sha256(prefix)
-    try:
-        with open(path, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-    except OSError as exc:
-        raise BadInputError(f"{printable(path)}: cannot read ({exc.strerror or exc})") from None
-    return digest.hexdigest()
+        return file_digest(self.path, b"ganeval-zip-v1\0")
 
 
 def load_array_file(path: Path) -> np.ndarray:
@@ -319,7 +171,7 @@ def load_array_file(path: Path) -> np.ndarray:
         # OSError, EOFError, BadZipFile; a damaged .npy header (SyntaxError, tokenize.TokenError); an .npz member
         # that is encrypted, of an unknown compression method or damaged (RuntimeError, zlib.error, LZMAError)
         raise BadInputError(f"{printable(path)}: not a readable numpy file without pickles "
-                            f"({_first_line(exc)})") from None
+                            f"({first_line(exc)})") from None
     raise BadInputError(f"{printable(path)}: .npz holds {keys}; expected one image array, an 'images' array, "
                         f"or mu/sigma statistics")
 
@@ -354,11 +206,11 @@ def open_source(obj: object) -> ImageSource:
     try:
         is_dir, exists = path.is_dir(), path.exists()
     except OSError as exc:  # e.g. a name longer than the file system allows
-        raise BadInputError(f"{printable(path)}: {exc.strerror or _first_line(exc)}") from None
+        raise BadInputError(f"{printable(path)}: {exc.strerror or first_line(exc)}") from None
     if is_dir:
         source: ImageSource = FolderSource(path)
     elif not exists:
-        from .train.data import named_dataset_source  # lazily: train.data builds on this module
+        from .datasets import named_dataset_source  # lazily: only a missing path can name a dataset
 
         named = named_dataset_source(os.fspath(obj))
         if named is None:

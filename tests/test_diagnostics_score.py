@@ -234,7 +234,7 @@ def test_evaluator_diagnostics_equal_score_and_images_replay(data, extractor) ->
 
 
 def test_named_dataset_labels() -> None:
-    from ganeval.train.data import FASHION_MNIST_CLASSES, load_fashion_mnist, named_dataset_source
+    from ganeval.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist, named_dataset_source
 
     try:
         images, labels, _ = load_fashion_mnist()
@@ -262,7 +262,7 @@ def test_fashion_mnist_test_split_covers_every_class_with_the_real_trunk(extract
     from the IDX files, covers all ten classes. Sizes: 100 training images per class (1,000) and 20 test
     images per class (200), about 2 minutes of extraction. With 30 per class the kNN vote labels too few
     shirts as shirts (3% < the 5% half-share); at 100 per class 7.5% (measured), so the test has margin."""
-    from ganeval.train.data import named_dataset_source
+    from ganeval.datasets import named_dataset_source
 
     try:
         train, test = named_dataset_source("fashion-mnist"), named_dataset_source("fashion-mnist:test")

@@ -247,8 +247,8 @@ def test_sigkill_leaves_the_previous_file_or_none(kind: str, moment: str, previo
 
     after = snapshot(dest)
     if kind == "checkpoint" and previous and moment == "before-rename":
-        # save_checkpoint removes an existing folder of the same step before renaming the new one in:
-        # killed in between, the step is gone (none, not torn); see the report on train/checkpoint.py.
+        # save_checkpoint moves an existing folder of the same step aside before renaming the new one in;
+        # test_checkpoint_rewrite_killed_between_renames_stays_loadable kills it between the two renames.
         assert after in (before, None)
     else:
         assert after == before, f"{kind}: the destination changed although its writer was killed"
@@ -547,3 +547,51 @@ def test_no_space_left_gives_one_clear_error_and_no_partial_file(where: str, tmp
     assert "previous version (if any) is unchanged" in message
     assert dest.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.npz"]
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL in-process: nothing after it runs (cleanup is disabled alongside)."""
+
+
+@pytest.mark.parametrize("renames_done", [0, 1, 2])
+def test_checkpoint_rewrite_killed_between_renames_stays_loadable(renames_done: int, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rewriting step 100 is killed after ``renames_done`` of its renames (old aside, new in) and before its
+    cleanup: the step is still listed and loadable (old or new version), and the next save of the run puts
+    things in order."""
+    import shutil
+
+    import ganeval.train.checkpoint as checkpoint
+
+    monkeypatch.setenv("GANEVAL_HOME", str(tmp_path / "home"))
+    write("checkpoint", tmp_path, 0)
+    calls = [0]
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if calls[0] == renames_done:
+            raise _Killed
+        calls[0] += 1
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.os, "replace", replace)
+    monkeypatch.setattr(checkpoint.shutil, "rmtree", lambda *args, **kwargs: None)
+    if renames_done < 2:
+        with pytest.raises(_Killed):
+            write("checkpoint", tmp_path, 1)
+    else:  # both renames done, killed before deleting the old folder: with rmtree disabled it stays
+        write("checkpoint", tmp_path, 1)
+    monkeypatch.undo()
+    for leftover in (tmp_path / "run" / "checkpoints").glob(".*.tmp"):
+        shutil.rmtree(leftover)  # a killed writer's temporary folder; removed as stale by the next writer anyway
+
+    found = checkpoint.list_checkpoints(tmp_path / "run")
+    assert len(found) == 1
+    version = checkpoint.read_meta(found[0])["version"]
+    assert version == (1 if renames_done == 2 else 0)
+    assert isinstance(checkpoint.load_state(found[0]), dict)
+    write("checkpoint", tmp_path, 2)
+    dest = destination("checkpoint", tmp_path)
+    assert checkpoint.list_checkpoints(tmp_path / "run") == [dest]
+    _check_readable("checkpoint", dest, version=2)
+    assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name]

@@ -337,7 +337,7 @@ def test_demo_reference_and_its_fallback_to_shapes(tmp_path, monkeypatch) -> Non
     rerun keeps the files it finds."""
     import ganeval.demo as demo
     from ganeval.errors import BadInputError
-    from ganeval.train.data import dataset_images
+    from ganeval.datasets import dataset_images
 
     def missing(*args, **kwargs):
         raise BadInputError("/usr/share/datasets/fashion-mnist: not installed")

@@ -159,7 +159,7 @@ def test_network_access_only_in_the_verified_download() -> None:
     assert set(uses) == {("weights.py", "download_file")}
     # The one download ganeval leaves to a library: torchvision's MNIST/CIFAR-10 (its own https mirrors, checked
     # by torchvision's md5 sums), for the named datasets of `ganeval train`/`stats --data`; see the issue #9 report.
-    assert delegated == [("data.py", "_download")]
+    assert delegated == [("datasets.py", "_download")]
     assert downloads and all(sha.endswith("_SHA256") for _, sha in downloads), downloads
     for url, sha in ((weights.FULL_URL, weights.FULL_SHA256), (vgg.VGG16_URL, vgg.VGG16_SHA256)):
         assert url.startswith("https://") and re.fullmatch(r"[0-9a-f]{64}", sha)

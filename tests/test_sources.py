@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
@@ -140,3 +141,38 @@ def test_symlinks_loops_and_dangling_links(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match=r"dangling\.png: "):
         source.load(2)
     assert source.content_key()  # an unreadable file does not stop hashing; decoding reports it
+
+
+def _open_handles(path: Path) -> int:
+    """How many of this process's file descriptors point at ``path`` (Linux /proc)."""
+    count = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            count += Path(fd).readlink() == path.resolve()
+        except OSError:
+            continue
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc/self/fd")
+def test_zip_source_releases_its_file_handle(tmp_path: Path) -> None:
+    """A ZipSource holds no handle after listing the archive, opens one to read, and releases it on close() and
+    at the end of a ``with`` block; it can still be read after close()."""
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for i, image in enumerate(smooth_images(3, 16, seed=4)):
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, format="PNG")
+            handle.writestr(f"{i}.png", buffer.getvalue())
+    source = open_source(archive)
+    assert _open_handles(archive) == 0
+    first = source.load(0)
+    assert _open_handles(archive) == 1
+    source.close()
+    assert _open_handles(archive) == 0
+    with open_source(archive) as again:
+        assert np.array_equal(again.load(0), first)
+    assert _open_handles(archive) == 0
+    assert np.array_equal(source.load(0), first)
+    source.close()
+    assert _open_handles(archive) == 0

@@ -11,9 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
+import ganeval.datasets as datasets_module
 import ganeval.train.data as data_module
 from ganeval.errors import BadInputError
-from ganeval.train.data import DATASET_NAMES, TrainingData, open_dataset, read_idx
+from ganeval.datasets import DATASET_NAMES, read_idx
+from ganeval.train.data import TrainingData, open_dataset
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:
@@ -130,7 +132,7 @@ def test_fashion_mnist_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     (tmp_path / "env").mkdir()
     (tmp_path / "root").mkdir()
     monkeypatch.setenv("GANEVAL_DATA", str(tmp_path / "env"))
-    monkeypatch.setattr(data_module, "DEBIAN_FASHION_MNIST", tmp_path / "not-there")
+    monkeypatch.setattr(datasets_module, "DEBIAN_FASHION_MNIST", tmp_path / "not-there")
     with pytest.raises(BadInputError) as info:
         open_dataset("fashion-mnist", 28, root=str(tmp_path / "root"))
     message = str(info.value)
@@ -292,3 +294,20 @@ def test_torchvision_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no
 def test_names() -> None:
     assert DATASET_NAMES == ("fashion-mnist", "mnist", "cifar10", "shapes")
     assert isinstance(open_dataset("SHAPES", 8), TrainingData)
+
+
+def test_tiff_folder_is_training_data(tmp_path: Path) -> None:
+    """Training reads the same image extensions as scoring (one list, ganeval.decode.IMAGE_EXTENSIONS): a folder
+    of .tif/.tiff/.ppm files that can be scored can be trained on."""
+    from PIL import Image
+
+    from ganeval.sources import open_source
+
+    rng = np.random.default_rng(0)
+    for i, suffix in enumerate((".tif", ".TIFF", ".ppm")):
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / f"{i}{suffix}")
+    data = open_dataset(str(tmp_path), 8)
+    source = open_source(tmp_path)
+    assert len(data) == len(source) == 3
+    for i in range(3):
+        assert np.array_equal(data.uint8(i), source.load(i))

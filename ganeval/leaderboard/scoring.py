@@ -27,9 +27,10 @@ from ..batches import quantise
 from ..errors import BadInputError, GanevalError
 from ..metrics import registry
 from ..evaluator import Evaluator
+from ..images import png_bytes, tile
 from ..pairs import closest_pairs, load_named, pairs_png
 from ..result import Result
-from ..train.trainer import load_generator, png_bytes, tile
+from ..train.trainer import load_generator
 from .discovery import Checkpoint, build_foreign, discover, import_factory, latent_shape
 from .store import (
     METRIC_COLUMNS, RANKABLE, check_sort_by, default_sort, has_row, rank, read_table, setup_id, update_table, upsert,

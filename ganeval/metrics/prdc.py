@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..defaults import DC_K, PR_K, SEED
 from ..device import resolve_device
 
 _UNIT_ROUNDOFF = 2.0 ** -53
@@ -400,8 +401,8 @@ def _subsample(real: np.ndarray, fake: np.ndarray, seed: int) -> tuple[np.ndarra
     return real, fake[np.sort(rng.choice(n_fake, size=n_real, replace=False))], "fake"
 
 
-def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, *, k_pr: int = 3, k_dc: int = 5,
-                                      seed: int = 2020, block_size: int | None = None,
+def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, *, k_pr: int = PR_K, k_dc: int = DC_K,
+                                      seed: int = SEED, block_size: int | None = None,
                                       device: str | torch.device | None = None,
                                       progress: Callable[[int, int], None] | None = None) -> PRDCResult:
     """Precision and recall (k = ``k_pr``) and density and coverage (k = ``k_dc``) of ``fake`` (M, D)

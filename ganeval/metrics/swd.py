@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ganeval import defaults
 from ganeval.errors import BadInputError
 
 from ..parts import SWD as SWD_PART
@@ -45,11 +46,8 @@ NHOODS_PER_IMAGE = 128
 DIR_REPEATS = 4
 DIRS_PER_REPEAT = 128
 MIN_RESOLUTION = 16
-PROTOCOL_IMAGES = 16384
-DEFAULT_SEED = 2020
-
-CHANNELS = 3
-DESCRIPTOR_DIM = CHANNELS * NHOOD_SIZE * NHOOD_SIZE
+PROTOCOL_IMAGES = defaults.SWD_IMAGES
+DEFAULT_SEED = defaults.SEED
 
 _TAG_CENTRES = 1
 _TAG_DIRECTIONS = 2

@@ -10,6 +10,10 @@
 
 A checkpoint is written into a hidden temporary folder beside its final name and renamed into place when
 complete, so ``step_*`` folders are always whole; a run interrupted mid-write resumes from the previous one.
+Rewriting an existing step moves the old folder aside to ``.step_NNNNNN.previous`` first, renames the new one in,
+then deletes the old: a process killed between the two renames leaves only ``.step_NNNNNN.previous``, which
+:func:`list_checkpoints` returns for that step (readers never rename anything) and the next
+:func:`save_checkpoint` of the run renames back (or deletes, when the new folder made it into place).
 """
 
 from __future__ import annotations
@@ -36,19 +40,49 @@ from ..weights import load_problem, safe_torch_load
 FORMAT = "ganeval-checkpoint"
 FORMAT_VERSION = 1
 _STEP_DIR = re.compile(r"step_(\d+)")
+_PREVIOUS_SUFFIX = ".previous"
+_PREVIOUS_DIR = re.compile(r"\.step_(\d+)\.previous")
 
 
 def checkpoint_dir(run: str | os.PathLike[str], step: int) -> Path:
     return Path(run) / "checkpoints" / f"step_{step:06d}"
 
 
+def _previous(final: Path) -> Path:
+    """Where the old folder of step ``final`` waits while its new version is renamed into place."""
+    return final.with_name(f".{final.name}{_PREVIOUS_SUFFIX}")
+
+
 def list_checkpoints(run: str | os.PathLike[str]) -> list[Path]:
-    """The complete checkpoint folders of a run, oldest first (temporary folders are ignored)."""
+    """The complete checkpoint folders of a run, oldest first (temporary folders are ignored); for a step whose
+    rewrite was killed between its two renames, the old folder left at ``.step_NNNNNN.previous``."""
     folder = Path(run) / "checkpoints"
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_DIR.fullmatch(p.name)) and p.is_dir()]
-    return [path for _, path in sorted(found)]
+    found = {int(m.group(1)): p for p in folder.iterdir() if (m := _STEP_DIR.fullmatch(p.name)) and p.is_dir()}
+    for path in folder.iterdir():
+        m = _PREVIOUS_DIR.fullmatch(path.name)
+        if m and int(m.group(1)) not in found and path.is_dir():
+            found[int(m.group(1))] = path
+    return [found[step] for step in sorted(found)]
+
+
+def recover_checkpoints(run: str | os.PathLike[str]) -> None:
+    """Finish the rewrites of ``run`` killed between their two renames: a ``.step_NNNNNN.previous`` folder is renamed
+    back to ``step_NNNNNN`` when that is missing, else deleted (the new version made it into place). For the
+    run's one writer only (a reader never renames)."""
+    folder = Path(run) / "checkpoints"
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        m = _PREVIOUS_DIR.fullmatch(path.name)
+        if not m or not path.is_dir():
+            continue
+        final = folder / f"step_{m.group(1)}"
+        if final.is_dir():
+            shutil.rmtree(path)
+        else:
+            os.replace(path, final)
 
 
 def save_checkpoint(run: str | os.PathLike[str], step: int, generator: torch.nn.Module,
@@ -58,11 +92,13 @@ def save_checkpoint(run: str | os.PathLike[str], step: int, generator: torch.nn.
     final = checkpoint_dir(run, step)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
+        recover_checkpoints(run)
         remove_stale_temporaries(final)
         temporary = Path(tempfile.mkdtemp(prefix=own_prefix(final), suffix=TEMP_SUFFIX, dir=final.parent))
     except OSError as exc:
         raise GanevalError(f"{final}: cannot write the checkpoint ({exc.strerror or exc})") from None
-    replaced = temporary.with_name(temporary.name[:-len(TEMP_SUFFIX)] + ".old" + TEMP_SUFFIX)
+    replaced = _previous(final)
+    moved_aside = False
     try:
         save_file(_tensors(generator), str(temporary / "generator.safetensors"))
         save_file(_tensors(discriminator), str(temporary / "discriminator.safetensors"))
@@ -75,8 +111,12 @@ def save_checkpoint(run: str | os.PathLike[str], step: int, generator: torch.nn.
                 os.fsync(handle.fileno())
         if final.exists():  # moved aside, not deleted, until the new one is in place
             os.replace(final, replaced)
+            moved_aside = True
         os.replace(temporary, final)
         fsync_directory(final.parent)
+        moved_aside = False
+        with contextlib.suppress(OSError):  # else removed by the run's next save (recover_checkpoints)
+            shutil.rmtree(replaced)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise GanevalError(full_disk_message(final, reason) if exc.errno in (errno.ENOSPC, errno.EFBIG)
@@ -84,9 +124,11 @@ def save_checkpoint(run: str | os.PathLike[str], step: int, generator: torch.nn.
     except (SafetensorError, RuntimeError) as exc:  # how safetensors and torch.save report a full disk
         raise GanevalError(f"{final}: cannot write the checkpoint ({str(exc).splitlines()[0]})") from None
     finally:
-        for leftover in (temporary, replaced):
+        with contextlib.suppress(OSError):
+            shutil.rmtree(temporary)
+        if moved_aside and not final.exists():  # the new folder did not make it: the old one goes back
             with contextlib.suppress(OSError):
-                shutil.rmtree(leftover)
+                os.replace(replaced, final)
     return final
 
 

@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..atomic import atomic_write
 from ..device import resolve_device
 from ..errors import BadInputError
+from ..images import png_bytes, tile
 from . import losses
 from .checkpoint import list_checkpoints, load_state, load_weights, read_meta, save_checkpoint
 from .data import TrainingData, open_dataset
@@ -332,13 +332,6 @@ def _pixels(images: torch.Tensor) -> np.ndarray:
     return quantise(images.detach().cpu(), (-1.0, 1.0)).permute(0, 2, 3, 1).numpy()
 
 
-def png_bytes(array: np.ndarray) -> bytes:
-    """A uint8 (H, W, C) image, C = 1 or 3, encoded as PNG (grayscale when C = 1)."""
-    buffer = io.BytesIO()
-    Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _write_png(array: np.ndarray, path: str | os.PathLike[str]) -> None:
     with atomic_write(path) as handle:
         handle.write(png_bytes(array))
@@ -349,19 +342,6 @@ def save_pngs(images: torch.Tensor, folder: str | os.PathLike[str]) -> Path:
     for index, image in enumerate(_pixels(images)):
         _write_png(image, Path(folder) / f"{index:06d}.png")
     return Path(folder)
-
-
-def tile(pixels: np.ndarray, columns: int | None = None) -> np.ndarray:
-    """uint8 images (B, H, W, C) → one uint8 grid image (H', W', C), 2-px black gaps, ⌈√B⌉ columns by default."""
-    count, height, width, channels = pixels.shape
-    columns = columns or max(1, math.ceil(math.sqrt(count)))
-    rows = math.ceil(count / columns)
-    grid = np.zeros((rows * (height + 2) + 2, columns * (width + 2) + 2, channels), dtype=np.uint8)
-    for index, image in enumerate(pixels):
-        r, c = divmod(index, columns)
-        top, left = 2 + r * (height + 2), 2 + c * (width + 2)
-        grid[top:top + height, left:left + width] = image
-    return grid
 
 
 def save_grid(images: torch.Tensor, path: str | os.PathLike[str], columns: int | None = None) -> Path:

@@ -21,7 +21,7 @@ import numpy as np
 
 from .atomic import atomic_write
 from .features import Features
-from .weights import ganeval_home
+from .paths import ganeval_home
 
 PART_FORMATS = {"inception": "ganeval-features-v1", "swd": "ganeval-swd-v1", "vgg": "ganeval-vgg-v1"}
 log = logging.getLogger("ganeval")

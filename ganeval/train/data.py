@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 
 from ..errors import BadInputError
 from ..sources import ArraySource, decode_image
-from ..weights import ganeval_home
+from ..paths import ganeval_home
 
 DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10", "shapes")
 FOLDER_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})

@@ -1,0 +1,1 @@
+"""Feature extractors and what they share: the resolution of their weights (``weights``)."""

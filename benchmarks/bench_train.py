@@ -256,7 +256,7 @@ def main() -> None:
         parser.error("need --steps ≥ 1, --warmup ≥ 0 and --eval-steps > --warmup")
 
     import ganeval
-    from ganeval.weights import ganeval_home
+    from ganeval.paths import ganeval_home
 
     began = time.perf_counter()
     print(f"ganeval {ganeval.__version__} · torch {torch.__version__} ({torch.get_num_threads()} threads) · "

@@ -21,7 +21,7 @@ import numpy as np
 
 from .atomic import atomic_write
 from .parts import Features, VectorPart
-from .weights import ganeval_home
+from .paths import ganeval_home
 
 FORMAT = "ganeval-part-v2"
 log = logging.getLogger("ganeval")

@@ -15,6 +15,8 @@ Weights, first hit wins:
 3. a download from download.pytorch.org into ``$GANEVAL_HOME/weights`` (only with ``download=True``),
    verified by sha256 before an atomic rename.
 
+They are declared as a ``WeightSpec`` (``vgg16_spec``) over the generic helper ``ganeval.extractors.weights``.
+
 The full sha256 ``397923af8e79…5bf0`` (553,433,881 bytes) is verified, not only the 8-digit prefix in the
 file name that torchvision checks: it is listed identically by several independent public hash lists
 (for example snap-research/discoscene ``models/perceptual_model.py``, next to torchvision's URL).
@@ -23,8 +25,6 @@ file name that torchvision checks: it is listed identically by several independe
 from __future__ import annotations
 
 import os
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +35,13 @@ from .device import describe as describe_device
 from .device import exact_float32, prepare_input, prepare_model, resolve_device, to_device
 from .errors import BadInputError, WeightsError
 from .preprocess import tf_resize_bilinear
-from .weights import download_file, ganeval_home, sha256_file, torch_hub_checkpoints
+from .extractors import weights as generic
+from .extractors.weights import WeightSpec, WeightsInfo
+from .paths import ganeval_home, ganeval_weights_dir, torch_hub_checkpoints
 
 VGG16_FILENAME = "vgg16-397923af.pth"
 VGG16_URL = "https://download.pytorch.org/models/" + VGG16_FILENAME
 VGG16_SHA256 = "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0"
-VGG16_BYTES = 553_433_881
 ENV_VGG_WEIGHTS = "GANEVAL_VGG16_WEIGHTS"
 EXTRACTOR_STANDARD = "vgg16-torchvision-imagenet"
 EXTRACTOR_CUSTOM = "vgg16-custom-weights"
@@ -62,88 +63,44 @@ def how_to_get_vgg() -> str:
             f"or {torch_hub_checkpoints() / VGG16_FILENAME}, or pass --vgg-weights PATH (or set ${ENV_VGG_WEIGHTS})")
 
 
+def vgg16_spec() -> WeightSpec:
+    """The VGG16 weights as a WeightSpec, from this module's constants as they are now."""
+    return WeightSpec(
+        name="VGG16", filename=VGG16_FILENAME, sha256=VGG16_SHA256,
+        standard_sha256={VGG16_SHA256: "torchvision VGG16 ImageNet weights (vgg16-397923af.pth)"},
+        env=ENV_VGG_WEIGHTS, option="--vgg-weights", how_to=how_to_get_vgg(), extractor_standard=EXTRACTOR_STANDARD,
+        extractor_custom=EXTRACTOR_CUSTOM, check_layout=check_vgg_layout, layout="torchvision's VGG16 layout",
+        url=VGG16_URL, folders=(("ganeval-home", ganeval_weights_dir), ("torch-hub", torch_hub_checkpoints)),
+        strict_name=False, nonstandard_note="precision/recall not comparable with published numbers",
+        provenance_prefix="pr_",
+    )
+
+
 def nonstandard_vgg_warning(sha256: object) -> str:
     """The sentence every precision/recall made with non-standard VGG16 weights carries."""
-    return (f"non-standard VGG16 weights (sha256 {str(sha256)[:12]}…): precision/recall not comparable with "
-            f"published numbers")
+    return generic.nonstandard_warning(vgg16_spec(), sha256)
 
 
-@dataclass(frozen=True)
-class VGGWeightsInfo:
-    """The VGG16 weights in use: file, sha256 of the file, where it was found, whether it is the standard file."""
-
-    path: Path
-    sha256: str
-    source: str
-    standard: bool
-
-    @property
-    def extractor(self) -> str:
-        return EXTRACTOR_STANDARD if self.standard else EXTRACTOR_CUSTOM
-
-    @property
-    def warning(self) -> str | None:
-        return None if self.standard else nonstandard_vgg_warning(self.sha256)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "pr_extractor": self.extractor,
-            "pr_weights_path": str(self.path),
-            "pr_weights_sha256": self.sha256,
-            "pr_weights_source": self.source,
-            "pr_weights_standard": self.standard,
-        }
+VGGWeightsInfo = WeightsInfo
+"""The VGG16 weights in use (``ganeval.extractors.weights.WeightsInfo``; this name stays for one release)."""
 
 
 def locate_vgg_weights(explicit: str | os.PathLike[str] | None = None, download: bool = True,
-                       url: str = VGG16_URL, timeout: float = 30.0) -> VGGWeightsInfo:
+                       url: str = VGG16_URL, timeout: float = 30.0) -> WeightsInfo:
     """Resolve the VGG16 weights in the order of the module docstring and hash the file found.
     Layout is checked when the file is read (``load_vgg_state_dict``)."""
-    for source, given in (("--vgg-weights", explicit), (ENV_VGG_WEIGHTS, os.environ.get(ENV_VGG_WEIGHTS))):
-        if given:
-            path = Path(given).expanduser()
-            if not path.is_file():
-                raise WeightsError(f"{path}: VGG16 weights file not found (from {source})")
-            digest = sha256_file(path)
-            return VGGWeightsInfo(path, digest, source, digest == VGG16_SHA256)
-
-    for source, folder in (("ganeval-home", ganeval_home() / "weights"), ("torch-hub", torch_hub_checkpoints())):
-        path = folder / VGG16_FILENAME
-        if path.is_file():
-            digest = sha256_file(path)
-            if digest != VGG16_SHA256:
-                raise WeightsError(
-                    f"{path}: sha256 {digest[:16]}… is not the standard {VGG16_SHA256[:16]}… (corrupted or partial "
-                    f"download?); delete it, or pass it as --vgg-weights to use it as custom weights"
-                )
-            return VGGWeightsInfo(path, digest, source, True)
-
-    if not download:
-        raise WeightsError(f"no VGG16 weights found: {how_to_get_vgg()}")
-    dest = ganeval_home() / "weights" / VGG16_FILENAME
-    download_file(url, dest, VGG16_SHA256, timeout=timeout, how_to=how_to_get_vgg())
-    return VGGWeightsInfo(dest, VGG16_SHA256, "download", True)
+    return generic.locate(vgg16_spec(), explicit, download, url=url, timeout=timeout)
 
 
 def load_vgg_state_dict(path: str | os.PathLike[str], mmap: bool = False) -> dict[str, torch.Tensor]:
-    """Read a VGG16 state dict (weights-only unpickling, CPU) and check it against torchvision's layout:
-    32 float tensors ``features.{0,2,…,28}.{weight,bias}`` and ``classifier.{0,3,6}.{weight,bias}``.
+    """Read a VGG16 state dict (weights-only unpickling or safetensors, CPU) and check it against torchvision's
+    layout: 32 float tensors ``features.{0,2,…,28}.{weight,bias}`` and ``classifier.{0,3,6}.{weight,bias}``.
     ``mmap`` maps a zip-format file instead of reading it (for a cheap layout check)."""
-    path = Path(path)
-    try:
-        use_mmap = mmap and zipfile.is_zipfile(path)
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
-    except Exception as exc:  # noqa: BLE001 - a damaged file can fail the unpickler in many ways
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path}: not a readable weights-only VGG16 state dict ({first[:200]})") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{path}: expected a state dict of tensors in torchvision's VGG16 layout")
-    return _check_layout(path, state)
+    return generic.read_state_dict(vgg16_spec(), Path(path), mmap=mmap)
 
 
-def _check_layout(path: Path, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def check_vgg_layout(path: Path, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The spec's layout check: names, shapes and floating-point dtypes of torchvision's VGG16."""
     reference = _reference_shapes()
     missing = sorted(set(reference) - set(state))
     unexpected = sorted(set(state) - set(reference))

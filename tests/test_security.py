@@ -160,9 +160,14 @@ def test_network_access_only_in_the_verified_download() -> None:
     # The one download ganeval leaves to a library: torchvision's MNIST/CIFAR-10 (its own https mirrors, checked
     # by torchvision's md5 sums), for the named datasets of `ganeval train`/`stats --data`; see the issue #9 report.
     assert delegated == [("datasets.py", "_download")]
-    assert downloads and all(sha.endswith("_SHA256") for _, sha in downloads), downloads
+    # Every download goes through the one call in ganeval.extractors.weights.locate, which passes the spec's
+    # pinned sha256 (WeightSpec refuses a download URL that is not https or has no 64-hex sha256).
+    assert downloads == [("weights.py", "spec.sha256")], downloads
     for url, sha in ((weights.FULL_URL, weights.FULL_SHA256), (vgg.VGG16_URL, vgg.VGG16_SHA256)):
         assert url.startswith("https://") and re.fullmatch(r"[0-9a-f]{64}", sha)
+    for spec, url, sha in ((weights.inception_spec(), weights.FULL_URL, weights.FULL_SHA256),
+                           (vgg.vgg16_spec(), vgg.VGG16_URL, vgg.VGG16_SHA256)):
+        assert (spec.url, spec.sha256) == (url, sha)
     assert weights.FULL_URL == ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                                 "pt_inception-2015-12-05-6726825d.pth")
     assert vgg.VGG16_URL == "https://download.pytorch.org/models/vgg16-397923af.pth"

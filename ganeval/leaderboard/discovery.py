@@ -28,7 +28,7 @@ import torch
 from ..device import resolve_device
 from ..errors import BadInputError, GanevalError
 from ..train.checkpoint import list_checkpoints, read_meta
-from ..weights import load_problem, safe_torch_load
+from ..paths import load_problem, safe_torch_load
 
 FOREIGN_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")

@@ -35,7 +35,7 @@ from safetensors.torch import load_file, save_file
 from .. import __version__
 from ..atomic import TEMP_SUFFIX, fsync_directory, full_disk_message, own_prefix, remove_stale_temporaries
 from ..errors import BadInputError, GanevalError
-from ..weights import load_problem, safe_torch_load
+from ..paths import load_problem, safe_torch_load
 
 FORMAT = "ganeval-checkpoint"
 FORMAT_VERSION = 1

@@ -135,7 +135,7 @@ def test_modes_numbers_match_brute_force(data, extractor) -> None:
 
 def test_real_labels_and_class_fid(extractor) -> None:
     """Labels given by the caller; per-class FID where both sides have >= 100 images equals FID of the rows."""
-    from ganeval.api import _fid_of_rows
+    from ganeval.metrics.fid import fid_of_rows as _fid_of_rows
 
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, size=(6, 16, 16, 3), dtype=np.uint8)

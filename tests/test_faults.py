@@ -43,12 +43,13 @@ pytestmark = [pytest.mark.subprocess,
 # --- the writers under test, each writing a deterministic version (> 64 KiB) of its file ----------------
 
 def _features(version: int):
-    from ganeval.parts import Features
+    from ganeval.parts import POOL3, Features, VectorPart
 
     rng = np.random.default_rng(version)
     pool3 = rng.standard_normal((256, 512)).astype(np.float32)
+    part = VectorPart(256, rows=pool3, mu=pool3.mean(0).astype(np.float64), sigma=np.cov(pool3, rowvar=False))
     return Features(names=[f"img{i:03d}.png" for i in range(256)], provenance={"version": version},
-                    pool3=pool3, mu=pool3.mean(0).astype(np.float64), sigma=np.cov(pool3, rowvar=False))
+                    parts={POOL3: part})
 
 
 def _result(version: int, padding: int = 100_000):
@@ -88,10 +89,10 @@ def _modules(version: int):
 def write(kind: str, target: Path, version: int) -> Path:
     """Write ``version`` of ``kind``'s file under ``target`` with ganeval's own writer; returns its path."""
     if kind == "cache":
-        from ganeval.cache import store_part
+        from ganeval.cache import store_entry
 
         os.environ["GANEVAL_HOME"] = str(target / "home")
-        return store_part("inception", KEY, _features(version))
+        return store_entry(KEY, "inception:pool3", _features(version))
     if kind == "stats":
         from ganeval.stats import Statistics, save_statistics
 
@@ -276,9 +277,9 @@ def test_sigkill_leaves_the_previous_file_or_none(kind: str, moment: str, previo
 def _check_readable(kind: str, dest: Path, version: int) -> None:
     """``dest`` reads back through ganeval's reader as the given version."""
     if kind == "cache":
-        from ganeval.cache import load_part
+        from ganeval.cache import load_entry
 
-        features = load_part("inception", KEY)
+        features = load_entry(KEY)
         assert features is not None and features.provenance == {"version": version}
         np.testing.assert_array_equal(features.pool3, _features(version).pool3)
     elif kind == "stats":
@@ -346,19 +347,19 @@ def test_old_temporary_files_of_other_machines_are_removed_after_a_day(tmp_path:
 # --- concurrent writers -----------------------------------------------------------------------------------
 
 def _cache_writer(home: str, version: int, rounds: int, conn) -> None:
-    from ganeval.cache import store_part
+    from ganeval.cache import store_entry
 
     os.environ["GANEVAL_HOME"] = home
     features = _features(version)
     for _ in range(rounds):
-        store_part("inception", KEY, features)
+        store_entry(KEY, "inception:pool3", features)
     conn.send("done")
 
 
 def _cache_reader(home: str, stop, conn) -> None:
     import logging
 
-    from ganeval.cache import load_part
+    from ganeval.cache import load_entry
 
     os.environ["GANEVAL_HOME"] = home
     damaged: list[str] = []
@@ -370,7 +371,7 @@ def _cache_reader(home: str, stop, conn) -> None:
     logging.getLogger("ganeval").addHandler(Catch())
     seen, reads = set(), 0
     while not stop.is_set() or not seen:
-        features = load_part("inception", KEY)
+        features = load_entry(KEY)
         reads += 1
         if features is not None:
             assert features.pool3.shape == (256, 512)
@@ -383,7 +384,7 @@ def test_concurrent_writers_and_readers_of_one_cache_entry(tmp_path: Path, monke
     """Three processes store the same key (different contents) ten times each while a fourth reads it: every
     read is one complete version (none is reported damaged, so none is deleted and recomputed), and the
     final entry is one writer's complete version."""
-    from ganeval.cache import load_part
+    from ganeval.cache import load_entry
 
     home = str(tmp_path / "home")
     stop = CTX.Event()
@@ -400,7 +401,7 @@ def test_concurrent_writers_and_readers_of_one_cache_entry(tmp_path: Path, monke
     assert damaged == [], damaged
     assert set(seen) <= {1, 2, 3} and seen and reads > 1
     monkeypatch.setenv("GANEVAL_HOME", home)
-    final = load_part("inception", KEY)
+    final = load_entry(KEY)
     assert final is not None and final.provenance["version"] in (1, 2, 3)
     leftovers = sorted(p.name for p in (tmp_path / "home" / "features").iterdir())
     assert leftovers == [f"{KEY}.npz"], leftovers

@@ -487,7 +487,7 @@ _EXTRACTOR_KEYS = ("extractor", "weights_sha256", "weights_source", "weights_sta
                    "ganeval_version")
 
 
-def provenance(extractors: Extractors, real: Side | None, fake: Side, metrics: list[Metric],
+def provenance(extractors: Extractors, real: Side | None, fake: Side, metrics: list[Metric], options: Options,
                warnings: list[str]) -> dict[str, object]:
     """The run's provenance: the Inception extractor (when used), the metrics, each side's source."""
     from .weights import nonstandard_warning
@@ -506,7 +506,7 @@ def provenance(extractors: Extractors, real: Side | None, fake: Side, metrics: l
     out: dict[str, object] = {**common, "metrics": sorted(metric.name for metric in metrics)}
     if distributed.active():
         out["world_size"] = distributed.world_size()
-    uses_fd = any(metric.from_statistics or metric.name == "sfid" for metric in metrics)
+    uses_fd = any(not need.rows for metric in metrics for need in metric.needs(options.of(metric), "fake", options.seed))
     for side in (real, fake):
         if side is None:
             continue
@@ -533,7 +533,7 @@ def evaluate(real: Side | None, fake: Side, metrics: list[Metric], options: Opti
                                                 device=extractors.device, warnings=warnings, arrays=arrays)
         if not any(metric.name == "authpct" for metric in done):
             arrays.pop("fake_names", None)
-        out = provenance(extractors, real, fake, done if not strict else metrics, warnings)
+        out = provenance(extractors, real, fake, done if not strict else metrics, options, warnings)
         out.update(details)
         return Result(scores, real.n if real else None, fake.n, out, warnings, arrays)
 

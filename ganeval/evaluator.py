@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -24,10 +23,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import defaults, distributed
+from . import distributed
 from .batches import BatchChecker, parse_range
 from .device import synchronise
-from .engine import Extractors, Request, check_pair, evaluate, new_accumulators, open_side, plan, run_batch, usable
+from .engine import (Extractors, check_pair, evaluate, new_accumulators, open_side, plan, progress_enabled, run_batch,
+                     usable)
 from .errors import BadInputError
 from .extractors.base import Batch
 from .metrics.fid import psd_factor

@@ -11,15 +11,8 @@ from PIL import Image
 from conftest import smooth_images
 from ganeval.errors import BadInputError
 from ganeval.metrics import swd
-from ganeval.metrics.swd import (
-    DescriptorSampler,
-    SWDResult,
-    laplacian_pyramid,
-    normalise_descriptors,
-    pyramid_levels,
-    sliced_wasserstein,
-    sliced_wasserstein_distance,
-)
+from ganeval.extractors.swd_pixels import DescriptorSampler, laplacian_pyramid, pyramid_levels
+from ganeval.metrics.swd import SWDResult, normalise_descriptors, sliced_wasserstein, sliced_wasserstein_distance
 
 BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0])
 GAUSSIAN = (np.outer(BINOMIAL, BINOMIAL) / 256.0)[np.newaxis, np.newaxis]

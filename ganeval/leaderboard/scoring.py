@@ -18,12 +18,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from .. import __version__
 from ..atomic import atomic_write
-from ..batches import quantise
 from ..errors import BadInputError, GanevalError
 from ..metrics import registry
 from ..evaluator import Evaluator
@@ -187,14 +187,10 @@ def _plotted(current: pd.DataFrame, asked: Sequence[str] | None) -> list[str]:
 
 
 def _grid(module: torch.nn.Module, latent: int | tuple[int, ...] | None, count: int, evaluator: Evaluator) -> bytes:
-    """A PNG grid of ``count`` images from the generator, latents from the Evaluator's seed."""
-    declared = latent if latent is not None else getattr(module, "z_dim")
-    shape = (declared,) if isinstance(declared, int) else tuple(declared)
-    z = torch.randn((count, *shape), generator=torch.Generator().manual_seed(evaluator.seed))
-    with torch.no_grad():
-        images = module(z.to(evaluator.extractor.device)).detach().cpu().float()
-    pixels = quantise(images, evaluator.input_range).permute(0, 2, 3, 1).numpy()
-    return png_bytes(tile(pixels))
+    """A PNG grid of the first ``count`` images the checkpoint was scored on (the same latents, drawn again
+    by ``Evaluator.images``)."""
+    shown = evaluator.images(module, range(min(count, evaluator.num_samples)), z_dim=latent)
+    return png_bytes(tile(np.stack([shown[index] for index in sorted(shown)])))
 
 
 def pairs_path(out: str | os.PathLike[str], checkpoint_sha256: str, setup: str) -> Path:

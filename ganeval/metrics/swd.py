@@ -1,4 +1,6 @@
 """Sliced Wasserstein distance (SWD) of Progressive GAN (Karras et al. 2018, ``metrics/sliced_wasserstein.py``).
+The descriptors are sampled by the ``pixels`` extractor (``ganeval.extractors.swd_pixels``); this module holds
+the distance between two sets of them and the metric's registry entry.
 
 Protocol: every image (uint8 pixels as float32 in [0, 255], NCHW) becomes a Laplacian pyramid built with the
 5×5 binomial kernel [1, 4, 6, 4, 1]ᵀ[1, 4, 6, 4, 1]/256 and mirror borders (reflect without repeating the
@@ -32,8 +34,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 
 from ganeval import defaults
 from ganeval.errors import BadInputError
@@ -41,242 +41,16 @@ from ganeval.errors import BadInputError
 from ..parts import SWD as SWD_PART
 from .registry import Context, Key, Metric, Need, Row, option, register
 
-NHOOD_SIZE = 7
-NHOODS_PER_IMAGE = 128
 DIR_REPEATS = 4
 DIRS_PER_REPEAT = 128
-MIN_RESOLUTION = 16
 PROTOCOL_IMAGES = defaults.SWD_IMAGES
 DEFAULT_SEED = defaults.SEED
 
-_TAG_CENTRES = 1
 _TAG_DIRECTIONS = 2
 _TAG_SUBSAMPLE = 3
 _PROJECTION_BYTES = 512 * 2**20
 _NORMALISE_ROWS = 8192
 
-_BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0])
-_KERNEL_5X5 = torch.from_numpy((np.outer(_BINOMIAL, _BINOMIAL) / 256.0).astype(np.float32))
-
-
-def pyramid_levels(height: int, width: int) -> int:
-    """Number of pyramid levels for an image of ``height``×``width`` pixels: how many of res, res/2, … are
-    ≥ 16, res being the shorter side. Raises ValueError when the shorter side is under 16 px or a side is not
-    divisible by 2**(levels − 1)."""
-    side = min(height, width)
-    if side < MIN_RESOLUTION:
-        raise ValueError(
-            f"SWD needs images of at least {MIN_RESOLUTION}x{MIN_RESOLUTION} pixels, got {height}x{width}"
-        )
-    levels, res = 0, side
-    while res >= MIN_RESOLUTION:
-        levels += 1
-        res //= 2
-    factor = 2 ** (levels - 1)
-    if height % factor or width % factor:
-        raise ValueError(f"SWD's {levels}-level pyramid needs both sides divisible by {factor}, got {height}x{width}")
-    return levels
-
-
-def _binomial_filter(images: torch.Tensor, gain: float, stride: int) -> torch.Tensor:
-    """Depthwise 5×5 binomial filter × ``gain`` with mirror borders on (B, C, H, W), sampled every ``stride``."""
-    channels = images.shape[1]
-    weight = (_KERNEL_5X5.to(images.device) * gain).expand(channels, 1, 5, 5)
-    padded = F.pad(images, (2, 2, 2, 2), mode="reflect")
-    return F.conv2d(padded, weight, stride=stride, groups=channels)
-
-
-def _pyr_down(images: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) → (B, C, ⌈H/2⌉, ⌈W/2⌉): blur, then keep every second row and column from the first."""
-    return _binomial_filter(images, 1.0, 2)
-
-
-def _pyr_up(images: torch.Tensor) -> torch.Tensor:
-    """(B, C, h, w) → (B, C, 2h, 2w): insert zeros after every sample, then blur with 4× the kernel."""
-    batch, channels, height, width = images.shape
-    spread = images.new_zeros((batch, channels, 2 * height, 2 * width))
-    spread[:, :, ::2, ::2] = images
-    return _binomial_filter(spread, 4.0, 1)
-
-
-def laplacian_pyramid(images: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    """Laplacian pyramid of (B, C, H, W) float32 images (pixel units, e.g. [0, 255]): ``levels`` tensors, the
-    finest band-pass first (B, C, H, W), then halving sizes, the low-pass residual last. Sides must be
-    divisible by 2**(levels − 1). Upsampling the residual (zero insertion, 4× the kernel) and adding the
-    bands back, coarsest first, reconstructs the input."""
-    if images.ndim != 4:
-        raise ValueError(f"expected (B, C, H, W) images, got shape {tuple(images.shape)}")
-    if levels < 1:
-        raise ValueError(f"levels must be at least 1, got {levels}")
-    factor = 2 ** (levels - 1)
-    if images.shape[2] % factor or images.shape[3] % factor:
-        raise ValueError(f"a {levels}-level pyramid needs sides divisible by {factor}, got {tuple(images.shape[2:])}")
-    pyramid = [images.to(torch.float32)]
-    for _ in range(1, levels):
-        coarser = _pyr_down(pyramid[-1])
-        pyramid[-1] = pyramid[-1] - _pyr_up(coarser)
-        pyramid.append(coarser)
-    return pyramid
-
-
-def _neighbourhood_offsets() -> np.ndarray:
-    """(7,) int64 offsets −3 … 3 around a neighbourhood centre."""
-    half = NHOOD_SIZE // 2
-    return np.arange(-half, half + 1, dtype=np.int64)
-
-
-class DescriptorSampler:
-    """Collects the raw SWD descriptors of one image set, batch by batch; keeps descriptors, not images.
-
-    ``size``: when given, every image is first resized to ``size``×``size`` with PIL (``Image.BOX`` when both
-    sides shrink or stay, ``Image.BICUBIC`` when a side grows; uint8 in, uint8 out); images already that size
-    are left alone. Without it, all images of the set must share the first image's resolution.
-    """
-
-    def __init__(self, seed: int = DEFAULT_SEED, size: int | None = None) -> None:
-        if size is not None:
-            pyramid_levels(size, size)
-        self.seed = int(seed)
-        self.size = size
-        self._shape: tuple[int, int] | None = None
-        self._first_name: str | None = None
-        self._levels = 0
-        self._index_chunks: list[np.ndarray] = []
-        self._level_chunks: list[list[np.ndarray]] = []
-        self._seen: set[int] = set()
-
-    @property
-    def resolution(self) -> tuple[int, int] | None:
-        """(height, width) in pixels shared by the set (after resizing), or None before the first image."""
-        return self._shape
-
-    @property
-    def level_resolutions(self) -> list[int]:
-        """Shorter side in pixels of each pyramid level, finest first; empty before the first image."""
-        if self._shape is None:
-            return []
-        side = min(self._shape)
-        return [side >> level for level in range(self._levels)]
-
-    @property
-    def n_images(self) -> int:
-        """Number of images sampled so far."""
-        return len(self._seen)
-
-    def _prepare(self, image: np.ndarray, name: str) -> np.ndarray:
-        """Validate one (H, W, 3) uint8 image and apply the optional resize."""
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            shape = getattr(image, "shape", None)
-            dtype = getattr(image, "dtype", type(image).__name__)
-            raise BadInputError(f"{name}: SWD needs an RGB uint8 image (H, W, 3), got shape {shape} dtype {dtype}")
-        if self.size is None or image.shape[:2] == (self.size, self.size):
-            return image
-        shrinking = image.shape[0] >= self.size and image.shape[1] >= self.size
-        method = Image.BOX if shrinking else Image.BICUBIC
-        return np.asarray(Image.fromarray(image).resize((self.size, self.size), method))
-
-    def update(self, images: list[np.ndarray], names: list[str], indices: list[int]) -> None:
-        """Sample descriptors from uint8 (H, W, 3) RGB ``images``; ``names`` appear in error messages,
-        ``indices`` are the images' positions in their source (they seed the neighbourhood centres and order
-        the result). Raises BadInputError for an unusable image; nothing is recorded from a failing call."""
-        if not (len(images) == len(names) == len(indices)):
-            raise ValueError(f"got {len(images)} images, {len(names)} names and {len(indices)} indices")
-        if not images:
-            return
-        shape, first_name, levels = self._shape, self._first_name, self._levels
-        batch_indices: set[int] = set()
-        prepared = []
-        for image, name, index in zip(images, names, indices):
-            image = self._prepare(image, name)
-            height, width = image.shape[:2]
-            if shape is None:
-                try:
-                    levels = pyramid_levels(height, width)
-                except ValueError as error:
-                    raise BadInputError(f"{name}: {error}") from None
-                shape, first_name = (height, width), name
-            elif (height, width) != shape:
-                raise BadInputError(
-                    f"{name}: SWD needs one resolution per set: this image is {height}x{width}, {first_name} is "
-                    f"{shape[0]}x{shape[1]}; pass --swd-size to resize"
-                )
-            index = int(index)
-            if index < 0:
-                raise ValueError(f"{name}: image index must be non-negative, got {index}")
-            if index in self._seen or index in batch_indices:
-                raise ValueError(f"{name}: image index {index} was already sampled")
-            batch_indices.add(index)
-            prepared.append(image)
-        self._shape, self._first_name, self._levels = shape, first_name, levels
-        if not self._level_chunks:
-            self._level_chunks = [[] for _ in range(levels)]
-
-        pixels = torch.from_numpy(np.stack(prepared)).permute(0, 3, 1, 2).to(torch.float32)
-        pyramid = laplacian_pyramid(pixels, levels)
-        del pixels
-        index_array = np.asarray([int(index) for index in indices], dtype=np.int64)
-        for level, band in enumerate(pyramid):
-            self._level_chunks[level].append(self._sample(band, index_array, level))
-        self._index_chunks.append(index_array)
-        self._seen.update(batch_indices)
-
-    def absorb(self, other: DescriptorSampler) -> None:
-        """Take over the descriptors ``other`` (same seed and size) sampled from other images of the same
-        set, such as another process's share; ``result()`` orders everything by image index."""
-        if (other.seed, other.size) != (self.seed, self.size):
-            raise ValueError(f"samplers differ: seed/size {(other.seed, other.size)} vs {(self.seed, self.size)}")
-        if other._shape is None:
-            return
-        if self._shape is None:
-            self._shape, self._first_name, self._levels = other._shape, other._first_name, other._levels
-            self._level_chunks = [[] for _ in range(self._levels)]
-        elif other._shape != self._shape:
-            raise BadInputError(
-                f"{other._first_name}: SWD needs one resolution per set: this image is {other._shape[0]}x"
-                f"{other._shape[1]}, {self._first_name} is {self._shape[0]}x{self._shape[1]}; pass --swd-size to resize")
-        if self._seen & other._seen:
-            raise ValueError(f"image index {min(self._seen & other._seen)} was sampled by both")
-        for level, chunks in enumerate(other._level_chunks):
-            self._level_chunks[level].extend(chunks)
-        self._index_chunks.extend(other._index_chunks)
-        self._seen |= other._seen
-
-    def _sample(self, band: torch.Tensor, indices: np.ndarray, level: int) -> np.ndarray:
-        """(B, 3, h, w) band → (B·128, 3, 7, 7) float32 neighbourhoods, 128 consecutive rows per image."""
-        batch, _, height, width = band.shape
-        half = NHOOD_SIZE // 2
-        xs = np.empty((batch, NHOODS_PER_IMAGE), dtype=np.int64)
-        ys = np.empty((batch, NHOODS_PER_IMAGE), dtype=np.int64)
-        for row, index in enumerate(indices):
-            rng = np.random.default_rng([self.seed, _TAG_CENTRES, int(index), level])
-            xs[row] = rng.integers(half, width - half, size=NHOODS_PER_IMAGE)
-            ys[row] = rng.integers(half, height - half, size=NHOODS_PER_IMAGE)
-        offsets = _neighbourhood_offsets()
-        channels = band.shape[1]
-        rows = ys[:, :, None, None, None] + offsets[:, None]
-        cols = xs[:, :, None, None, None] + offsets
-        planes = np.arange(batch)[:, None, None, None, None] * channels + np.arange(channels)[:, None, None]
-        flat = (planes * height + rows) * width + cols
-        pixels = band.contiguous().numpy().reshape(-1)
-        return pixels[flat].reshape(-1, channels, NHOOD_SIZE, NHOOD_SIZE)
-
-    def result(self) -> list[np.ndarray]:
-        """Raw descriptors per pyramid level, finest first, each (n_images·128, 3, 7, 7) float32 in pixel
-        units, rows grouped by image in increasing image index. The arrays are kept (not copied) for later
-        calls; do not modify them in place."""
-        if not self._index_chunks:
-            raise ValueError("no images were sampled for SWD")
-        indices = np.concatenate(self._index_chunks)
-        order = np.argsort(indices, kind="stable")
-        in_order = bool(np.all(order == np.arange(len(order))))
-        for level, chunks in enumerate(self._level_chunks):
-            merged = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-            if not in_order:
-                blocks = merged.reshape(len(indices), NHOODS_PER_IMAGE, *merged.shape[1:])
-                merged = blocks[order].reshape(merged.shape)
-            self._level_chunks[level] = [merged]
-        self._index_chunks = [indices[order]]
-        return [chunks[0] for chunks in self._level_chunks]
 
 
 def _channel_stats(desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ preprocessing mode), ``Extractor``, ``Result``, ``Statistics``, ``save_statistic
 The metrics as pure functions over feature arrays are in ``ganeval.metrics``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .api import (  # noqa: E402
     collapse, compute_features, fid, inception_score, kid, memorization, modes, precision_recall, score, sfid,

@@ -73,5 +73,6 @@ def store_entry(key: str, part: str, features: Features) -> Path:
         meta.update(kind="levels", levels=len(value))
     path = cache_dir() / f"{key}.npz"
     with atomic_write(path) as handle:
-        np.savez(handle, meta=np.array(json.dumps(meta, sort_keys=True, default=str)), **arrays)
+        arrays["meta"] = np.array(json.dumps(meta, sort_keys=True, default=str))
+        np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as its bool option
     return path

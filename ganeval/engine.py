@@ -204,7 +204,7 @@ def new_accumulators(requests: Mapping[str, Mapping[str, object]] | Mapping[str,
         if isinstance(request, Request):
             params, rows, moments = request.params, request.rows, request.moments
         else:
-            params, rows, moments = request, True, True
+            params, rows, moments = dict(request), True, True
         out[part] = by_name[name].accumulator(short, params, keep_rows=rows if keep_rows is None else keep_rows,
                                               moments=moments, deferred=deferred)
     return out
@@ -240,6 +240,7 @@ def extract_parts(source: ImageSource, params: Mapping[str, Mapping[str, object]
     active = distributed.active()
     accumulators = new_accumulators(params, by_name, deferred=active, keep_rows=keep_rows)
     if active:
+        failure: Any
         try:
             shard, failure = _extract_shard(source, params, by_name, accumulators, batch_size, workers, skip_bad,
                                             progress), None
@@ -380,7 +381,7 @@ def statistics_side(path: object, label: str, requests: Mapping[str, Request]) -
         if request.rows:
             raise BadInputError(f"{path} holds only statistics (μ, Σ); this needs the images: pass the image folder "
                                 f"or archive instead")
-    return Side(label, stats.n, {part: VectorPart(stats.n, mu=stats.mu, sigma=stats.sigma)}, meta)
+    return Side(label, stats.n, {part: VectorPart(int(stats.n or 0), mu=stats.mu, sigma=stats.sigma)}, meta)
 
 
 def source_side(obj: object, label: str, requests: Mapping[str, Request], extractors: Extractors, options: Options,
@@ -436,8 +437,7 @@ def compute_metrics(real: Side | None, fake: Side, metrics: list[Metric], option
             bar.set_postfix_str(metric.title)
             unit = _NAMES_OF_STEPS.get(metric.name, "steps")
             context = Context(real, fake, options.of(metric), options.seed, device, warnings, details, arrays,
-                              lambda n, total, name=metric.name, unit=unit: bar.set_postfix_str(
-                                  f"{name} {n}/{total} {unit}"))
+                              _reporter(bar, metric.name, unit))
             try:
                 scores.update(metric.compute(context))
                 done.append(metric)
@@ -451,6 +451,11 @@ def compute_metrics(real: Side | None, fake: Side, metrics: list[Metric], option
                                  warnings))
     order = registry.result_keys()
     return {key: scores[key] for key in order if key in scores}, details, done
+
+
+def _reporter(bar: tqdm, name: str, unit: str) -> Callable[[int, int], None]:
+    """``progress(done, total)`` of one metric, shown after the metrics bar."""
+    return lambda done, total: bar.set_postfix_str(f"{name} {done}/{total} {unit}")
 
 
 def _bootstrap(real: Side, fake: Side, metrics: list[Metric], options: Options, details: dict[str, object],

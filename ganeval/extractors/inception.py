@@ -75,7 +75,9 @@ class InceptionExtractor(VectorExtractor):
     def model(self) -> FIDInceptionV3:
         """The network, built on first use (a run whose features are all cached never loads it)."""
         if self._model is None:
-            self._model = prepare_model(fold_batchnorm(build_inception(load_state_dict(self.weights))), self.device)
+            model = prepare_model(fold_batchnorm(build_inception(load_state_dict(self.weights))), self.device)
+            assert isinstance(model, FIDInceptionV3)
+            self._model = model
         return self._model
 
     def part_dims(self) -> Mapping[str, int | None]:

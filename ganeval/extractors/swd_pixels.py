@@ -147,7 +147,7 @@ class DescriptorSampler:
         if self.size is None or image.shape[:2] == (self.size, self.size):
             return image
         shrinking = image.shape[0] >= self.size and image.shape[1] >= self.size
-        method = Image.BOX if shrinking else Image.BICUBIC
+        method = Image.Resampling.BOX if shrinking else Image.Resampling.BICUBIC
         return np.asarray(Image.fromarray(image).resize((self.size, self.size), method))
 
     def update(self, images: list[np.ndarray], names: list[str], indices: list[int]) -> None:

@@ -31,7 +31,7 @@ def _compute(context: Context) -> dict[str, object]:
                               "duplicate_threshold": dup.threshold, "support_estimate": support.support_estimate,
                               "support_batch_size": support.batch_size_at_half}
     if support.support_estimate is None:
-        largest = max(support.probabilities) if support.probabilities else fake.n
+        largest = max(support.probabilities) if support.probabilities else int(fake.n or 0)
         context.warnings.append(f"support size: fewer than half of the batches of {largest} fakes hold a near-duplicate, "
                                 f"so the support exceeds about {largest}² = {largest * largest:,} (more fakes would "
                                 f"bound it)")

@@ -78,9 +78,7 @@ def compute_features(source: object, extractor: InceptionExtractor | None = None
     if vgg is not None:
         from .extractors.vgg16 import VGG16Extractor
 
-        wrapper = VGG16Extractor()
-        wrapper._network = vgg  # type: ignore[assignment]
-        given["vgg16"] = wrapper
+        given["vgg16"] = VGG16Extractor(network=vgg)  # type: ignore[arg-type]
     if parts is None:
         chosen = ([POOL3, LOGITS] if inception_extractor.weights.has_classifier else [POOL3]) if inception else []
         chosen += [VGG_FC2] if vgg is not None else []
@@ -96,7 +94,7 @@ def statistics(source: object, *, options: Options | None = None, extractor: Inc
     """Reference statistics of an image source for FID: μ (D,), Σ (D, D) of pool3 (or of the pool that
     ``dims`` names), n, provenance (which records the part)."""
     if is_statistics_file(source):
-        stats = load_statistics(source)  # type: ignore[arg-type]
+        stats = load_statistics(str(source))
         stats.meta = {**stats.meta, "source": str(source), "kind": "statistics", "n": stats.n}
         return stats
     run = _options(["fid"], options, keywords)

@@ -46,7 +46,7 @@ def load_entry(key: str) -> Features | None:
         part = str(meta["part"])
         value: object
         if meta["kind"] == "vector":
-            value = VectorPart(int(meta["n"]), rows=arrays["rows"], mu=arrays["mu"], sigma=arrays["sigma"])
+            value = VectorPart(int(meta["n"]), rows=arrays.get("rows"), mu=arrays["mu"], sigma=arrays["sigma"])
         else:
             value = [arrays[f"level_{i}"] for i in range(int(meta["levels"]))]
         return Features([str(name) for name in arrays["names"]], meta["provenance"], {part: value})
@@ -66,7 +66,9 @@ def store_entry(key: str, part: str, features: Features) -> Path:
     meta: dict[str, object] = {"format": FORMAT, "part": part, "provenance": features.provenance}
     if isinstance(value, VectorPart):
         mu, sigma = value.moments()
-        arrays.update(rows=value.rows, mu=mu, sigma=sigma)  # type: ignore[arg-type]
+        arrays.update(mu=mu, sigma=sigma)
+        if value.rows is not None:
+            arrays["rows"] = value.rows
         meta.update(kind="vector", n=value.n)
     else:
         arrays.update({f"level_{i}": level for i, level in enumerate(value)})

@@ -371,7 +371,7 @@ def _short(label: str, width: int = 40) -> str:
 def statistics_side(path: object, label: str, requests: Mapping[str, Request]) -> Side:
     """A side from a statistics .npz: the moments of its one part. A metric that needs another part, or
     rows, is refused with a line saying what to do."""
-    stats = load_statistics(path)  # type: ignore[arg-type]
+    stats = load_statistics(str(path))
     part = str(stats.meta.get("part") or "inception:pool3")
     meta = {**stats.meta, "source": str(path), "kind": "statistics", "n": stats.n}
     for wanted, request in requests.items():
@@ -453,6 +453,12 @@ def compute_metrics(real: Side | None, fake: Side, metrics: list[Metric], option
     return {key: scores[key] for key in order if key in scores}, details, done
 
 
+def statistic_of(metric: Metric) -> Callable[[np.ndarray, np.ndarray, Any, int], float]:
+    if metric.statistic is None:
+        raise ValueError(f"{metric.name} has no bootstrap statistic")
+    return metric.statistic
+
+
 def _reporter(bar: tqdm, name: str, unit: str) -> Callable[[int, int], None]:
     """``progress(done, total)`` of one metric, shown after the metrics bar."""
     return lambda done, total: bar.set_postfix_str(f"{name} {done}/{total} {unit}")
@@ -475,7 +481,7 @@ def _bootstrap(real: Side, fake: Side, metrics: list[Metric], options: Options, 
     with tqdm(total=options.bootstrap, desc="bootstrap", unit="resample",
               disable=not progress_enabled(options.progress)) as bar:
         def statistic(x: np.ndarray, y: np.ndarray) -> list[float]:
-            values = [metric.statistic(r[x[:, 0]], f[y[:, 0]], options.of(metric), options.seed)  # type: ignore[misc]
+            values = [statistic_of(metric)(r[x[:, 0]], f[y[:, 0]], options.of(metric), options.seed)
                       for metric, (r, f) in zip(metrics, rows)]
             bar.update(1)
             return values
@@ -567,24 +573,25 @@ def usable(metrics: list[Metric], options: Options, extractors: Extractors, side
     left out with a warning."""
     kept = []
     for metric in metrics:
-        problem = None
+        problem: GanevalError | None = None
         for label, obj in sides.items():
             needs = metric.needs(options.of(metric), label, options.seed)
             if obj is None or not needs:
                 continue
             if is_statistics_file(obj):
                 if not metric.from_statistics:
-                    problem = (f"{obj} holds only statistics (μ, Σ): {metric.name} need(s) the images; pass the image "
-                               f"folder or archive instead")
+                    problem = BadInputError(f"{obj} holds only statistics (μ, Σ): {metric.name} need(s) the images; "
+                                            f"pass the image folder or archive instead")
                     break
                 continue
-            problem = next((reason for need in needs if (reason := extractors.unavailable(need.part))), None)
-            if problem:
+            reason = next((reason for need in needs if (reason := extractors.unavailable(need.part))), None)
+            if reason:
+                problem = GanevalError(reason)
                 break
         if problem is None:
             kept.append(metric)
         elif strict:
-            raise (GanevalError if "weights" in problem else BadInputError)(problem)
+            raise problem
         else:
-            warnings.append(f"{metric.name.upper() if len(metric.name) <= 3 else metric.title} left out: {problem}")
+            warnings.append(f"{metric.title} left out: {problem}")
     return kept

@@ -68,16 +68,8 @@ class Evaluator:
         self.progress = self.options.progress
         self._extractors = Extractors(self.options)
         self._wanted = usable(self.options.wanted(), self.options, self._extractors,
-                              {"real": reference, "fake": None}, True, [])
+                              {"real": reference, "fake": object()}, True, [])
         self._fake_requests = plan(self._wanted, self.options, "fake")
-        if any(split(part)[0] == "inception" for part in self._fake_requests) or not self._fake_requests:
-            self._extractors.get("inception")
-        for part in self._fake_requests:
-            problem = self._extractors.unavailable(part)
-            if problem:
-                from .errors import GanevalError
-
-                raise GanevalError(problem)
         self.reference = reference
         self._reference_warnings: list[str] = []
         self._real = self._load_reference(reference)

@@ -25,7 +25,7 @@ from ..device import usable_cpus
 from ..inception import FIDInceptionV3, build_inception, fold_batchnorm
 from ..preprocess import DEFAULT_MODE, get_mode
 from ..errors import GanevalError
-from ..weights import HOW_TO_GET_FULL, WeightsInfo, load_state_dict, locate_weights, nonstandard_warning
+from ..weights import HOW_TO_GET_FULL, WeightsInfo, load_state_dict, locate_weights
 from .base import Batch, Params, VectorExtractor
 
 DEFAULT_BATCH_SIZE = 50
@@ -88,10 +88,6 @@ class InceptionExtractor(VectorExtractor):
         if part == "logits" and not self.weights.has_classifier:
             return f"the Inception Score needs the Inception classifier, which the weights in use lack: {HOW_TO_GET_FULL}"
         return None
-
-    @property
-    def warning(self) -> str | None:
-        return None if self.weights.standard else nonstandard_warning(self.weights.sha256)
 
     def identity(self, part: str) -> dict[str, object]:
         info = self.weights.to_dict()

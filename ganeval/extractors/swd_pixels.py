@@ -271,6 +271,14 @@ def chosen(seed: int, total: int, max_images: int) -> np.ndarray:
     return np.sort(order[:max_images])
 
 
+def swd_params(params: Params) -> tuple[int, int | None, int]:
+    """(seed, size or None, max_images) from the part's parameters."""
+    seed, size, cap = params["seed"], params.get("size"), params["max_images"]
+    if not isinstance(seed, int) or not isinstance(cap, int) or not (size is None or isinstance(size, int)):
+        raise ValueError(f"SWD parameters must be integers, got {dict(params)}")
+    return seed, size, cap
+
+
 @functools.lru_cache(maxsize=8)
 def _threshold(seed: int, total: int, cap: int) -> np.uint64:
     """The largest priority the rule keeps out of ``total`` images."""
@@ -331,8 +339,8 @@ class SWDPixelExtractor:
 
     def run(self, batch: Batch, parts: Mapping[str, Params]) -> dict[str, Any]:
         params = parts[PART]
-        seed, size, cap = int(params["seed"]), params.get("size"), int(params["max_images"])  # type: ignore[call-overload]
-        sampler = DescriptorSampler(seed=seed, size=size)  # type: ignore[arg-type]
+        seed, size, cap = swd_params(params)
+        sampler = DescriptorSampler(seed=seed, size=size)
         keep = self._kept(batch, seed, cap)
         if keep:
             images = batch.arrays()
@@ -350,4 +358,4 @@ class SWDPixelExtractor:
 
     def accumulator(self, part: str, params: Params, *, keep_rows: bool, moments: bool,
                     deferred: bool) -> DescriptorAccumulator:
-        return DescriptorAccumulator(int(params["seed"]), params.get("size"), int(params["max_images"]))  # type: ignore[call-overload, arg-type]
+        return DescriptorAccumulator(*swd_params(params))

@@ -248,6 +248,10 @@ def _needs(options: SWDOptions, side: str, seed: int) -> tuple[Need, ...]:
     return (Need(SWD_PART, params=(("seed", seed), ("size", options.size), ("max_images", options.images))),)
 
 
+def _info(value: object) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
 def _size(info: object) -> str:
     resolution = info.get("resolution") if isinstance(info, dict) else None
     return "×".join(str(v) for v in resolution) if isinstance(resolution, (list, tuple)) else str(resolution)
@@ -255,7 +259,7 @@ def _size(info: object) -> str:
 
 def _compute(context: Context) -> dict[str, object]:
     real, fake = context.reference, context.fake
-    real_info, fake_info = dict(real.meta.get("swd") or {}), dict(fake.meta.get("swd") or {})  # type: ignore[call-overload]
+    real_info, fake_info = _info(real.meta.get("swd")), _info(fake.meta.get("swd"))
     if real_info.get("resolution") != fake_info.get("resolution"):
         raise BadInputError(f"SWD compares images of one resolution: real ({real.meta.get('source')}) is "
                             f"{_size(real_info)} and fake ({fake.meta.get('source')}) {_size(fake_info)}; pass "

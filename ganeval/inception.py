@@ -6,11 +6,14 @@ the last E block, and a 1008-way classifier. Parameter names follow pytorch-fid'
 (``Conv2d_1a_3x3.conv.weight``, ``Mixed_7c.branch_pool.bn.running_var``, ``fc.weight``, ...).
 
 Input: float tensor (N, 3, 299, 299), already resized and normalised (see ``preprocess``).
-Output: pool3 (N, 2048) and, when the classifier is loaded, logits (N, 1008) from the same forward.
+Output: pool3 (N, 2048) and, when the classifier is loaded, logits (N, 1008) from the same forward;
+``FIDInceptionV3.taps`` gives any subset of the parts in ``PART_DIMS`` (sFID's spatial feature, the
+64/192/768-d pools of pytorch-fid's ``--dims``) from one forward that stops at the last layer needed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import NamedTuple
 
 import torch
@@ -20,6 +23,34 @@ from torch import nn
 POOL3_DIM = 2048
 NUM_CLASSES = 1008
 INPUT_SIZE = 299
+
+SPATIAL_CHANNELS = 7
+"""sFID keeps the first 7 of the 192 channels of TF's ``mixed_6/conv:0`` (openai/guided-diffusion)."""
+
+PART_DIMS: dict[str, int] = {
+    "pool_64": 64,
+    "pool_192": 192,
+    "spatial": 17 * 17 * SPATIAL_CHANNELS,
+    "pool_768": 768,
+    "pool3": POOL3_DIM,
+    "logits_unbiased": NUM_CLASSES,
+}
+"""Features per image of each part ``FIDInceptionV3.taps`` produces, for a 299×299 input, in the order the
+forward reaches them:
+
+- ``pool_64``: global average of the 64 channels after MaxPool_1 (Conv2d_2b_3x3, then the first 3×3/2 max pool);
+- ``pool_192``: the same after MaxPool_2 (Conv2d_4a_3x3, then the second max pool), 192 channels;
+- ``spatial``: sFID's feature, TF's ``mixed_6/conv:0`` = Mixed_6d's branch1x1 after its ReLU (192 × 17 × 17),
+  first 7 channels, flattened in TF's NHWC order (H, W, C);
+- ``pool_768``: global average of Mixed_6e's output (the input of the auxiliary classifier);
+- ``pool3``: global average of Mixed_7c's output (FID's feature);
+- ``logits_unbiased``: pool3 · fc.weightᵀ without the bias (networks with a classifier only).
+
+The three pools are pytorch-fid's ``--dims 64/192/768`` and torch-fidelity's ``feature_layer_fid`` '64', '192',
+'768'."""
+
+_PART_DEPTH = {"pool_64": 1, "pool_192": 2, "spatial": 3, "pool_768": 4, "pool3": 5, "logits_unbiased": 5}
+"""The stage of the forward after which each part is known (``taps`` stops after the deepest one wanted)."""
 
 
 class InceptionOutput(NamedTuple):
@@ -58,6 +89,11 @@ class BasicConv2d(nn.Module):
         folded.bias = nn.Parameter((bn.bias.double() - bn.running_mean.double() * scale).to(conv.weight.dtype),
                                    requires_grad=False)
         self.conv, self.bn = folded, nn.Identity()
+
+
+def _global_average(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) → (N, C): mean over the spatial positions (the peers' ``adaptive_avg_pool2d`` to 1×1)."""
+    return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
 
 
 def _avg_pool_same(x: torch.Tensor) -> torch.Tensor:
@@ -126,6 +162,7 @@ class InceptionC(nn.Module):
         b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         d = self.branch7x7dbl_1(x)
         d = self.branch7x7dbl_5(self.branch7x7dbl_4(self.branch7x7dbl_3(self.branch7x7dbl_2(d))))
+        # branch1x1 comes first: output[:, :192] is its post-ReLU activation, copied unchanged (the spatial tap)
         return torch.cat([self.branch1x1(x), b7, d, self.branch_pool(_avg_pool_same(x))], 1)
 
 
@@ -201,20 +238,57 @@ class FIDInceptionV3(nn.Module):
         return self.fc is not None
 
     def forward(self, x: torch.Tensor) -> InceptionOutput:
-        x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
-        x = F.max_pool2d(x, kernel_size=3, stride=2)
-        x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
-        x = F.max_pool2d(x, kernel_size=3, stride=2)
-        for block in (
-            self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
-            self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c,
-        ):
-            x = block(x)
-        pool3 = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        parts = self.taps(x, ("pool3", "logits_unbiased") if self.fc is not None else ("pool3",))
         if self.fc is None:
-            return InceptionOutput(pool3, None, None)
-        unbiased = pool3 @ self.fc.weight.T
-        return InceptionOutput(pool3, unbiased, unbiased + self.fc.bias)
+            return InceptionOutput(parts["pool3"], None, None)
+        unbiased = parts["logits_unbiased"]
+        return InceptionOutput(parts["pool3"], unbiased, unbiased + self.fc.bias)
+
+    def taps(self, x: torch.Tensor, wanted: Collection[str]) -> dict[str, torch.Tensor]:
+        """The parts named in ``wanted`` (keys of ``PART_DIMS``) for the input x (N, 3, 299, 299), from one
+        forward that stops after the deepest part wanted: pool_64 (N, 64), pool_192 (N, 192), spatial
+        (N, 2023), pool_768 (N, 768), pool3 (N, 2048), logits_unbiased (N, 1008), in the network's float dtype
+        (NCHW or channels_last alike). An empty ``wanted`` runs nothing. ValueError for an unknown name, or
+        logits_unbiased without a classifier."""
+        wanted = frozenset(wanted)
+        unknown = sorted(wanted - PART_DIMS.keys())
+        if unknown:
+            raise ValueError(f"unknown Inception part(s) {', '.join(map(repr, unknown))}; choose from "
+                             f"{', '.join(PART_DIMS)}")
+        if "logits_unbiased" in wanted and self.fc is None:
+            raise ValueError("logits_unbiased needs the 1008-way classifier, which this network was built without")
+        depth = max((_PART_DEPTH[name] for name in wanted), default=0)
+        parts: dict[str, torch.Tensor] = {}
+        if depth == 0:
+            return parts
+        x = F.max_pool2d(self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x))), kernel_size=3, stride=2)
+        if "pool_64" in wanted:
+            parts["pool_64"] = _global_average(x)
+        if depth == 1:
+            return parts
+        x = F.max_pool2d(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x)), kernel_size=3, stride=2)
+        if "pool_192" in wanted:
+            parts["pool_192"] = _global_average(x)
+        if depth == 2:
+            return parts
+        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
+                      self.Mixed_6d):
+            x = block(x)
+        if "spatial" in wanted:  # Mixed_6d's first 192 channels are its branch1x1 (see InceptionC.forward)
+            parts["spatial"] = x[:, :SPATIAL_CHANNELS].permute(0, 2, 3, 1).reshape(len(x), -1)
+        if depth == 3:
+            return parts
+        x = self.Mixed_6e(x)
+        if "pool_768" in wanted:
+            parts["pool_768"] = _global_average(x)
+        if depth == 4:
+            return parts
+        pool3 = _global_average(self.Mixed_7c(self.Mixed_7b(self.Mixed_7a(x))))
+        if "pool3" in wanted:
+            parts["pool3"] = pool3
+        if "logits_unbiased" in wanted:
+            parts["logits_unbiased"] = pool3 @ self.fc.weight.T
+        return parts
 
 
 def fold_batchnorm(model: FIDInceptionV3) -> FIDInceptionV3:

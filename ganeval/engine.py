@@ -538,12 +538,8 @@ def evaluate(real: Side | None, fake: Side, metrics: list[Metric], options: Opti
 
     def finish() -> Result:
         arrays: dict[str, np.ndarray] = {}
-        if "names" in fake.meta:
-            arrays["fake_names"] = np.array(fake.meta["names"], dtype=str)
         scores, details, done = compute_metrics(real, fake, metrics, options, strict=strict,
                                                 device=extractors.device, warnings=warnings, arrays=arrays)
-        if not any(metric.name == "authpct" for metric in done):
-            arrays.pop("fake_names", None)
         out = provenance(extractors, real, fake, done if not strict else metrics, options, warnings)
         out.update(details)
         return Result(scores, real.n if real else None, fake.n, out, warnings, arrays)

@@ -174,13 +174,21 @@ _LOADED: list[bool] = []
 
 
 def register(metric: Metric) -> Metric:
-    """Add ``metric`` (its module calls this once, at import)."""
-    if metric.name in _METRICS or metric.name in _ALIASES:
+    """Add ``metric`` (its module calls this once, at import). The same module executed again (a reload)
+    replaces its entry; another metric of the same name is an error."""
+    old = _METRICS.get(metric.name)
+    if (old is not None and _source(old) != _source(metric)) or metric.name in _ALIASES:
         raise ValueError(f"metric {metric.name!r} is registered twice")
     _METRICS[metric.name] = metric
     for alias in metric.aliases:
         _ALIASES[alias] = metric.name
     return metric
+
+
+def _source(metric: Metric) -> str:
+    """The file that declares ``metric``."""
+    code = getattr(metric.compute, "__code__", None)
+    return code.co_filename if code is not None else repr(metric.compute)
 
 
 def _load() -> None:

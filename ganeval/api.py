@@ -128,11 +128,6 @@ def fid(real: object, fake: object, *, options: Options | None = None, **keyword
     return _one("fid", real, fake, options, keywords)
 
 
-def sfid(real: object, fake: object, *, options: Options | None = None, **keywords: Any) -> Result:
-    """sFID (spatial FID, guided-diffusion's evaluator) between two image sets; options as ``score``."""
-    return _one("sfid", real, fake, options, keywords)
-
-
 def kid(real: object, fake: object, *, options: Options | None = None, **keywords: Any) -> Result:
     """KID (mean ± std over subsets) between two image sets; options as ``score``."""
     return _one("kid", real, fake, options, keywords)

@@ -58,9 +58,13 @@ class ModeComparison:
 
     def to_json(self) -> str:
         first = next(iter(self.results.values()))
-        provenance = {k: v for k, v in first.provenance.items() if k != "mode"}
         return json.dumps({"modes": self.rows(), "n_real": first.n_real, "n_fake": first.n_fake,
-                           "provenance": provenance, "warnings": self.warnings()}, indent=2, default=str)
+                           "provenance": self.provenance(), "warnings": self.warnings()}, indent=2, default=str)
+
+    def provenance(self) -> dict[str, object]:
+        """The provenance the modes share (the first mode's, without its ``mode``)."""
+        first = next(iter(self.results.values()))
+        return {k: v for k, v in first.provenance.items() if k != "mode"}
 
     def warnings(self) -> list[str]:
         """Every mode's warnings, each once."""

@@ -1,0 +1,82 @@
+"""The reference commands: ``stats`` (precomputed reference statistics) and ``weights`` (which Inception
+weights are used)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .common import extractor_options, handle_errors, join_process_group, report_provenance, verbosity_options, warn
+
+
+@click.command()
+@click.argument("source", required=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Where to write the statistics .npz.")
+@click.option("--list", "list_known", is_flag=True, help="List the published reference statistics we know of.")
+@click.option("--data", default=None,
+              help="A training dataset by name instead of SOURCE: fashion-mnist, mnist, cifar10, shapes (as `train`).")
+@click.option("--size", type=click.IntRange(min=1), default=None,
+              help="With --data: image size (default 28 for fashion-mnist/mnist, else 32).")
+@click.option("--limit", type=click.IntRange(min=2), default=None, help="With --data: use the first N images only.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="With --data: where it lives.")
+@extractor_options()
+@verbosity_options()
+@handle_errors
+def stats(source: str | None, output: str | None, list_known: bool, data: str | None, size: int | None,
+          limit: int | None, data_root: str | None, mode: str, weights: str | None, device: str | None,
+          batch_size: int, no_cache: bool, skip_bad: bool, precision: str, quiet: bool, verbose: bool) -> None:
+    """Precompute reference statistics of SOURCE (or of --data NAME) into an .npz (mu, sigma, n, provenance)."""
+    if list_known:
+        from ..reference_stats import format_manifest, load_manifest
+
+        click.echo(format_manifest(load_manifest()))
+        return
+    if bool(source) == bool(data) or not output:
+        raise click.UsageError("give SOURCE or --data NAME, and -o OUTPUT (or --list)")
+    if data:
+        from ..datasets import dataset_images
+
+        source = dataset_images(data, size, limit=limit, root=data_root)  # type: ignore[assignment]
+    from ..api import statistics
+    from ..stats import save_statistics
+    from ..weights import nonstandard_warning
+
+    reports = join_process_group(device)
+    result = statistics(source, mode=mode, weights=weights, device=device, batch_size=batch_size,
+                        cache=not no_cache, skip_bad=skip_bad, progress=False if quiet else None, precision=precision)
+    if not reports:
+        return
+    path = save_statistics(result, output)
+    if result.meta.get("ignored_files"):
+        warn([f"{result.meta['ignored_files']} non-image or hidden files in {source} were ignored"])
+    if result.meta.get("extractor") and not result.meta.get("weights_standard"):
+        warn([nonstandard_warning(result.meta.get("weights_sha256"))])
+    skipped = len(result.meta.get("skipped") or [])
+    click.echo(f"wrote {path}: {result.n} images{f', {skipped} skipped' if skipped else ''}, "
+               f"mode {result.meta.get('mode')}, precision {result.meta.get('precision', 'fp32')}, "
+               f"weights sha256 {str(result.meta.get('weights_sha256'))[:12]}")
+    report_provenance(result.meta, None, verbose=verbose, quiet=quiet)
+
+
+@click.command()
+@click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Check this file instead.")
+@click.option("--download", is_flag=True, help="Download the full file (with classifier) if nothing is found.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def weights(weights: str | None, download: bool, as_json: bool) -> None:
+    """Where the Inception weights are, their sha256, and whether they are the standard ones."""
+    from ..weights import describe, locate_weights
+
+    info = describe(locate_weights(weights, download=download))
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    width = max(len(key) for key in info)
+    for key, value in info.items():
+        click.echo(f"{key:<{width}}  {value}")
+
+
+COMMANDS: list[click.Command] = [stats, weights]
+DISTRIBUTED: tuple[str, ...] = ("stats",)
+"""The reference commands that split their images across processes under ``torchrun``."""

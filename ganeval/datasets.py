@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 from .errors import BadInputError
 from .images import conform
 from .imagesource import ArraySource
-from .weights import ganeval_home
+from .paths import ganeval_home
 
 DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10", "shapes")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")

@@ -26,7 +26,7 @@ from . import __version__, defaults, distributed
 from .cache import load_entry, store_entry
 from .device import resolve_device, usable_cpus
 from .errors import BadInputError, GanevalError
-from .extractors import build_extractor
+from .extractors.build import build_extractor
 from .extractors.base import Batch, Extractor
 from .metrics import registry
 from .metrics.registry import Context, Metric, Side

@@ -77,6 +77,13 @@ def test_cli_dims_and_sfid(image_dirs, extractor, tmp_path) -> None:
     assert doc["provenance"]["fid"]["dims"] == 768
     assert doc["fid"] == pytest.approx(ganeval.fid(real, fake, dims=768, extractor=extractor, progress=False)["fid"],
                                        rel=1e-9)
+    stats = runner.invoke(cli, ["stats", str(real), "-o", str(tmp_path / "r768.npz"), "--dims", "768", "-q",
+                                "--device", "cpu"])
+    assert stats.exit_code == 0 and "part inception:pool_768" in stats.output, stats.output
+    from_file = runner.invoke(cli, ["fid", str(tmp_path / "r768.npz"), str(fake), "--dims", "768", "--json", "-q"])
+    assert json.loads(from_file.stdout)["fid"] == pytest.approx(doc["fid"], rel=1e-9)
+    mixed = runner.invoke(cli, ["fid", str(tmp_path / "r768.npz"), str(fake), "-q"])
+    assert mixed.exit_code == 2 and "inception:pool3 was asked" in mixed.output
     sfid = runner.invoke(cli, ["sfid", str(real), str(fake), "--json", "-q", "--device", "cpu"])
     assert sfid.exit_code == 0, sfid.output and "sfid" in json.loads(sfid.stdout)
     refused = runner.invoke(cli, ["sfid", str(real), str(fake), "--dims", "768"])

@@ -58,7 +58,7 @@ def metric_options(names: Sequence[str] | None = None) -> Decorator:
                             help="Seed of every random choice (KID subsets, IS shuffle, P/R subsampling, SWD, "
                                  "bootstrap).")]
     options += [click_option(keyword, f) for metric in metrics for keyword, f in metric.option_fields()]
-    if any(metric.name == "pr" for metric in metrics):
+    if any("vgg16" in (f.metadata.get("choices") or ()) for metric in metrics for _, f in metric.option_fields()):
         options.append(click.option("--vgg-weights", type=click.Path(dir_okay=False), default=None,
                                     help="VGG16 state dict (torchvision layout) for --pr-features vgg16."))
     if any(metric.statistic for metric in metrics):

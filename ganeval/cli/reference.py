@@ -4,10 +4,22 @@ weights are used)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import click
 
+from ..metrics import registry
+from .metric_options import click_option
 from .common import extractor_options, handle_errors, join_process_group, report_provenance, verbosity_options, warn
+
+
+def _fid_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """FID's own options (``--dims``): the statistics are of the part FID will compare."""
+    fid = registry.get("fid")
+    for keyword, f in reversed(fid.option_fields()):
+        func = click_option(keyword, f)(func)
+    return func
 
 
 @click.command()
@@ -22,10 +34,12 @@ from .common import extractor_options, handle_errors, join_process_group, report
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="With --data: where it lives.")
 @extractor_options()
 @verbosity_options()
+@_fid_options
 @handle_errors
 def stats(source: str | None, output: str | None, list_known: bool, data: str | None, size: int | None,
           limit: int | None, data_root: str | None, mode: str, weights: str | None, device: str | None,
-          batch_size: int, no_cache: bool, skip_bad: bool, precision: str, quiet: bool, verbose: bool) -> None:
+          batch_size: int, no_cache: bool, skip_bad: bool, precision: str, quiet: bool, verbose: bool,
+          **fid_options: Any) -> None:
     """Precompute reference statistics of SOURCE (or of --data NAME) into an .npz (mu, sigma, n, provenance)."""
     if list_known:
         from ..reference_stats import format_manifest, load_manifest
@@ -44,7 +58,8 @@ def stats(source: str | None, output: str | None, list_known: bool, data: str | 
 
     reports = join_process_group(device)
     result = statistics(source, mode=mode, weights=weights, device=device, batch_size=batch_size,
-                        cache=not no_cache, skip_bad=skip_bad, progress=False if quiet else None, precision=precision)
+                        cache=not no_cache, skip_bad=skip_bad, progress=False if quiet else None, precision=precision,
+                        **fid_options)
     if not reports:
         return
     path = save_statistics(result, output)
@@ -53,7 +68,8 @@ def stats(source: str | None, output: str | None, list_known: bool, data: str | 
     if result.meta.get("extractor") and not result.meta.get("weights_standard"):
         warn([nonstandard_warning(result.meta.get("weights_sha256"))])
     skipped = len(result.meta.get("skipped") or [])
-    click.echo(f"wrote {path}: {result.n} images{f', {skipped} skipped' if skipped else ''}, "
+    part = f", part {result.meta['part']}" if result.meta.get("part") else ""
+    click.echo(f"wrote {path}: {result.n} images{f', {skipped} skipped' if skipped else ''}{part}, "
                f"mode {result.meta.get('mode')}, precision {result.meta.get('precision', 'fp32')}, "
                f"weights sha256 {str(result.meta.get('weights_sha256'))[:12]}")
     report_provenance(result.meta, None, verbose=verbose, quiet=quiet)

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from .. import defaults
+from ..options import DEFAULT_BATCH_SIZE
 from .common import device_option, handle_errors, quiet_option, warn
 
 
@@ -68,20 +70,24 @@ def train(out: str | None, resume_run: str | None, **options: Any) -> None:
 @click.option("-n", "count", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="A .png file for a grid, or a folder for one PNG per image.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latents.")
+@click.option("--seed", type=int, default=defaults.SEED, show_default=True,
+              help="Seed of the latents: with the same --batch-size, the images an Evaluator or leaderboard with "
+                   "this seed scored (image i of both is the same).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
+              help="Images per generator call; the latents of a batch come from (seed, its first image's index).")
 @device_option()
 @handle_errors
-def sample(checkpoint: str, count: int, output: str, seed: int, device: str | None) -> None:
+def sample(checkpoint: str, count: int, output: str, seed: int, batch_size: int, device: str | None) -> None:
     """Images from a checkpoint folder (or a run folder: its latest checkpoint): a grid or N PNG files."""
     import torch
 
+    from ..generation import generate_batches
     from ..train.trainer import load_generator, save_grid, save_pngs
 
     generator, meta = load_generator(checkpoint, device)
-    latents = torch.randn(count, generator.z_dim, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        images = torch.cat([generator(z.to(next(generator.parameters()).device)).cpu()
-                            for z in latents.split(256)])
+    starts = list(range(0, count, batch_size))
+    images = torch.cat([batch.cpu() for _, batch, _, _, _ in generate_batches(
+        generator, starts, count, batch_size=batch_size, seed=seed)])
     if output.lower().endswith(".png"):
         save_grid(images, output)
         click.echo(f"wrote {output}: {count} images of step {meta.get('step')}, seed {seed}")

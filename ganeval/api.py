@@ -37,8 +37,8 @@ def score(real: object | None, fake: object, metrics: Iterable[str] | str | None
           real_labels: Sequence[object] | np.ndarray | None = None, **keywords: Any) -> Result:
     """Every asked-for metric between ``real`` and ``fake`` from one decode pass over each set.
 
-    ``metrics``: registry names (``ganeval.metrics.registry.names()``: fid, sfid, kid, is, pr, swd, authpct,
-    collapse); None means the standard set, where a metric that cannot be computed (IS without the
+    ``metrics``: registry names (``ganeval.metrics.registry.names()``); None means the standard set
+    (``registry.standard()``), where a metric that cannot be computed (IS without the
     classifier, KID/PR/SWD against a statistics file) is left out with a warning; a metric named explicitly
     that cannot be computed is an error. ``real`` may be None when only one-set metrics (``is``) are asked
     for. Random choices all derive from ``seed``. ``bootstrap`` > 0 adds 95% intervals to the metrics that

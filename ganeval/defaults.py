@@ -6,14 +6,6 @@ for precision/recall and density/coverage; Progressive GAN for SWD).
 
 from __future__ import annotations
 
-METRICS = ("fid", "kid", "is", "pr", "swd", "authpct", "modes")
-"""Metric names as ``--metrics`` takes them; ``pr`` gives precision, recall, density and coverage;
-``authpct`` the memorisation diagnostics (authenticity, copy rate, nearest-training distance) and ``modes``
-the mode-collapse ones (duplicate rate, support size, class coverage)."""
-
-STANDARD_METRICS = ("fid", "kid", "is", "pr", "swd")
-"""What ``--metrics all`` (and ``metrics=None``) computes; the diagnostics are computed only when named."""
-
 SEED = 2020
 """One seed for every random choice (KID subsets, IS shuffle, P/R subsampling, SWD sampling, bootstrap)."""
 

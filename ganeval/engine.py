@@ -170,17 +170,11 @@ def _own_provenance(provenance: dict[str, object], part: str, by_name: Mapping[s
     others = set()
     for name, extractor in by_name.items():
         if name != split(part)[0]:
-            others |= set(extractor.provenance()) - {"ganeval_version"}
-            others.add(name_key(name))
+            others |= (set(extractor.provenance()) - {"ganeval_version"}) | set(extractor.part_dims())
     own = {k: v for k, v in provenance.items() if k not in others}
     if split(part)[0] != "inception":
         own.setdefault("ganeval_version", __version__)
     return own
-
-
-def name_key(extractor: str) -> str:
-    """The provenance key under which a non-vector part's accumulator describes itself (``swd``)."""
-    return {"pixels": "swd"}.get(extractor, extractor)
 
 
 @dataclass
@@ -281,8 +275,8 @@ def extract_parts(source: ImageSource, params: Mapping[str, Mapping[str, object]
     for part, accumulator in shard.accumulators.items():
         features.parts[part] = accumulator.finish()
         info = getattr(accumulator, "info", None)
-        if info is not None:
-            provenance[name_key(split(part)[0])] = info()
+        if info is not None:  # a part that describes itself (SWD: its resolution and images), under its name
+            provenance[split(part)[1]] = info()
     return features
 
 
@@ -419,9 +413,6 @@ def open_side(obj: object, label: str, requests: Mapping[str, Request], extracto
 # --- metrics, bootstrap, provenance -------------------------------------------------------------------------
 
 
-_NAMES_OF_STEPS = {"pr": "blocks", "swd": "levels"}
-
-
 def compute_metrics(real: Side | None, fake: Side, metrics: list[Metric], options: Options, *, strict: bool,
                     device: torch.device, warnings: list[str], arrays: dict[str, np.ndarray]
                     ) -> tuple[dict[str, object], dict[str, object], list[Metric]]:
@@ -435,9 +426,8 @@ def compute_metrics(real: Side | None, fake: Side, metrics: list[Metric], option
     with tqdm(desc="metrics", unit="metric", total=len(todo), disable=not progress_enabled(options.progress)) as bar:
         for metric in todo:
             bar.set_postfix_str(metric.title)
-            unit = _NAMES_OF_STEPS.get(metric.name, "steps")
             context = Context(real, fake, options.of(metric), options.seed, device, warnings, details, arrays,
-                              _reporter(bar, metric.name, unit))
+                              _reporter(bar, metric.name, metric.progress_unit))
             try:
                 scores.update(metric.compute(context))
                 done.append(metric)

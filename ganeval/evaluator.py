@@ -211,8 +211,8 @@ class Evaluator:
         for part, accumulator in self._accumulators.items():
             parts[part] = accumulator.finish()
             info = getattr(accumulator, "info", None)
-            if info is not None:
-                meta["swd"] = info()
+            if info is not None:  # a part that describes itself (SWD: its resolution and images)
+                meta[split(part)[1]] = info()
         fake = Side("fake", self.n, parts, meta)
         warnings = self._reference_warnings + ([self._checker.warning] if self._checker.warning else [])
         warnings += check_pair(None, fake, self._wanted, True)

@@ -49,13 +49,11 @@ def _better(metric: str) -> str:
 
 
 def format_value(metric: str, value: object) -> str:
-    """A metric value as text: 6 decimals for ``kid``/``kid_std`` and the duplicate rates, counts as integers,
-    else 4 decimals; NaN or missing gives ``""``."""
+    """A metric value as text, as its registry key declares (decimals, integer counts); NaN or missing gives
+    ``""``."""
     if pd.isna(value):
         return ""
-    if metric in ("support_estimate", "classes_covered", "classes_total"):
-        return f"{int(value)}"
-    return f"{float(value):.{6 if metric.startswith(('kid', 'duplicate')) else 4}f}"
+    return registry.format_value(metric, value)
 
 
 def _integer(value: object) -> str:
@@ -121,10 +119,10 @@ def _metric_cell(row: Mapping[str, object], metric: str) -> str:
     text = format_value(metric, row.get(metric))
     if not text:
         return ""
-    if metric == "fid":
-        low, high = (format_value(metric, row.get(f"fid_ci95_{end}")) for end in ("low", "high"))
-        return f"{text} [{low}, {high}]" if low and high else text
-    spread = format_value(metric, row.get(f"{metric}_std")) if metric in ("kid", "is") else ""
+    low, high = (format_value(metric, row.get(f"{metric}_ci95_{end}")) for end in ("low", "high"))
+    if low and high:
+        return f"{text} [{low}, {high}]"
+    spread = format_value(metric, row.get(f"{metric}_std"))
     return f"{text} ± {spread}" if spread else text
 
 

@@ -160,7 +160,7 @@ def _row(checkpoint: Checkpoint, result: Result, setup: dict[str, object], setup
 
 
 def _summary(result: Result) -> str:
-    values = [f"{k} {v:.6f}" if k == "kid" else f"{k} {v:.4f}" for k, v in result.scores.items()
+    values = [f"{k} {registry.format_value(k, v)}" for k, v in result.scores.items()
               if k in RANKABLE and isinstance(v, float)]
     timing = result.provenance.get("timing_s") or {}
     spent = ", ".join(f"{k} {v:.1f} s" for k, v in timing.items())  # type: ignore[union-attr]

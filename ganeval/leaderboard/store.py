@@ -117,7 +117,7 @@ def upsert(table: pd.DataFrame, row: Mapping[str, object]) -> pd.DataFrame:
 
 
 def rank(table: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
-    """Rank within each setup by ``sort_by`` (lower first for fid, kid, swd; higher first for is, precision,
+    """Rank within each setup by ``sort_by`` (in its key's direction: lower first for FID, higher first for IS,
     recall, density, coverage; ties share the best rank; rows without a value go last, unranked). A setup
     without values for ``sort_by`` is ranked by its first metric that has some. Setups appear in the order
     they were first scored."""
@@ -150,7 +150,5 @@ def check_sort_by(sort_by: str) -> str:
 
 def default_sort(metrics: list[str]) -> str:
     """The column a leaderboard of ``metrics`` is ranked by when --sort-by is not given: FID when computed,
-    else the first metric's headline column."""
-    headline = {"fid": "fid", "kid": "kid", "is": "is", "pr": "precision", "swd": "swd", "authpct": "authpct",
-                "modes": "duplicate_rate"}
-    return "fid" if "fid" in metrics else headline[metrics[0]]
+    else the first metric's headline column (``registry.headline``)."""
+    return registry.headline(metrics)

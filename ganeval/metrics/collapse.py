@@ -94,9 +94,10 @@ def class_table(scores: Mapping[str, Any]) -> list[str]:
 COLLAPSE = register(Metric(
     name="collapse", title="mode collapse", order=70, command="collapse", aliases=("modes",),
     options=CollapseOptions,
-    keys=(Key("duplicate_rate", "lower"), Key("duplicate_rate_real"), Key("duplicate_threshold", column=False),
-          Key("support_estimate"), Key("support_batch_size", column=False), Key("classes_covered", "higher"),
-          Key("classes_total"), Key("class_kl", "lower"), Key("class_histogram", kind="dict"),
+    keys=(Key("duplicate_rate", "lower", decimals=6), Key("duplicate_rate_real", decimals=6),
+          Key("duplicate_threshold", column=False), Key("support_estimate", integer=True),
+          Key("support_batch_size", column=False), Key("classes_covered", "higher", integer=True),
+          Key("classes_total", integer=True), Key("class_kl", "lower"), Key("class_histogram", kind="dict"),
           Key("real_class_histogram", kind="dict"), Key("class_fid", kind="dict")),
     needs=lambda options, side, seed: (Need(POOL3),), compute=_compute, text=_text, lines=class_table,
     doc="Mode collapse of FAKE: its near-duplicate rate next to an equal-size subset of REAL, and the "

@@ -130,8 +130,8 @@ def _compute(context: Context) -> dict[str, object]:
 
 
 KID = register(Metric(
-    name="kid", title="KID", order=20, standard=True, command="kid", options=KIDOptions, decimals=6,
-    keys=(Key("kid", "lower", plot=True), Key("kid_std"), Key("kid_ci95", kind="interval")),
+    name="kid", title="KID", order=20, standard=True, command="kid", options=KIDOptions,
+    keys=(Key("kid", "lower", decimals=6, plot=True), Key("kid_std", decimals=6), Key("kid_ci95", kind="interval")),
     needs=lambda options, side, seed: (Need(POOL3),), compute=_compute,
     statistic=lambda x, y, options, seed: kernel_inception_distance(x, y, subsets=options.subsets,
                                                                     subset_size=options.subset_size, seed=seed).mean,

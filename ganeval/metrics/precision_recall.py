@@ -43,7 +43,7 @@ def _text(scores: Mapping[str, Any], provenance: Mapping[str, Any], n_fake: int 
 
 
 PR = register(Metric(
-    name="pr", title="precision/recall", order=40, standard=True, command="pr", options=PROptions,
+    name="pr", title="precision/recall", order=40, progress_unit="blocks", standard=True, command="pr", options=PROptions,
     keys=(Key("precision", "higher", plot=True), Key("recall", "higher", plot=True), Key("density", "higher"), Key("coverage", "higher")),
     needs=lambda options, side, seed: (Need(FEATURE_PARTS[options.features]),), compute=_compute, text=_text,
     doc="Precision and recall (k=3), density and coverage (k=5) between REAL and FAKE."))

@@ -36,6 +36,8 @@ class Key:
     better: Better | None = None
     kind: Literal["scalar", "interval", "list", "dict"] = "scalar"
     column: bool = True
+    decimals: int = 4
+    integer: bool = False
     plot: bool = False
     """Drawn by the leaderboard's ``--plot`` unless other metrics are asked for."""
 
@@ -137,7 +139,8 @@ class Metric:
     from_statistics: bool = False
     command: str | None = None
     aliases: tuple[str, ...] = ()
-    decimals: int = 4
+    progress_unit: str = "steps"
+    """What ``context.progress(done, total)`` counts, for the progress bar."""
     statistic: Callable[[np.ndarray, np.ndarray, Any, int], float] | None = None
     text: Callable[[Mapping[str, Any], Mapping[str, Any], int | None], list[Row]] | None = None
     lines: Callable[[Mapping[str, Any]], list[str]] | None = None
@@ -153,11 +156,13 @@ class Metric:
             return []
         if self.text is not None:
             return self.text(scores, provenance, n_fake)
-        return [default_row(self.title, scores, self.name, self.decimals)]
+        return [default_row(self.title, scores, self.name)]
 
 
-def default_row(title: str, scores: Mapping[str, Any], key: str, decimals: int = 4) -> Row:
-    """``TITLE: value  ± std, 95% CI [low, high]`` of ``scores[key]``."""
+def default_row(title: str, scores: Mapping[str, Any], key: str) -> Row:
+    """``TITLE: value  ± std, 95% CI [low, high]`` of ``scores[key]``, with its key's decimals."""
+    spec = keys_by_name().get(key)
+    decimals = spec.decimals if spec is not None else 4
     spread = []
     if f"{key}_std" in scores:
         spread.append(f"± {scores[f'{key}_std']:.{decimals}f}")
@@ -270,6 +275,21 @@ def rankable() -> list[str]:
 
 def higher_is_better(key: str) -> bool:
     return keys_by_name()[key].better == "higher"
+
+
+def format_value(key: str, value: Any) -> str:
+    """A value of ``key`` as text: integers for counts, else its declared decimals (4 unless said)."""
+    spec = keys_by_name().get(key)
+    if spec is not None and spec.integer:
+        return f"{int(value)}"
+    return f"{float(value):.{spec.decimals if spec is not None else 4}f}"
+
+
+def headline(names: list[str]) -> str:
+    """The column a leaderboard of these metrics ranks by by default: the first ranking key of the first of
+    them in registry order (FID when it is computed)."""
+    first = min((get(name) for name in names), key=lambda metric: metric.order)
+    return next(key.name for key in first.keys if key.better)
 
 
 def plotted() -> list[str]:

@@ -294,7 +294,7 @@ def _text(scores: Mapping[str, Any], provenance: Mapping[str, Any], n_fake: int 
 
 
 SWD = register(Metric(
-    name="swd", title="SWD×1e3", order=50, standard=True, command="swd", options=SWDOptions,
+    name="swd", title="SWD×1e3", order=50, progress_unit="levels", standard=True, command="swd", options=SWDOptions,
     keys=(Key("swd", "lower", plot=True), Key("swd_levels", kind="list")), needs=_needs, compute=_compute, text=_text,
     doc="Progressive GAN's sliced Wasserstein distance between REAL and FAKE (×1e3; per pyramid level, finest "
         "first, and their mean)."))

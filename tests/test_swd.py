@@ -211,7 +211,9 @@ def test_centres_stay_inside_at_every_level(monkeypatch: pytest.MonkeyPatch) -> 
             bands.append(torch.stack([y, x, y * 0 + level]).expand(images.shape[0], 3, height, width))
         return bands
 
-    monkeypatch.setattr(swd, "laplacian_pyramid", coordinate_pyramid)
+    import ganeval.extractors.swd_pixels as pixels
+
+    monkeypatch.setattr(pixels, "laplacian_pyramid", coordinate_pyramid)
     levels = sample(list(uint8_images(20, 64, 128, seed=6)))
     assert len(levels) == 3
     for level, desc in enumerate(levels):

@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+import collections.abc
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,9 @@ from .result import Result
 from .stats import check_compatible, is_statistics_file
 
 Generator = Callable[..., Any]
+_Batches = collections.abc.Generator[tuple[int, Any, int, tuple[int, ...] | None, float], None, None]
+"""What ``Evaluator._generate`` yields, and ``contextlib.closing`` closes early: (start, images, count, latent shape,
+seconds generating) per batch."""
 
 
 class Evaluator:
@@ -270,7 +274,8 @@ class Evaluator:
         wanted = sorted({int(i) for i in indices})
         if wanted and not 0 <= wanted[0] <= wanted[-1] < total:
             raise BadInputError(f"image indices must lie in [0, {total}), got {wanted[0]}..{wanted[-1]}")
-        checker, found = BatchChecker(self.input_range, "generator"), {}
+        checker = BatchChecker(self.input_range, "generator")
+        found: dict[int, np.ndarray] = {}
         if not wanted:
             return found
         size = self.options.batch_size
@@ -285,7 +290,7 @@ class Evaluator:
 
     def _generate(self, generator: Generator, starts: list[int], total: int, z_dim: int | tuple[int, ...] | None,
                   eval_mode: bool, desc: str | None
-                  ) -> Iterator[tuple[int, Any, int, tuple[int, ...] | None, float]]:
+                  ) -> _Batches:
         """Yield (start, images, count, latent shape, seconds generating) for the batches of the ``total``
         images ``score`` draws that begin at ``starts``. Each batch's latents (and torch randomness inside
         the generator) come from ``seed`` and its start, under ``torch.no_grad()``, the module in eval mode
@@ -312,7 +317,8 @@ class Evaluator:
                             torch.cuda.default_generators[index].manual_seed(seed)
                         began = time.perf_counter()
                         if module is not None:
-                            images = module(torch.randn((count, *latent), device=origin))  # type: ignore[misc]
+                            assert latent is not None  # a module always has its latent shape
+                            images = module(torch.randn((count, *latent), device=origin))
                         else:
                             images = generator(count)
                         synchronise(images)  # a CUDA generator's time is not billed to extraction
@@ -347,6 +353,6 @@ def _latent_shape(module: torch.nn.Module, z_dim: int | tuple[int, ...] | None) 
 def _module_device(module: torch.nn.Module) -> torch.device:
     for tensor in module.parameters():
         return tensor.device
-    for tensor in module.buffers():
-        return tensor.device
+    for buffer in module.buffers():
+        return buffer.device
     return torch.device("cpu")

@@ -9,7 +9,7 @@ every metric's options by keyword, e.g. ``kid_subsets``, ``dims``, ``pr_features
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from .options import Options
 from .parts import LOGITS, POOL3, VGG_FC2, Features
 from .result import Result
 from .stats import Statistics, is_statistics_file, load_statistics
+
+if TYPE_CHECKING:  # imported where used: VGG16 is optional
+    from .vgg import VGGExtractor
 
 
 def _options(metrics: Iterable[str] | str | None, options: Options | None, keywords: dict[str, Any]) -> Options:
@@ -68,7 +71,7 @@ def score(real: object | None, fake: object, metrics: Iterable[str] | str | None
 
 def compute_features(source: object, extractor: InceptionExtractor | None = None, cache: bool = True,
                      skip_bad: bool = False, progress: bool | None = None, *, inception: bool = True,
-                     vgg: object | None = None, parts: Iterable[str] | None = None) -> Features:
+                     vgg: VGGExtractor | None = None, parts: Iterable[str] | None = None) -> Features:
     """Features of an image source in one decode pass: the Inception pool3 (with μ, Σ) and, with a
     classifier, its logits; VGG16 fc2 when ``vgg`` (a ``vgg.VGGExtractor``) is given; or exactly the named
     ``parts`` (``inception:spatial``, ``inception:pool_768``…). Cached by content."""
@@ -78,7 +81,7 @@ def compute_features(source: object, extractor: InceptionExtractor | None = None
     if vgg is not None:
         from .extractors.vgg16 import VGG16Extractor
 
-        given["vgg16"] = VGG16Extractor(network=vgg)  # type: ignore[arg-type]
+        given["vgg16"] = VGG16Extractor(network=vgg)
     if parts is None:
         chosen = ([POOL3, LOGITS] if inception_extractor.weights.has_classifier else [POOL3]) if inception else []
         chosen += [VGG_FC2] if vgg is not None else []

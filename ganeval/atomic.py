@@ -146,7 +146,8 @@ def locked(path: str | os.PathLike[str]) -> Iterator[None]:
 def remove_stale_temporaries(dest: Path) -> list[Path]:
     """Remove the temporary files (or folders, for a checkpoint) of ``dest`` left by killed writers (see the
     module's docstring); returns them. A temporary of a live writer is never removed."""
-    prefix, removed, now = temp_prefix(dest), [], time.time()
+    prefix, now = temp_prefix(dest), time.time()
+    removed: list[Path] = []
     try:
         entries = [e for e in os.scandir(dest.parent) if e.name.startswith(prefix) and e.name.endswith(TEMP_SUFFIX)]
     except OSError:

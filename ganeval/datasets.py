@@ -137,6 +137,14 @@ def _idx_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def _idx_files(folder: Path, kind: str) -> list[Path] | None:
+    """The training and test IDX files of ``kind`` (e.g. "images-idx3-ubyte") in ``folder``, in that order, or
+    None unless both are there."""
+    files = [_idx_file(folder, f"{split}-{kind}") for split in _FASHION_SPLITS]
+    present = [path for path in files if path is not None]
+    return present if len(present) == len(files) else None
+
+
 def fashion_mnist_folders(root: str | Path | None = None) -> list[Path]:
     """The folders searched for the Fashion-MNIST IDX files, in order."""
     folders = []
@@ -155,8 +163,8 @@ def load_fashion_mnist(root: str | Path | None = None) -> tuple[np.ndarray, np.n
     :func:`fashion_mnist_folders` that holds both image files."""
     folders = fashion_mnist_folders(root)
     for folder in folders:
-        image_files = [_idx_file(folder, f"{split}-images-idx3-ubyte") for split in _FASHION_SPLITS]
-        if all(image_files):
+        image_files = _idx_files(folder, "images-idx3-ubyte")
+        if image_files is not None:
             break
     else:
         raise BadInputError(
@@ -172,9 +180,9 @@ def load_fashion_mnist(root: str | Path | None = None) -> tuple[np.ndarray, np.n
             f"{parts[1].shape[1:]}; re-download or reinstall them"
         )
     images = np.concatenate(parts)
-    label_files = [_idx_file(folder, f"{split}-labels-idx1-ubyte") for split in _FASHION_SPLITS]
+    label_files = _idx_files(folder, "labels-idx1-ubyte")
     labels = None
-    if all(label_files):
+    if label_files is not None:
         label_parts = [read_idx(path, IDX_LABELS_MAGIC) for path in label_files]
         for path, part, image_part in zip(label_files, label_parts, parts):
             if len(part) != len(image_part):
@@ -275,10 +283,10 @@ def named_dataset_source(spec: str, root: str | None = None) -> ArraySource | No
     if split not in ("train", "test"):
         raise BadInputError(f"{spec}: unknown split {split!r}; use {key}:train or {key}:test")
     images, labels, _ = dataset_arrays(key, root)
+    if labels is None:  # only Fashion-MNIST's label files can be missing (torchvision reads both or fails)
+        raise BadInputError("fashion-mnist: the label files (train-labels-idx1-ubyte, t10k-labels-idx1-ubyte) "
+                            "are missing beside the images; reinstall dataset-fashion-mnist")
     if key == "fashion-mnist":
-        if labels is None:
-            raise BadInputError("fashion-mnist: the label files (train-labels-idx1-ubyte, t10k-labels-idx1-ubyte) "
-                                "are missing beside the images; reinstall dataset-fashion-mnist")
         names: tuple[str, ...] = FASHION_MNIST_CLASSES
     else:
         names = CIFAR10_CLASSES if key == "cifar10" else tuple(str(d) for d in range(10))

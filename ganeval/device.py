@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import TypeVar
 
 import torch
 
 from .distributed import launched, local_rank
 from .errors import GanevalError
+
+_Net = TypeVar("_Net", bound=torch.nn.Module)
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -46,11 +49,11 @@ def describe(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
-def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+def prepare_model(model: _Net, device: torch.device) -> _Net:
     """Move a convolutional network to ``device`` in channels-last memory format (1.3–1.9× faster on
     CPU with oneDNN, and the layout cuDNN prefers; pool3 moves by ~1e-5 absolute from float
-    reassociation, ~1e-6 relative)."""
-    return model.to(device=device, memory_format=torch.channels_last)
+    reassociation, ~1e-6 relative). In place, like ``Module.to``; returns the same network."""
+    return model.to(device).to(memory_format=torch.channels_last)
 
 
 def prepare_input(batch: torch.Tensor) -> torch.Tensor:

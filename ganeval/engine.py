@@ -239,7 +239,7 @@ def extract_parts(source: ImageSource, params: Mapping[str, Mapping[str, object]
             shard, failure = _extract_shard(source, params, by_name, accumulators, batch_size, workers, skip_bad,
                                             progress), None
         except BadInputError as exc:
-            shard, failure = None, (getattr(exc, "index", len(source)), exc)
+            shard, failure = None, (exc.index if exc.index is not None else len(source), exc)
         except Exception as exc:  # noqa: BLE001 - re-raised on every rank below, so no rank waits forever
             shard, failure = None, (len(source), distributed.portable(exc))
         failed = distributed.first_bad(distributed.everywhere(failure))
@@ -342,7 +342,7 @@ def _decoded_batches(source: ImageSource, starts: list[int], batch_size: int, wo
                     if not skip_bad:
                         for _, other in (item for _, waiting in pending for item in waiting):
                             other.cancel()
-                        exc.index = index  # type: ignore[attr-defined]
+                        exc.index = index
                         raise
                     bad.append((index, str(exc)))
                     continue

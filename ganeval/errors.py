@@ -10,6 +10,9 @@ class GanevalError(Exception):
 class BadInputError(GanevalError):
     """An input (image, archive, array, stats file) cannot be used as given."""
 
+    index: int | None = None
+    """The position in its source of the image that failed, where the extraction knows it."""
+
 
 class IncompatibleStatsError(GanevalError):
     """Two sets of statistics were made with different weights or preprocessing."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from .batches import BatchChecker, parse_range
 from .engine import (Extractors, check_pair, evaluate, new_accumulators, open_side, plan, progress_enabled, run_batch,
                      usable)
 from .errors import BadInputError
-from .generation import Generator, batch_seed, generate_batches
+from .generation import Batches, Generator, batch_seed, generate_batches
 from .extractors.base import Batch
 from .metrics.fid import psd_factor
 from .metrics.registry import Side
@@ -269,7 +269,8 @@ class Evaluator:
         wanted = sorted({int(i) for i in indices})
         if wanted and not 0 <= wanted[0] <= wanted[-1] < total:
             raise BadInputError(f"image indices must lie in [0, {total}), got {wanted[0]}..{wanted[-1]}")
-        checker, found = BatchChecker(self.input_range, "generator"), {}
+        checker = BatchChecker(self.input_range, "generator")
+        found: dict[int, np.ndarray] = {}
         if not wanted:
             return found
         size = self.options.batch_size
@@ -284,7 +285,7 @@ class Evaluator:
 
     def _generate(self, generator: Generator, starts: list[int], total: int, z_dim: int | tuple[int, ...] | None,
                   eval_mode: bool, desc: str | None
-                  ) -> Iterator[tuple[int, Any, int, tuple[int, ...] | None, float]]:
+                  ) -> Batches:
         """The batches of the ``total`` images ``score`` draws that begin at ``starts`` (``generation``)."""
         return generate_batches(generator, starts, total, batch_size=self.options.batch_size, seed=self.seed,
                                 z_dim=z_dim, eval_mode=eval_mode, desc=desc,

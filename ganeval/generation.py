@@ -7,7 +7,8 @@ without drawing the ones before it, and the same (seed, batch size) always gives
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+import collections.abc
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,12 +19,15 @@ from .device import synchronise
 from .errors import BadInputError
 
 Generator = Callable[..., Any]
+Batches = collections.abc.Generator[tuple[int, Any, int, tuple[int, ...] | None, float], None, None]
+"""What ``generate_batches`` yields, and ``contextlib.closing`` closes early: (start, images, count, latent
+shape, seconds generating) per batch."""
 
 
 def generate_batches(generator: Generator, starts: list[int], total: int, *, batch_size: int, seed: int,
                      z_dim: int | tuple[int, ...] | None = None, eval_mode: bool = True, desc: str | None = None,
                      progress: bool = False, free_cuda: bool = False
-                     ) -> Iterator[tuple[int, Any, int, tuple[int, ...] | None, float]]:
+                     ) -> Batches:
     """Yield (start, images, count, latent shape, seconds generating) for the batches of ``batch_size`` of
     ``total`` generated images that begin at ``starts``: the one latent scheme of ganeval (the Evaluator,
     the leaderboard's grids, ``ganeval sample``). Each batch's latents (and torch randomness inside
@@ -50,7 +54,8 @@ def generate_batches(generator: Generator, starts: list[int], total: int, *, bat
                         torch.cuda.default_generators[index].manual_seed(state)
                     began = time.perf_counter()
                     if module is not None:
-                        images = module(torch.randn((count, *latent), device=origin))  # type: ignore[misc]
+                        assert latent is not None  # a module always has its latent shape
+                        images = module(torch.randn((count, *latent), device=origin))
                     else:
                         images = generator(count)
                     synchronise(images)  # a CUDA generator's time is not billed to extraction
@@ -87,6 +92,6 @@ def _latent_shape(module: torch.nn.Module, z_dim: int | tuple[int, ...] | None) 
 def _module_device(module: torch.nn.Module) -> torch.device:
     for tensor in module.parameters():
         return tensor.device
-    for tensor in module.buffers():
-        return tensor.device
+    for buffer in module.buffers():
+        return buffer.device
     return torch.device("cpu")

@@ -65,10 +65,11 @@ class InceptionOutput(NamedTuple):
 class BasicConv2d(nn.Module):
     """Convolution without bias, BatchNorm (eps 1e-3), ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, **conv_args: object) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, bias=False, **conv_args)
-        self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False)
+        self.bn: nn.BatchNorm2d | nn.Identity = nn.BatchNorm2d(out_channels, eps=0.001)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.bn(self.conv(x)))
@@ -80,15 +81,15 @@ class BasicConv2d(nn.Module):
         if isinstance(self.bn, nn.Identity):
             return
         conv, bn = self.conv, self.bn
+        # built with affine=True and track_running_stats=True (the default), so all four are set
+        assert bn.running_mean is not None and bn.running_var is not None
         scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-        folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                           padding=conv.padding, bias=True, device="meta", dtype=conv.weight.dtype)  # no init:
-        # torch's global RNG, which a training loop relies on, is not advanced; both tensors are replaced
-        folded.weight = nn.Parameter((conv.weight.double() * scale[:, None, None, None]).to(conv.weight.dtype),
-                                     requires_grad=False)
-        folded.bias = nn.Parameter((bn.bias.double() - bn.running_mean.double() * scale).to(conv.weight.dtype),
-                                   requires_grad=False)
-        self.conv, self.bn = folded, nn.Identity()
+        dtype = conv.weight.dtype
+        # the convolution takes the folded tensors in place (its bias was registered as None): no new module,
+        # so no initialisation draws from torch's global RNG, which a training loop relies on
+        conv.bias = nn.Parameter((bn.bias.double() - bn.running_mean.double() * scale).to(dtype), requires_grad=False)
+        conv.weight = nn.Parameter((conv.weight.double() * scale[:, None, None, None]).to(dtype), requires_grad=False)
+        self.bn = nn.Identity()
 
 
 def _global_average(x: torch.Tensor) -> torch.Tensor:
@@ -287,6 +288,7 @@ class FIDInceptionV3(nn.Module):
         if "pool3" in wanted:
             parts["pool3"] = pool3
         if "logits_unbiased" in wanted:
+            assert self.fc is not None  # checked before the forward
             parts["logits_unbiased"] = pool3 @ self.fc.weight.T
         return parts
 

@@ -71,7 +71,7 @@ def _fit(image: np.ndarray, cell: int) -> Image.Image:
     height, width = image.shape[:2]
     scale = cell / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resample = Image.NEAREST if scale >= 1 and float(scale).is_integer() else Image.LANCZOS
+    resample = Image.Resampling.NEAREST if scale >= 1 and float(scale).is_integer() else Image.Resampling.LANCZOS
     return picture.resize(size, resample)
 
 

@@ -29,6 +29,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .decode import (IMAGE_EXTENSIONS, JPEG_EXTENSIONS, array_to_nhwc, decode_image, first_line, printable,
                      read_regular_file)
@@ -49,7 +50,8 @@ class FolderSource(ImageSource):
     kind = "folder"
 
     def __init__(self, root: Path) -> None:
-        names, ignored = [], []
+        names: list[str] = []
+        ignored: list[str] = []
         for folder, subfolders, files in os.walk(root, onerror=_unlistable, followlinks=False):
             linked = [d for d in subfolders if os.path.islink(os.path.join(folder, d))]
             ignored.extend(os.path.relpath(os.path.join(folder, d), root).replace(os.sep, "/") + "/" for d in linked)
@@ -198,8 +200,8 @@ def open_source(obj: object) -> ImageSource:
         return obj
     if isinstance(obj, np.ndarray):
         return ArraySource(obj, "array")
-    if type(obj).__module__.startswith("torch"):
-        return ArraySource(obj.detach().cpu().numpy(), "tensor")  # type: ignore[attr-defined]
+    if isinstance(obj, torch.Tensor):
+        return ArraySource(obj.detach().cpu().numpy(), "tensor")
     if not isinstance(obj, (str, os.PathLike)):
         raise BadInputError(f"cannot use {type(obj).__name__} as images: give a path, a uint8 array or a tensor")
     path = Path(obj)

@@ -181,12 +181,12 @@ def locate(spec: WeightSpec, explicit: str | os.PathLike[str] | None = None, dow
             return _info(spec, path, digest, source, spec.file_details)
 
     for place in spec.places:
-        path = place.find()
-        if path is not None:
+        found = place.find()
+        if found is not None:
             if spec.convert is None:
-                _verify(place, path)
-                return _info(spec, path, place.sha256, place.source, place.details)
-            return _info(spec, path, place.sha256, place.source, place.details, converted(spec, place, path))
+                _verify(place, found)
+                return _info(spec, found, place.sha256, place.source, place.details)
+            return _info(spec, found, place.sha256, place.source, place.details, converted(spec, place, found))
 
     target = url or spec.url
     if not download or target is None or spec.sha256 is None or not spec.folders:
@@ -207,6 +207,7 @@ def load_state_dict(info: WeightsInfo) -> State:
 def read_state_dict(spec: WeightSpec, path: Path, mmap: bool = False) -> State:
     """Read a state dict (safetensors by suffix, else ``torch.load(weights_only=True)``; ``mmap`` maps a
     zip-format file), unwrap ``{"state_dict": …}`` and check it with ``spec.check_layout``."""
+    state: object
     try:
         if path.suffix == ".safetensors":
             state = load_file(str(path))

@@ -18,10 +18,10 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex, SupportsInt
 
 import torch
 
@@ -132,8 +132,10 @@ def _unlistable(exc: OSError) -> None:
 
 
 def _int_or_none(value: object) -> int | None:
+    if not isinstance(value, (str, bytes, bytearray, SupportsInt, SupportsIndex)):
+        return None
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         return None
 
@@ -212,10 +214,11 @@ def build_foreign(checkpoint: Checkpoint, factory: Factory, spec: str, state_key
     the checkpoint's tensors are then loaded strictly. Returns the module on ``device`` in eval mode."""
     state = read_state_dict(checkpoint.path, state_key)
     config = read_config(checkpoint.path)
+    parameters: Mapping[str, inspect.Parameter]
     try:
         parameters = inspect.signature(factory).parameters
     except (TypeError, ValueError):
-        parameters = {}  # type: ignore[assignment]
+        parameters = {}
     offered = {"config": config, "state_dict": state}
     kwargs = {name: offered[name] for name in parameters if name in offered}
     required = [name for name, p in parameters.items() if name not in offered and p.default is p.empty

@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol, SupportsFloat, SupportsInt, runtime_checkable
 
 import pandas as pd
 
@@ -48,6 +49,18 @@ def _better(metric: str) -> str:
     return "lower" if metric in LOWER_IS_BETTER else "higher"
 
 
+@runtime_checkable
+class _Number(SupportsInt, SupportsFloat, Protocol):
+    """A table cell that int() and float() both take: Python's and NumPy's numbers."""
+
+
+def _number(value: object) -> _Number | str:
+    """A cell that is not missing, for int() or float(); TypeError for one neither takes, as they would raise."""
+    if isinstance(value, (_Number, str)):
+        return value
+    raise TypeError(f"not a number: {value!r}")
+
+
 def format_value(metric: str, value: object) -> str:
     """A metric value as text, as its registry key declares (decimals, integer counts); NaN or missing gives
     ``""``."""
@@ -57,7 +70,7 @@ def format_value(metric: str, value: object) -> str:
 
 
 def _integer(value: object) -> str:
-    return "" if pd.isna(value) else str(int(value))
+    return "" if pd.isna(value) else str(int(_number(value)))
 
 
 def _text(row: Mapping[str, object], key: str) -> str:
@@ -161,7 +174,8 @@ def write_report(
     heads = ["rank", "run", "step"]
     heads += [f"{m} {'↓' if m in LOWER_IS_BETTER else '↑'}" for m in metrics]
     heads += ["samples", "wall_s", "checkpoint", "sha256", "sample grid"] + (["closest pairs"] if pairs else [])
-    rows, seen = [], set()
+    rows: list[str] = []
+    seen: set[str] = set()
     for index, row in enumerate(table.to_dict("records")):
         sha, run, wall = _text(row, "checkpoint_sha256"), _text(row, "run"), row.get("wall_s")
         grid = grids.get(sha) if sha else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -153,7 +154,21 @@ class LossSpec:
     reference: str
 
 
-_DCGAN_ADAM = dict(optimizer="Adam", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), n_critic=1, clip=None, gp_weight=None)
+class _TrainingDefaults(TypedDict):
+    """The optimiser and step fields of :class:`LossSpec`, shared by the losses that train alike."""
+
+    optimizer: str
+    lr_g: float
+    lr_d: float
+    betas: tuple[float, float]
+    n_critic: int
+    clip: float | None
+    gp_weight: float | None
+
+
+_DCGAN_ADAM: _TrainingDefaults = dict(
+    optimizer="Adam", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), n_critic=1, clip=None, gp_weight=None
+)
 
 LOSSES: dict[str, LossSpec] = {
     "ns": LossSpec(

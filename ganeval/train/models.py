@@ -44,16 +44,22 @@ def _check(size: int, channels: int, width: int) -> None:
         raise ValueError(f"width must be a positive integer, got {width!r}")
 
 
+def _unconstrained_weight(module: nn.Conv2d | nn.ConvTranspose2d | nn.Linear) -> torch.Tensor:
+    """The tensor to initialise for ``module.weight``: the weight itself, or the ``original`` that a
+    parametrization (spectral norm) of it keeps."""
+    if not parametrize.is_parametrized(module, "weight"):
+        return module.weight
+    chain = module.get_submodule("parametrizations.weight")
+    assert isinstance(chain, parametrize.ParametrizationList)  # what torch keeps per parametrized tensor
+    return chain.original
+
+
 def init_weights(module: nn.Module) -> None:
     """DCGAN initialisation for one module (use ``model.apply(init_weights)``): (transposed) convolution and
     linear weights ~ N(0, 0.02) with zero bias; BatchNorm weight ~ N(1, 0.02) with zero bias. Other modules
     are left alone. A spectrally normalised weight is re-drawn through its unconstrained ``original``."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        if parametrize.is_parametrized(module, "weight"):
-            weight = module.parametrizations.weight.original
-        else:
-            weight = module.weight
-        nn.init.normal_(weight, 0.0, 0.02)
+        nn.init.normal_(_unconstrained_weight(module), 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):

@@ -23,7 +23,7 @@ from ..errors import GanevalError
 from ..options import DEFAULT_BATCH_SIZE
 from ..preprocess import DEFAULT_MODE, MODES
 
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+Decorator = Callable[[Any], Any]
 
 
 def fail(message: str, code: int) -> NoReturn:

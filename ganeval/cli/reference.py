@@ -67,7 +67,8 @@ def stats(source: str | None, output: str | None, list_known: bool, data: str | 
         warn([f"{result.meta['ignored_files']} non-image or hidden files in {source} were ignored"])
     if result.meta.get("extractor") and not result.meta.get("weights_standard"):
         warn([nonstandard_warning(result.meta.get("weights_sha256"))])
-    skipped = len(result.meta.get("skipped") or [])
+    skipped_files = result.meta.get("skipped")
+    skipped = len(skipped_files) if isinstance(skipped_files, list) else 0
     part = f", part {result.meta['part']}" if result.meta.get("part") else ""
     click.echo(f"wrote {path}: {result.n} images{f', {skipped} skipped' if skipped else ''}{part}, "
                f"mode {result.meta.get('mode')}, precision {result.meta.get('precision', 'fp32')}, "

@@ -152,5 +152,5 @@ metric_commands = [single_metric_command(metric) for metric in registry.all_metr
                    if metric.command and metric.command not in ("memorization", "collapse")]
 
 COMMANDS: list[click.Command] = [score, *metric_commands, memorization, collapse, modes, compat]
-DISTRIBUTED: tuple[str, ...] = tuple(command.name for command in COMMANDS if command is not compat)
+DISTRIBUTED: tuple[str, ...] = tuple(str(command.name) for command in COMMANDS if command is not compat)
 """The scoring commands that split their images across processes under ``torchrun``."""

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -144,16 +145,14 @@ def _row(checkpoint: Checkpoint, result: Result, setup: dict[str, object], setup
             row[column] = scores[column]
         elif column.endswith("_low") and isinstance(scores.get(column[:-4]), list):
             row[column], row[f"{column[:-4]}_high"] = scores[column[:-4]]
-    reference = setup.get("reference") or {}
-    timing = provenance.get("timing_s") or {}
-    low, high = setup["input_range"]  # type: ignore[misc]
-    row.update(samples=result.n_fake, seed=setup["seed"], metrics=",".join(setup["metrics"]),  # type: ignore[arg-type]
+    reference, timing = _mapping(setup.get("reference")), _mapping(provenance.get("timing_s"))
+    low, high = (float(end) for end in _sequence(setup["input_range"]))
+    row.update(samples=result.n_fake, seed=setup["seed"], metrics=",".join(map(str, _sequence(setup["metrics"]))),
                input_range=f"{low:g},{high:g}", options=json.dumps({k: v for k, v in setup.items() if k in _option_keys()}),
-               reference=reference.get("source"),  # type: ignore[union-attr]
-               reference_sha256=reference.get("sha256"), n_reference=result.n_real,  # type: ignore[union-attr]
+               reference=reference.get("source"), reference_sha256=reference.get("sha256"), n_reference=result.n_real,
                extractor=setup.get("extractor"), weights_sha256=setup.get("weights_sha256"), mode=setup.get("mode"),
-               setup=setup_hash, ganeval_version=__version__, generate_s=timing.get("generate"),  # type: ignore[union-attr]
-               extract_s=timing.get("extract"), metrics_s=timing.get("metrics"), wall_s=round(wall, 3),  # type: ignore[union-attr]
+               setup=setup_hash, ganeval_version=__version__, generate_s=timing.get("generate"),
+               extract_s=timing.get("extract"), metrics_s=timing.get("metrics"), wall_s=round(wall, 3),
                scored_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                warnings=" | ".join(result.warnings))
     return row
@@ -162,21 +161,32 @@ def _row(checkpoint: Checkpoint, result: Result, setup: dict[str, object], setup
 def _summary(result: Result) -> str:
     values = [f"{k} {registry.format_value(k, v)}" for k, v in result.scores.items()
               if k in RANKABLE and isinstance(v, float)]
-    timing = result.provenance.get("timing_s") or {}
-    spent = ", ".join(f"{k} {v:.1f} s" for k, v in timing.items())  # type: ignore[union-attr]
+    spent = ", ".join(f"{k} {v:.1f} s" for k, v in _mapping(result.provenance.get("timing_s")).items())
     return ", ".join(values) + (f" ({spent})" if spent else "")
 
 
+def _mapping(value: object) -> dict[str, Any]:
+    """A setup or provenance entry that is a dict (an absent one is empty)."""
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _sequence(value: object) -> list[Any]:
+    """A setup entry that is a list or tuple."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"expected a list, got {value!r}")
+    return list(value)
+
+
 def _provenance_lines(setup: dict[str, object], setup_hash: str) -> list[str]:
-    reference = setup.get("reference") or {}
+    reference = _mapping(setup.get("reference"))
     lines = []
     if reference:
-        lines.append(f"reference: {reference.get('source')} ({reference.get('n')} images, "  # type: ignore[union-attr]
-                     f"sha256 {str(reference.get('sha256'))[:12]})")  # type: ignore[union-attr]
+        lines.append(f"reference: {reference.get('source')} ({reference.get('n')} images, "
+                     f"sha256 {str(reference.get('sha256'))[:12]})")
     lines.append(f"extractor: {setup.get('extractor')}, weights sha256 {str(setup.get('weights_sha256'))[:12]}, "
                  f"mode {setup.get('mode')}")
     lines.append(f"samples {setup.get('num_samples')} per checkpoint · seed {setup.get('seed')} · metrics "
-                 f"{','.join(setup.get('metrics') or [])} · setup {setup_hash}")  # type: ignore[arg-type]
+                 f"{','.join(map(str, _sequence(setup.get('metrics') or [])))} · setup {setup_hash}")
     return lines
 
 

@@ -48,16 +48,17 @@ def stats(source: str | None, output: str | None, list_known: bool, data: str | 
         return
     if bool(source) == bool(data) or not output:
         raise click.UsageError("give SOURCE or --data NAME, and -o OUTPUT (or --list)")
+    images: object = source
     if data:
         from ..datasets import dataset_images
 
-        source = dataset_images(data, size, limit=limit, root=data_root)  # type: ignore[assignment]
+        images = dataset_images(data, size, limit=limit, root=data_root)
     from ..api import statistics
     from ..stats import save_statistics
     from ..weights import nonstandard_warning
 
     reports = join_process_group(device)
-    result = statistics(source, mode=mode, weights=weights, device=device, batch_size=batch_size,
+    result = statistics(images, mode=mode, weights=weights, device=device, batch_size=batch_size,
                         cache=not no_cache, skip_bad=skip_bad, progress=False if quiet else None, precision=precision,
                         **fid_options)
     if not reports:

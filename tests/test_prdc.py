@@ -153,25 +153,6 @@ def test_duplicates_have_radius_exactly_zero() -> None:
         np.testing.assert_allclose(radii[3][5:40], brute_radii(x, 3)[5:40], rtol=1e-10)
 
 
-@pytest.mark.parametrize("case", ["filtered", "plain topk", "ties"])
-def test_column_merge_keeps_the_k_smallest(case: str) -> None:
-    """The per-column merge of the symmetric sweep, in both of its branches: few candidates below the
-    running K-th smallest (gathered and sorted) and many (plain topk along dim 0)."""
-    rng = np.random.default_rng(13)
-    block = rng.random((300, 40))
-    running = np.sort(rng.random((40, 6)) * 0.02, axis=1)
-    if case == "plain topk":
-        running[:] = np.inf
-    if case == "ties":
-        block = np.round(block * 50) / 50
-        running = np.sort(np.round(rng.random((40, 6)) * 5) / 50, axis=1)
-    mask = torch.empty(block.shape, dtype=torch.bool)
-    index = torch.zeros((40, 6), dtype=torch.int64)
-    merged, _ = prdc_module._merge_columns(torch.from_numpy(running), index, torch.from_numpy(block), 0, mask)
-    expected = np.sort(np.concatenate([running, block.T], axis=1), axis=1)[:, :6]
-    np.testing.assert_array_equal(np.sort(merged.numpy(), axis=1), expected)
-
-
 def test_memorising_generator_ties_match_brute_force() -> None:
     """Half of the fakes are copies of real points: each copy lies exactly on the radius of the real
     points whose k-th neighbour it copies. The brute-force reference computes both from the same two

@@ -19,10 +19,10 @@ All distances are Euclidean, in feature units, in float64.
 
 Numerics. Squared distances come from the expansion ‖a‖² + ‖b‖² − 2a·b, one block of rows × one block of
 columns at a time (torch float64 matmul on ``device``, CPU by default), never as a full matrix, after both
-sets are shifted by their common mean. The expansion is within τ·(‖a‖² + ‖b‖²) (centred norms, τ = 1e-9,
-far above its rounding error) of the value from explicit differences, so every comparison the expansion
-cannot decide (a neighbour candidate near the running k-th best, a pair near a threshold) is decided
-again from the explicit difference ‖a − b‖, and all returned distances are explicit ones.
+sets are shifted by their common mean (``knn.Geometry``). The expansion is within a slack of τ·(‖a‖² + ‖b‖²)
+(centred norms, ``knn.tolerance``) of the value from explicit differences, so every comparison the expansion
+cannot decide (a neighbour candidate near the running k-th best, see ``knn.k_nearest_squared``; a pair near a
+threshold) is decided again from the explicit difference ‖a − b‖, and all returned distances are explicit ones.
 """
 
 from __future__ import annotations
@@ -35,10 +35,9 @@ import numpy as np
 import torch
 
 from ..device import resolve_device
+from .knn import Geometry, PointSet, exact_squared, k_nearest_squared
 
-_TAU = 1e-9            # |expanded − explicit squared distance| <= _TAU·(‖a‖² + ‖b‖²) + _ABS
-_ABS = 1e-30
-_EXACT_ELEMENTS = 2 ** 21   # elements per chunk of explicit differences
+_FINITE_ELEMENTS = 2 ** 21  # elements per chunk of the finiteness check
 _EDGE_CAP = 2 ** 18    # support_size keeps at most this many close pairs, else checks each batch directly
 
 __all__ = ["AuthenticityResult", "CoverageResult", "DuplicateResult", "SupportResult", "authenticity",
@@ -55,7 +54,7 @@ def _features(name: str, x: object, min_rows: int = 1) -> np.ndarray:
         raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
     if a.shape[0] < min_rows:
         raise ValueError(f"{name} needs at least {min_rows} rows, got {a.shape[0]}")
-    step = max(1, _EXACT_ELEMENTS // a.shape[1])
+    step = max(1, _FINITE_ELEMENTS // a.shape[1])
     if any(not np.isfinite(a[s:s + step]).all() for s in range(0, a.shape[0], step)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return a
@@ -80,54 +79,13 @@ def _number(name: str, value: object, high: float = math.inf) -> float:
     return float(value)
 
 
-def _exact_sq(x: np.ndarray, xi: np.ndarray, y: np.ndarray, yi: np.ndarray) -> np.ndarray:
-    """‖x[xi] − y[yi]‖² (P,) float64 from explicit differences, a few MiB at a time."""
-    out = np.empty(len(xi))
-    step = max(1, _EXACT_ELEMENTS // x.shape[1])
-    for s in range(0, len(xi), step):
-        d = x[xi[s:s + step]].astype(np.float64) - y[yi[s:s + step]]
-        out[s:s + step] = np.square(d, out=d).sum(axis=1)
-    return out
-
-
-class _Blocks:
-    """Centred float64 row blocks on one device and expanded squared distances between two of them."""
-
-    def __init__(self, arrays: Sequence[np.ndarray], block_size: int | None, device: object) -> None:
-        self.device = torch.device("cpu") if device is None else resolve_device(device)
-        dim = arrays[0].shape[1]
-        self.block = (min(2048, max(256, 2 ** 22 // dim)) if block_size is None
-                      else _int("block_size", block_size))
-        total, count = np.zeros(dim), 0
-        for x in arrays:
-            for s in range(0, x.shape[0], self.block):
-                total += x[s:s + self.block].sum(axis=0, dtype=np.float64)
-            count += x.shape[0]
-        self.centre = torch.from_numpy(total / count).to(self.device)
-
-    def rows(self, x: np.ndarray, sel: slice | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows ``sel`` of ``x`` minus the centre (r, D) and their squared norms (r,)."""
-        t = torch.from_numpy(np.asarray(x[sel], dtype=np.float64)).to(self.device) - self.centre
-        return t, (t * t).sum(dim=1)
-
-    def expanded(self, a: tuple[torch.Tensor, torch.Tensor],
-                 b: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Expanded squared distances (r, c), clamped at 0, and their error bound (r, c)."""
-        scale = a[1][:, None] + b[1][None, :]
-        e = torch.addmm(scale, a[0], b[0].T, alpha=-2.0).clamp_(min=0.0)
-        return e, scale.mul_(_TAU).add_(_ABS)
-
-
-def _merge(best: tuple[np.ndarray, np.ndarray], rows: np.ndarray, values: np.ndarray, index: np.ndarray,
-           k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the k smallest (value, index) pairs among ``best`` (r, k) and new candidates (rows, ...)."""
-    r = best[0].shape[0]
-    all_rows = np.concatenate([np.repeat(np.arange(r), k), rows])
-    all_values = np.concatenate([best[0].ravel(), values])
-    all_index = np.concatenate([best[1].ravel(), index])
-    order = np.lexsort((all_index, all_values, all_rows))
-    take = order[np.searchsorted(all_rows[order], np.arange(r))[:, None] + np.arange(k)]
-    return all_values[take], all_index[take]
+def _geometry(arrays: Sequence[np.ndarray], block_size: int | None, device: object) -> Geometry:
+    """Blocks of ``block_size`` rows (default 2048 down to 256 as D grows, at most the longest array's rows)
+    centred on all ``arrays``."""
+    dim = arrays[0].shape[1]
+    block = min(2048, max(256, 2 ** 22 // dim)) if block_size is None else _int("block_size", block_size)
+    block = min(block, max(x.shape[0] for x in arrays))
+    return Geometry(dim, block, torch.device("cpu") if device is None else resolve_device(device), arrays)
 
 
 def k_nearest(queries: np.ndarray, points: np.ndarray, k: int, *, exclude_self: bool = False,
@@ -142,29 +100,11 @@ def k_nearest(queries: np.ndarray, points: np.ndarray, k: int, *, exclude_self: 
         raise ValueError("exclude_self needs queries and points to be the same array")
     if k > p.shape[0] - bool(exclude_self):
         raise ValueError(f"k = {k} exceeds the {p.shape[0] - bool(exclude_self)} available neighbours")
-    geo = _Blocks((p,) if q is p else (q, p), block_size, device)
-    n, size = p.shape[0], geo.block
-    out = np.empty((q.shape[0], k)), np.empty((q.shape[0], k), dtype=np.int64)
-    for r0 in range(0, q.shape[0], size):
-        r1 = min(r0 + size, q.shape[0])
-        a = geo.rows(q, slice(r0, r1))
-        best = np.full((r1 - r0, k), math.inf), np.full((r1 - r0, k), n, dtype=np.int64)
-        for c0 in range(0, n, size):
-            c1 = min(c0 + size, n)
-            e, tol = geo.expanded(a, geo.rows(p, slice(c0, c1)))
-            lo = max(r0, c0)
-            own = torch.arange(lo, max(lo, min(r1, c1)) if exclude_self else lo, device=geo.device)
-            e[own - r0, own - c0] = math.inf
-            # The k-th best explicit distance is at most the k-th smallest upper bound seen so far, so a
-            # column can only be among the k best when its lower bound e − tol reaches that bound.
-            upper = torch.topk(e + tol, min(k, c1 - c0), dim=1, largest=False).values.cpu().numpy()
-            bound = np.sort(np.concatenate([best[0], upper], axis=1), axis=1)[:, k - 1]
-            near = (e - tol) <= torch.from_numpy(bound).to(geo.device)[:, None]
-            near[own - r0, own - c0] = False
-            rows, cols = (t.cpu().numpy() for t in torch.nonzero(near, as_tuple=True))
-            best = _merge(best, rows, _exact_sq(q, rows + r0, p, cols + c0), cols + c0, k)
-        out[0][r0:r1], out[1][r0:r1] = best
-    return np.sqrt(out[0]), out[1]
+    geo = _geometry((p,) if q is p else (q, p), block_size, device)
+    query_set = geo.prepare(q)
+    point_set = query_set if q is p else geo.prepare(p)
+    squared, index = k_nearest_squared(geo, query_set, point_set, k, exclude_self=exclude_self)
+    return np.sqrt(squared), index
 
 
 def nearest_neighbours(queries: np.ndarray, points: np.ndarray, *, exclude_self: bool = False,
@@ -216,32 +156,34 @@ def authenticity(train: np.ndarray, fake: np.ndarray, *, block_size: int | None 
                               len(copies) / len(dist), copies, float(np.median(dist)))
 
 
-def _close_pairs(x: np.ndarray, threshold: float, geo: _Blocks,
+def _close_pairs(x: PointSet, threshold: float, geo: Geometry,
                  index: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Per block pair, positions (j, k), j < k, of the rows of ``x`` (or of ``x[index]``) with
     ‖x_j − x_k‖ < threshold, exactly (explicit differences near the threshold)."""
-    n = x.shape[0] if index is None else len(index)
+    n = len(x) if index is None else len(index)
     lo, hi = threshold ** 2 * (1 - 1e-12), threshold ** 2 * (1 + 1e-12)
     select = (lambda s: s) if index is None else (lambda s: index[s])
     for r0 in range(0, n, geo.block):
-        a = geo.rows(x, select(slice(r0, min(r0 + geo.block, n))))
+        rows = select(slice(r0, min(r0 + geo.block, n)))
+        a, a_sq = geo.rows(x, rows), geo.norms(x, rows)
         for c0 in range(r0, n, geo.block):
-            b = a if c0 == r0 else geo.rows(x, select(slice(c0, min(c0 + geo.block, n))))
-            e, tol = geo.expanded(a, b)
-            maybe = (e - tol) < hi
+            cols = select(slice(c0, min(c0 + geo.block, n)))
+            e = geo.squared(a, geo.cols(x, cols))
+            slack = geo.slack(a_sq, geo.norms(x, cols))
+            maybe = e < (hi + slack)[:, None]
             if c0 == r0:
                 maybe = torch.triu(maybe, diagonal=1)
             i, j = torch.nonzero(maybe, as_tuple=True)
-            sure = ((e + tol) < lo)[i, j].cpu().numpy()
+            sure = ((e[i, j] + slack[i]) < lo).cpu().numpy()
             i, j = i.cpu().numpy() + r0, j.cpu().numpy() + c0
             check = np.flatnonzero(~sure)
             gi, gj = (i, j) if index is None else (index[i], index[j])
-            sure[check] = np.sqrt(_exact_sq(x, gi[check], x, gj[check])) < threshold
+            sure[check] = np.sqrt(exact_squared(x.points, gi[check], x.points, gj[check])) < threshold
             yield i[sure], j[sure]
 
 
-def _pair_fraction(x: np.ndarray, threshold: float, geo: _Blocks, index: np.ndarray | None = None) -> float:
-    n = x.shape[0] if index is None else len(index)
+def _pair_fraction(x: PointSet, threshold: float, geo: Geometry, index: np.ndarray | None = None) -> float:
+    n = len(x) if index is None else len(index)
     return sum(len(i) for i, _ in _close_pairs(x, threshold, geo, index)) / (n * (n - 1) / 2)
 
 
@@ -249,7 +191,9 @@ def duplicate_rate(features: np.ndarray, threshold: float, *, block_size: int | 
                    device: object = None) -> float:
     """Fraction of unordered pairs j < k of ``features`` (M >= 2, D) with ‖f_j − f_k‖ < threshold."""
     x = _features("features", features, 2)
-    return _pair_fraction(x, _number("threshold", threshold), _Blocks((x,), block_size, device))
+    threshold = _number("threshold", threshold)
+    geo = _geometry((x,), block_size, device)
+    return _pair_fraction(geo.prepare(x), threshold, geo)
 
 
 def pair_distance_percentile(features: np.ndarray, q: float = 1.0, *, max_pairs: int = 2_000_000,
@@ -267,7 +211,7 @@ def pair_distance_percentile(features: np.ndarray, q: float = 1.0, *, max_pairs:
         rng = np.random.default_rng(seed)
         i, j = rng.integers(0, n, max_pairs), rng.integers(0, n - 1, max_pairs)
         j += j >= i
-    return float(np.percentile(np.sqrt(_exact_sq(x, i, x, j)), q))
+    return float(np.percentile(np.sqrt(exact_squared(x, i, x, j)), q))
 
 
 @dataclass(frozen=True)
@@ -293,8 +237,9 @@ def duplicates(fake: np.ndarray, real: np.ndarray, *, seed: int, max_pairs: int 
     threshold = pair_distance_percentile(real, 1.0, max_pairs=max_pairs, seed=seed)
     n_sub = min(fake.shape[0], real.shape[0])
     subset = np.sort(np.random.default_rng([seed, 1]).choice(real.shape[0], n_sub, replace=False))
-    rate_fake = _pair_fraction(fake, threshold, _Blocks((fake,), block_size, device))
-    rate_real = _pair_fraction(real, threshold, _Blocks((real,), block_size, device), subset)
+    fake_geo, real_geo = _geometry((fake,), block_size, device), _geometry((real,), block_size, device)
+    rate_fake = _pair_fraction(fake_geo.prepare(fake), threshold, fake_geo)
+    rate_real = _pair_fraction(real_geo.prepare(real), threshold, real_geo, subset)
     return DuplicateResult(rate_fake, rate_real, threshold, fake.shape[0], n_sub)
 
 
@@ -331,9 +276,10 @@ def support_size(features: np.ndarray, threshold: float, *, seed: int, draws: in
         sizes = np.unique([_int("batch size", s, 2) for s in batch_sizes])
         if len(sizes) == 0 or sizes[-1] > m:
             raise ValueError(f"batch_sizes must be a non-empty list of sizes from 2 to {m}")
-    geo = _Blocks((x,), block_size, device)
+    geo = _geometry((x,), block_size, device)
+    prepared = geo.prepare(x)
     edges: list[np.ndarray] | None = [np.zeros(0, np.int64), np.zeros(0, np.int64)]
-    for i, j in _close_pairs(x, threshold, geo):
+    for i, j in _close_pairs(prepared, threshold, geo):
         edges = [np.concatenate([edges[0], i]), np.concatenate([edges[1], j])]
         if len(edges[0]) > _EDGE_CAP:
             edges = None
@@ -345,7 +291,7 @@ def support_size(features: np.ndarray, threshold: float, *, seed: int, draws: in
         for _ in range(draws if edges is None or len(edges[0]) else 0):
             batch = rng.choice(m, s, replace=False)
             if edges is None:
-                hits += any(len(i) for i, _ in _close_pairs(x, threshold, geo, np.sort(batch)))
+                hits += any(len(i) for i, _ in _close_pairs(prepared, threshold, geo, np.sort(batch)))
             else:
                 member[batch] = True
                 hits += bool((member[edges[0]] & member[edges[1]]).any())

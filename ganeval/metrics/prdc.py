@@ -17,9 +17,10 @@ vector (the mean of the points used). That leaves distances unchanged and keeps 
 expansion's rounding residue, as small as the spread of the data allows. Blocks are upcast to float64
 as they are loaded; the caller's arrays (float32 or float64) are never copied whole.
 
-One sweep over real×real blocks gives the real radii for both k: it keeps the k+1 smallest per row
-with their indices, and uses the symmetry of the block matrix so that each pair is computed once. One
-sweep over fake×fake gives the fake radii, and one over real×fake blocks gives all four metrics.
+The radii are exact k-th neighbour distances from ``knn.k_nearest_squared``: one sweep over the upper
+triangle of real×real blocks gives the real radii for both k (each block pair computed once, its rows and
+its columns both updated), one over fake×fake the fake radii; one sweep over real×fake blocks then gives
+all four metrics.
 
 Features of any finite magnitude: when the largest lies outside [2⁻¹⁰⁰, 2¹⁰⁰] both sets are scaled by one
 power of two (exact) so that no squared distance overflows or underflows; duplicates (any number of
@@ -29,9 +30,10 @@ is the same point).
 
 Ties are decided exactly. The expansion is accurate to about τ·(‖a‖² + ‖b‖²) (see ``_tolerance``) but
 can round the same pair differently in different blocks. So (1) a block entry within that tolerance of
-0 is exactly 0 (bitwise identical rows); (2) every radius is recomputed from the explicit difference of
-its two rows; (3) a real–fake comparison whose expanded distance is within the tolerance of the radius
-is decided again with the explicit difference. Explicit differences give the same value for the same
+0 is exactly 0 (bitwise identical rows); (2) every radius is an explicit-difference distance, and every
+neighbour candidate the expansion cannot rule out is measured that way (``knn``), so near-duplicates
+that the expansion misorders get their true radii; (3) a real–fake comparison whose expanded distance is
+within the tolerance of the radius is decided again with the explicit difference. Explicit differences give the same value for the same
 two rows in either order and in any sweep. Then a fake that copies a real point's k-th neighbour lies
 exactly on that point's radius and counts as inside, and identical sets have density exactly (k+1)/k.
 
@@ -53,11 +55,9 @@ import torch
 
 from ..defaults import DC_K, PR_K, SEED
 from ..device import resolve_device
+from .knn import Geometry, PointSet, exact_squared, k_nearest_squared, tolerance
 
-_UNIT_ROUNDOFF = 2.0 ** -53
-_TOLERANCE_FLOOR = 1e-12
 _CHUNK_ROWS = 512
-_EXACT_CHUNK_ELEMENTS = 2 ** 22
 _MAX_BLOCK = 4096
 _MIN_BLOCK = 512
 _BLOCK_ELEMENTS = 2 ** 23
@@ -84,18 +84,12 @@ class PRDCResult:
 
 
 def _tolerance(dim: int) -> float:
-    """Relative accuracy τ of an expanded squared distance: |computed − exact| <= τ·(‖a‖² + ‖b‖²), where
-    ``exact`` is the explicit-difference value of ``_exact_squared`` and the norms are of centred rows.
-
-    Worst-case bounds with u = 2⁻⁵³, any summation order, FMA or not: the GEMM over D+2 terms errs by
-    2(D+2)u·(‖a‖² + ‖b‖²), the precomputed norms by D·u·(...), centring by 4u·(...), and the explicit
-    difference itself by 2D·u·(...) (its value is at most 2(‖a‖² + ‖b‖²)); together (5D+8)u·(...), so
-    τ = 8(D+2)u, floored at 1e-12 (1.8e-12 at D = 2048). Consequences: bitwise identical rows always
-    snap to exactly 0, so a set of k+1 copies has radius exactly 0 (a pair snapped without being
-    identical is closer than the expansion can resolve and counts as a duplicate); and a comparison
-    farther than τ·(...) from its radius is decided by the expansion exactly as the explicit
-    difference would decide it, the others are decided by the explicit difference."""
-    return max(_TOLERANCE_FLOOR, 8.0 * (dim + 2) * _UNIT_ROUNDOFF)
+    """Relative accuracy τ of an expanded squared distance (``knn.tolerance``): a block entry within
+    τ·(‖a‖² + ‖b‖²) of 0 is snapped to 0, and a real–fake comparison within τ·(max ‖a‖² + max ‖b‖²) of its
+    radius is decided again with the explicit difference. Bitwise identical rows therefore always snap to
+    exactly 0 (a pair snapped without being identical is closer than the expansion can resolve and counts as
+    a duplicate), and every other comparison is decided as the explicit difference would decide it."""
+    return tolerance(dim)
 
 
 def _default_block(dim: int) -> int:
@@ -168,205 +162,57 @@ def _block_size(block_size: int | None, dim: int) -> int:
     return int(block_size)
 
 
-def _exact_squared(a: np.ndarray, a_index: np.ndarray, b: np.ndarray, b_index: np.ndarray) -> np.ndarray:
-    """‖a[a_index] − b[b_index]‖² (P,) float64 from explicit differences, a few MiB of rows at a time.
-
-    Deterministic and symmetric: the same two rows give the same value in either order and from any
-    call, since (a − b)² = (b − a)² exactly and numpy sums each contiguous row the same way."""
-    out = np.empty(len(a_index), dtype=np.float64)
-    step = max(1, _EXACT_CHUNK_ELEMENTS // a.shape[1])
-    for start in range(0, len(a_index), step):
-        stop = start + step
-        difference = a[a_index[start:stop]].astype(np.float64)
-        difference -= b[b_index[start:stop]]
-        np.square(difference, out=difference)
-        out[start:stop] = difference.sum(axis=1)
-    return out
-
-
 def _exact_pairs(a: np.ndarray, a_offset: int, b: np.ndarray, b_offset: int, a_index: torch.Tensor,
                  b_index: torch.Tensor) -> torch.Tensor:
-    """``_exact_squared`` for block-local indices (P,) on any device; result on that device."""
-    squared = _exact_squared(a, a_index.cpu().numpy() + a_offset, b, b_index.cpu().numpy() + b_offset)
+    """``knn.exact_squared`` for block-local indices (P,) on any device; result on that device."""
+    squared = exact_squared(a, a_index.cpu().numpy() + a_offset, b, b_index.cpu().numpy() + b_offset)
     return torch.from_numpy(squared).to(a_index.device)
 
 
-class _Sweeper:
-    """Preallocated float64 buffers on one device and the block operations that use them."""
+def _snapped(geometry: Geometry, rows: torch.Tensor, cols: torch.Tensor, row_sq: torch.Tensor,
+             col_sq: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """(‖a − b‖² (rows, cols) float64 for the loaded blocks with duplicates' residues snapped to 0, the
+    block's absolute accuracy τ·(max ‖a‖² + max ‖b‖²))."""
+    out = geometry.squared(rows, cols)
+    tolerance = _tolerance(geometry.dim)
+    accuracy = tolerance * (float(row_sq.max()) + float(col_sq.max()))
+    if float(out.min()) <= accuracy:
+        for start in range(0, out.shape[0], _CHUNK_ROWS):
+            part = out[start:start + _CHUNK_ROWS]
+            threshold = (row_sq[start:start + _CHUNK_ROWS, None] + col_sq[None, :]) * tolerance
+            part.masked_fill_(part <= threshold, 0.0)
+    return out, accuracy
 
-    def __init__(self, dim: int, block: int, device: torch.device) -> None:
-        self.dim, self.block, self.device = dim, block, device
-        self.tolerance = _tolerance(dim)
-        self.row_buffer = torch.empty((block, dim + 2), dtype=torch.float64, device=device)
-        self.col_buffer = torch.empty((block, dim + 2), dtype=torch.float64, device=device)
-        self.distances = torch.empty(block * block, dtype=torch.float64, device=device)
-        self.masks = (torch.empty(block * block, dtype=torch.bool, device=device),
-                      torch.empty(block * block, dtype=torch.bool, device=device))
 
-    def load(self, out: torch.Tensor, points: np.ndarray, start: int, stop: int) -> None:
-        """Upcast rows ``start:stop`` of ``points`` into ``out`` (stop − start, D) float64 (to a CUDA
-        device float32 rows travel as float32 and are upcast there)."""
-        if self.device.type == "cpu":
-            np.copyto(out.numpy(), points[start:stop], casting="unsafe")
-        else:
-            native = np.float32 if points.dtype == np.float32 else np.float64
-            out.copy_(torch.from_numpy(np.array(points[start:stop], dtype=native)))
+def _inside(geometry: Geometry, distances: torch.Tensor, radii: torch.Tensor, accuracy: float,
+            exact: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """distances <= radii (exact squared radii, broadcast as a column (b, 1) or a row (1, c)), as a bool
+    (b, c) view of a scratch buffer.
 
-    def centred(self, out: torch.Tensor, points: np.ndarray, start: int, stop: int,
-                centre: torch.Tensor) -> torch.Tensor:
-        """Rows ``start:stop`` of ``points`` minus ``centre``, written into ``out``[:, :D] and returned."""
-        view = out[:, :self.dim]
-        self.load(view, points, start, stop)
-        return view.sub_(centre)
-
-    def column_sum(self, points: np.ndarray) -> torch.Tensor:
-        """Σ rows of ``points`` (D,) float64, one block of rows at a time."""
-        total = torch.zeros(self.dim, dtype=torch.float64, device=self.device)
-        for start in range(0, points.shape[0], self.block):
-            stop = min(start + self.block, points.shape[0])
-            rows = self.row_buffer[:stop - start, :self.dim]
-            self.load(rows, points, start, stop)
-            total += rows.sum(dim=0)
-        return total
-
-    def squared_norms(self, points: np.ndarray, centre: torch.Tensor) -> torch.Tensor:
-        """‖row − centre‖² (N,) float64 from the same centred float64 rows that the GEMMs see."""
-        sqnorms = torch.empty(points.shape[0], dtype=torch.float64, device=self.device)
-        for start in range(0, points.shape[0], self.block):
-            stop = min(start + self.block, points.shape[0])
-            rows = self.centred(self.row_buffer[:stop - start], points, start, stop, centre)
-            sqnorms[start:stop] = torch.einsum("ij,ij->i", rows, rows)
-        return sqnorms
-
-    def rows(self, points: np.ndarray, start: int, stop: int, centre: torch.Tensor,
-             sqnorms: torch.Tensor) -> torch.Tensor:
-        """Augmented left operand [a − c, ‖a − c‖², 1] (stop − start, D + 2)."""
-        out = self.row_buffer[:stop - start]
-        self.centred(out, points, start, stop, centre)
-        out[:, self.dim] = sqnorms[start:stop]
-        out[:, self.dim + 1] = 1.0
-        return out
-
-    def cols(self, points: np.ndarray, start: int, stop: int, centre: torch.Tensor,
-             sqnorms: torch.Tensor) -> torch.Tensor:
-        """Augmented right operand [−2(b − c), 1, ‖b − c‖²] (stop − start, D + 2); −2 scales exactly."""
-        out = self.col_buffer[:stop - start]
-        self.centred(out, points, start, stop, centre).mul_(-2.0)
-        out[:, self.dim] = 1.0
-        out[:, self.dim + 1] = sqnorms[start:stop]
-        return out
-
-    def squared_distances(self, rows: torch.Tensor, cols: torch.Tensor, row_sq: torch.Tensor,
-                          col_sq: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """(‖a − b‖² (rows, cols) float64 for the loaded blocks with duplicates' residues snapped to 0,
-        the block's absolute accuracy τ·(max ‖a‖² + max ‖b‖²))."""
-        out = self.distances[:rows.shape[0] * cols.shape[0]].view(rows.shape[0], cols.shape[0])
-        torch.mm(rows, cols.t(), out=out)
-        accuracy = self.tolerance * (float(row_sq.max()) + float(col_sq.max()))
-        if float(out.min()) <= accuracy:
-            for start in range(0, out.shape[0], _CHUNK_ROWS):
-                part = out[start:start + _CHUNK_ROWS]
-                threshold = (row_sq[start:start + _CHUNK_ROWS, None] + col_sq[None, :]) * self.tolerance
-                part.masked_fill_(part <= threshold, 0.0)
-        return out, accuracy
-
-    def scratch(self, distances: torch.Tensor, which: int = 0) -> torch.Tensor:
-        """Preallocated bool buffer ``which`` (0 or 1) viewed with the shape of ``distances``."""
-        return self.masks[which][:distances.numel()].view(distances.shape)
-
-    def inside(self, distances: torch.Tensor, radii: torch.Tensor, accuracy: float,
-               exact: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """distances <= radii (exact squared radii, broadcast as a column (b, 1) or a row (1, c)), as a
-        bool (b, c) view of a scratch buffer.
-
-        Entries farther than ``accuracy`` from their radius are decided by the block; the others by
-        ``exact(rows, cols)``, the explicit-difference squared distances of those pairs. Exact zeros
-        (duplicates) lie inside any radius and are never re-decided."""
-        decided = torch.le(distances, (radii - accuracy).clamp_min(0.0), out=self.scratch(distances, 0))
-        undecided = torch.le(distances, radii + accuracy, out=self.scratch(distances, 1))
-        if int(torch.count_nonzero(undecided)) == int(torch.count_nonzero(decided)):
-            return decided
-        undecided ^= decided
-        expanded = radii.expand_as(distances)
-        for start in range(0, distances.shape[0], _CHUNK_ROWS):
-            row_index, col_index = torch.nonzero(undecided[start:start + _CHUNK_ROWS], as_tuple=True)
-            if row_index.numel():
-                row_index += start
-                verdict = exact(row_index, col_index) <= expanded[row_index, col_index]
-                decided[row_index, col_index] = verdict
+    Entries farther than ``accuracy`` from their radius are decided by the block; the others by
+    ``exact(rows, cols)``, the explicit-difference squared distances of those pairs. Exact zeros
+    (duplicates) lie inside any radius and are never re-decided."""
+    decided = torch.le(distances, (radii - accuracy).clamp_min(0.0), out=geometry.scratch(distances.shape, 0))
+    undecided = torch.le(distances, radii + accuracy, out=geometry.scratch(distances.shape, 1))
+    if int(torch.count_nonzero(undecided)) == int(torch.count_nonzero(decided)):
         return decided
+    undecided ^= decided
+    expanded = radii.expand_as(distances)
+    for start in range(0, distances.shape[0], _CHUNK_ROWS):
+        row_index, col_index = torch.nonzero(undecided[start:start + _CHUNK_ROWS], as_tuple=True)
+        if row_index.numel():
+            row_index += start
+            verdict = exact(row_index, col_index) <= expanded[row_index, col_index]
+            decided[row_index, col_index] = verdict
+    return decided
 
 
-def _merge_rows(values: torch.Tensor, index: torch.Tensor, block: torch.Tensor,
-                offset: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The K = ``values.shape[1]`` smallest per row among (``values``, ``index``) (b, K) and the
-    entries of ``block`` (b, c), whose column j is neighbour ``offset + j``; values and indices."""
-    keep = values.shape[1]
-    best = torch.topk(block, min(keep, block.shape[1]), dim=1, largest=False, sorted=False)
-    all_values = torch.cat((values, best.values), dim=1)
-    all_index = torch.cat((index, best.indices + offset), dim=1)
-    chosen = torch.topk(all_values, keep, dim=1, largest=False, sorted=False).indices
-    return all_values.gather(1, chosen), all_index.gather(1, chosen)
-
-
-def _merge_columns(values: torch.Tensor, index: torch.Tensor, block: torch.Tensor, offset: int,
-                   mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The K = ``values.shape[1]`` smallest per column j among (``values[j]``, ``index[j]``) (c, K) and
-    ``block[:, j]`` (b, c), whose row i is neighbour ``offset + i``. ``mask``: (b, c) bool scratch.
-
-    ``topk`` along dim 0 is ~4× slower than along dim 1 (strided), so only the entries below the
-    column's current K-th smallest are gathered and merged by sorting. Once the running values are
-    finite that is a handful per column; when there are many (the first update, adversarial orderings)
-    the plain ``topk`` does it. Both keep the same values."""
-    keep, cols = values.shape[1], block.shape[1]
-    torch.lt(block, values.amax(dim=1)[None, :], out=mask)
-    if int(torch.count_nonzero(mask)) > 8 * keep * cols:
-        best = torch.topk(block, min(keep, block.shape[0]), dim=0, largest=False, sorted=False)
-        all_values = torch.cat((values, best.values.t()), dim=1)
-        all_index = torch.cat((index, best.indices.t() + offset), dim=1)
-        chosen = torch.topk(all_values, keep, dim=1, largest=False, sorted=False).indices
-        return all_values.gather(1, chosen), all_index.gather(1, chosen)
-    row_index, col_index = torch.nonzero(mask, as_tuple=True)
-    columns = torch.cat((torch.arange(cols, device=block.device).repeat_interleave(keep), col_index))
-    all_values = torch.cat((values.reshape(-1), block[row_index, col_index]))
-    all_index = torch.cat((index.reshape(-1), row_index + offset))
-    by_value = torch.argsort(all_values, stable=True)
-    grouped = by_value[torch.argsort(columns[by_value], stable=True)]
-    counts = torch.bincount(columns, minlength=cols)
-    positions = grouped[(torch.cumsum(counts, dim=0) - counts)[:, None]
-                        + torch.arange(keep, device=block.device)[None, :]]
-    return all_values[positions], all_index[positions]
-
-
-def _squared_radii(sweeper: _Sweeper, points: np.ndarray, centre: torch.Tensor, sqnorms: torch.Tensor,
-                   ks: list[int], step: Callable[[], None] = lambda: None) -> dict[int, torch.Tensor]:
-    """Exact r_k² (N,) float64 for every k in ``ks``.
-
-    One sweep over the upper block triangle of points × points: the diagonal blocks first (so every row
-    holds finite candidates early), then each off-diagonal block once, updating its rows and its
-    columns. The k+1 nearest found for each row are then measured again by explicit differences."""
-    n, block = points.shape[0], sweeper.block
-    keep = max(ks) + 1
-    starts = list(range(0, n, block))
-    pairs = [(i0, i0) for i0 in starts] + [(i0, j0) for i0 in starts for j0 in starts if j0 > i0]
-    values = torch.full((n, keep), torch.inf, dtype=torch.float64, device=sweeper.device)
-    index = torch.zeros((n, keep), dtype=torch.int64, device=sweeper.device)
-    loaded = None
-    for i0, j0 in pairs:
-        i1, j1 = min(i0 + block, n), min(j0 + block, n)
-        if loaded != i0:
-            rows, loaded = sweeper.rows(points, i0, i1, centre, sqnorms), i0
-        cols = sweeper.cols(points, j0, j1, centre, sqnorms)
-        distances, _ = sweeper.squared_distances(rows, cols, sqnorms[i0:i1], sqnorms[j0:j1])
-        values[i0:i1], index[i0:i1] = _merge_rows(values[i0:i1], index[i0:i1], distances, j0)
-        if j0 != i0:
-            values[j0:j1], index[j0:j1] = _merge_columns(values[j0:j1], index[j0:j1], distances, i0,
-                                                         sweeper.scratch(distances))
-        step()
-    neighbours = index.cpu().numpy()
-    exact = _exact_squared(points, np.repeat(np.arange(n), keep), points, neighbours.reshape(-1))
-    ordered = np.sort(exact.reshape(n, keep), axis=1)
-    return {k: torch.from_numpy(np.ascontiguousarray(ordered[:, k])).to(sweeper.device) for k in ks}
+def _squared_radii(geometry: Geometry, points: PointSet, ks: list[int],
+                   step: Callable[[], None] | None = None) -> dict[int, torch.Tensor]:
+    """Exact r_k² (N,) float64 on the device for every k in ``ks``: the k-th smallest explicit-difference
+    squared distance to another row (``knn.k_nearest_squared``, one sweep of the upper block triangle)."""
+    squared, _ = k_nearest_squared(geometry, points, points, max(ks), exclude_self=True, step=step)
+    return {k: torch.from_numpy(np.ascontiguousarray(squared[:, k - 1])).to(geometry.device) for k in ks}
 
 
 def nearest_neighbour_radii(x: np.ndarray, ks: Iterable[int], *, block_size: int | None = None,
@@ -382,11 +228,9 @@ def nearest_neighbour_radii(x: np.ndarray, ks: Iterable[int], *, block_size: int
     if points.shape[0] <= ks[-1]:
         raise ValueError(f"x has {points.shape[0]} points; k = {ks[-1]} needs at least {ks[-1] + 1}")
     block = min(_block_size(block_size, points.shape[1]), points.shape[0])
-    sweeper = _Sweeper(points.shape[1], block, _resolve(device))
-    exponent, (points,) = _rescaled(_check_finite("x", points, sweeper.block), points)
-    centre = sweeper.column_sum(points) / points.shape[0]
-    sqnorms = sweeper.squared_norms(points, centre)
-    squared = _squared_radii(sweeper, points, centre, sqnorms, ks)
+    exponent, (points,) = _rescaled(_check_finite("x", points, block), points)
+    geometry = Geometry(points.shape[1], block, _resolve(device), [points])
+    squared = _squared_radii(geometry, geometry.prepare(points), ks)
     return {k: np.ldexp(np.sqrt(value.cpu().numpy()), exponent) for k, value in squared.items()}
 
 
@@ -425,7 +269,6 @@ def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, *, k_p
         raise ValueError(f"too few points: real has {real_points.shape[0]}, fake {fake_points.shape[0]}; "
                          f"k_pr = {k_pr}, k_dc = {k_dc} need at least {needed} in each set")
     block = min(_block_size(block_size, real_points.shape[1]), n)
-    sweeper = _Sweeper(real_points.shape[1], block, _resolve(device))
     peak = max(_check_finite("real", real_points, block), _check_finite("fake", fake_points, block))
     real_points, fake_points, subsampled = _subsample(real_points, fake_points, int(seed))
     _, (real_points, fake_points) = _rescaled(peak, real_points, fake_points)
@@ -438,31 +281,32 @@ def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, *, k_p
         if progress is not None:
             progress(done[0], total)
 
-    centre = (sweeper.column_sum(real_points) + sweeper.column_sum(fake_points)) / (2 * n)
-    real_sq, fake_sq = sweeper.squared_norms(real_points, centre), sweeper.squared_norms(fake_points, centre)
-    real_radii = _squared_radii(sweeper, real_points, centre, real_sq, [k_pr, k_dc], step)
-    fake_radii = _squared_radii(sweeper, fake_points, centre, fake_sq, [k_pr], step)
+    geometry = Geometry(real_points.shape[1], block, _resolve(device), [real_points, fake_points])
+    real_set, fake_set = geometry.prepare(real_points), geometry.prepare(fake_points)
+    real_sq, fake_sq = real_set.sqnorms, fake_set.sqnorms
+    real_radii = _squared_radii(geometry, real_set, [k_pr, k_dc], step)
+    fake_radii = _squared_radii(geometry, fake_set, [k_pr], step)
     real_pr, real_dc, fake_pr = real_radii[k_pr], real_radii[k_dc], fake_radii[k_pr]
 
-    device = sweeper.device
+    device = geometry.device
     fake_inside_real = torch.zeros(n, dtype=torch.bool, device=device)
     real_inside_fake = torch.zeros(n, dtype=torch.bool, device=device)
     real_covered = torch.zeros(n, dtype=torch.bool, device=device)
     balls = torch.zeros((), dtype=torch.int64, device=device)
     for i0 in range(0, n, block):
         i1 = min(i0 + block, n)
-        rows = sweeper.rows(real_points, i0, i1, centre, real_sq)
+        rows = geometry.rows(real_set, slice(i0, i1))
         for j0 in range(0, n, block):
             j1 = min(j0 + block, n)
-            cols = sweeper.cols(fake_points, j0, j1, centre, fake_sq)
-            distances, accuracy = sweeper.squared_distances(rows, cols, real_sq[i0:i1], fake_sq[j0:j1])
+            cols = geometry.cols(fake_set, slice(j0, j1))
+            distances, accuracy = _snapped(geometry, rows, cols, real_sq[i0:i1], fake_sq[j0:j1])
 
             exact = functools.partial(_exact_pairs, real_points, i0, fake_points, j0)
-            in_real_dc = sweeper.inside(distances, real_dc[i0:i1, None], accuracy, exact)
+            in_real_dc = _inside(geometry, distances, real_dc[i0:i1, None], accuracy, exact)
             balls += torch.count_nonzero(in_real_dc)
             real_covered[i0:i1] |= in_real_dc.any(dim=1)
-            fake_inside_real[j0:j1] |= sweeper.inside(distances, real_pr[i0:i1, None], accuracy, exact).any(dim=0)
-            real_inside_fake[i0:i1] |= sweeper.inside(distances, fake_pr[None, j0:j1], accuracy, exact).any(dim=1)
+            fake_inside_real[j0:j1] |= _inside(geometry, distances, real_pr[i0:i1, None], accuracy, exact).any(dim=0)
+            real_inside_fake[i0:i1] |= _inside(geometry, distances, fake_pr[None, j0:j1], accuracy, exact).any(dim=1)
             step()
 
     return PRDCResult(

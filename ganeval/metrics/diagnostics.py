@@ -79,7 +79,7 @@ def _number(name: str, value: object, high: float = math.inf) -> float:
     return float(value)
 
 
-def _geometry(arrays: Sequence[np.ndarray], block_size: int | None, device: object) -> Geometry:
+def _geometry(arrays: Sequence[np.ndarray], block_size: int | None, device: str | torch.device | None) -> Geometry:
     """Blocks of ``block_size`` rows (default 2048 down to 256 as D grows, at most the longest array's rows)
     centred on all ``arrays``."""
     dim = arrays[0].shape[1]
@@ -89,7 +89,7 @@ def _geometry(arrays: Sequence[np.ndarray], block_size: int | None, device: obje
 
 
 def k_nearest(queries: np.ndarray, points: np.ndarray, k: int, *, exclude_self: bool = False,
-              block_size: int | None = None, device: object = None) -> tuple[np.ndarray, np.ndarray]:
+              block_size: int | None = None, device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest ``points`` (N, D) of each query (M, D): distances (M, k) float64, ascending, and
     indices (M, k) int64, ties broken by the lowest index. ``exclude_self``: queries are the points
     themselves and query i may not match index i (an identical row elsewhere still matches, at 0)."""
@@ -108,7 +108,7 @@ def k_nearest(queries: np.ndarray, points: np.ndarray, k: int, *, exclude_self: 
 
 
 def nearest_neighbours(queries: np.ndarray, points: np.ndarray, *, exclude_self: bool = False,
-                       block_size: int | None = None, device: object = None) -> tuple[np.ndarray, np.ndarray]:
+                       block_size: int | None = None, device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Distance (M,) float64 from each query to its exact nearest point and that point's index (M,) int64;
     see ``k_nearest``."""
     d, i = k_nearest(queries, points, 1, exclude_self=exclude_self, block_size=block_size, device=device)
@@ -140,7 +140,7 @@ class AuthenticityResult:
 
 
 def authenticity(train: np.ndarray, fake: np.ndarray, *, block_size: int | None = None,
-                 device: object = None) -> AuthenticityResult:
+                 device: str | torch.device | None = None) -> AuthenticityResult:
     """Authenticity and copy rate of ``fake`` (M, D) against ``train`` (N >= 2, D), see the module doc.
     A fake is a copy when d_j < the 1st percentile of the training leave-one-out NN distances (numpy's
     linear interpolation), or when d_j == 0: an exact copy counts even when that percentile is 0."""
@@ -173,9 +173,9 @@ def _close_pairs(x: PointSet, threshold: float, geo: Geometry,
             maybe = e < (hi + slack)[:, None]
             if c0 == r0:
                 maybe = torch.triu(maybe, diagonal=1)
-            i, j = torch.nonzero(maybe, as_tuple=True)
-            sure = ((e[i, j] + slack[i]) < lo).cpu().numpy()
-            i, j = i.cpu().numpy() + r0, j.cpu().numpy() + c0
+            ti, tj = torch.nonzero(maybe, as_tuple=True)
+            sure = ((e[ti, tj] + slack[ti]) < lo).cpu().numpy()
+            i, j = ti.cpu().numpy() + r0, tj.cpu().numpy() + c0
             check = np.flatnonzero(~sure)
             gi, gj = (i, j) if index is None else (index[i], index[j])
             sure[check] = np.sqrt(exact_squared(x.points, gi[check], x.points, gj[check])) < threshold
@@ -188,7 +188,7 @@ def _pair_fraction(x: PointSet, threshold: float, geo: Geometry, index: np.ndarr
 
 
 def duplicate_rate(features: np.ndarray, threshold: float, *, block_size: int | None = None,
-                   device: object = None) -> float:
+                   device: str | torch.device | None = None) -> float:
     """Fraction of unordered pairs j < k of ``features`` (M >= 2, D) with ‖f_j − f_k‖ < threshold."""
     x = _features("features", features, 2)
     threshold = _number("threshold", threshold)
@@ -230,7 +230,7 @@ class DuplicateResult:
 
 
 def duplicates(fake: np.ndarray, real: np.ndarray, *, seed: int, max_pairs: int = 2_000_000,
-               block_size: int | None = None, device: object = None) -> DuplicateResult:
+               block_size: int | None = None, device: str | torch.device | None = None) -> DuplicateResult:
     """Near-duplicate rates of ``fake`` (M >= 2, D) and of a seeded real subset, see ``DuplicateResult``."""
     fake, real = _features("fake", fake, 2), _features("real", real, 2)
     _same_dim(fake, real)
@@ -264,7 +264,7 @@ class SupportResult:
 
 def support_size(features: np.ndarray, threshold: float, *, seed: int, draws: int = 100,
                  batch_sizes: Sequence[int] | None = None, block_size: int | None = None,
-                 device: object = None) -> SupportResult:
+                 device: str | torch.device | None = None) -> SupportResult:
     """Birthday-paradox support estimate of ``features`` (M >= 2, D), see the module doc. For each batch
     size s (ascending; default a geometric grid, ratio 2^¼, from 2 to M) ``draws`` batches of s distinct
     rows are drawn with ``rng.choice(M, s, replace=False)``, rng = ``np.random.default_rng(seed)``."""
@@ -278,10 +278,12 @@ def support_size(features: np.ndarray, threshold: float, *, seed: int, draws: in
             raise ValueError(f"batch_sizes must be a non-empty list of sizes from 2 to {m}")
     geo = _geometry((x,), block_size, device)
     prepared = geo.prepare(x)
-    edges: list[np.ndarray] | None = [np.zeros(0, np.int64), np.zeros(0, np.int64)]
+    pairs: list[np.ndarray] = [np.zeros(0, np.int64), np.zeros(0, np.int64)]
+    edges: list[np.ndarray] | None = pairs
     for i, j in _close_pairs(prepared, threshold, geo):
-        edges = [np.concatenate([edges[0], i]), np.concatenate([edges[1], j])]
-        if len(edges[0]) > _EDGE_CAP:
+        pairs = [np.concatenate([pairs[0], i]), np.concatenate([pairs[1], j])]
+        edges = pairs
+        if len(pairs[0]) > _EDGE_CAP:
             edges = None
             break
     rng, member = np.random.default_rng(seed), np.zeros(m, dtype=bool)
@@ -327,7 +329,7 @@ class CoverageResult:
 
 def class_coverage(real: np.ndarray, real_labels: np.ndarray, fake: np.ndarray, *, k: int = 5,
                    classes: Sequence | None = None, block_size: int | None = None,
-                   device: object = None) -> CoverageResult:
+                   device: str | torch.device | None = None) -> CoverageResult:
     """Each fake (M, D) takes the majority label among its k nearest ``real`` (N, D) rows (ties: the
     smaller summed distance, then the smaller label). ``classes`` (default: sorted unique real labels)
     must hold every real label. A class is covered when its fake fraction is > 0 and >= half its real

@@ -48,8 +48,9 @@ CASES = ("prdc", "memorisation", "duplicates")
 LABELS = {"prdc": "P/R/D/C (baseline)", "memorisation": "memorisation", "duplicates": "duplicate search"}
 
 
-def make_sets(n: int, dim: int, seed: int, copy_fraction: float, dup_fraction: float
-              ) -> tuple[np.ndarray, np.ndarray, int, int]:
+def make_sets(
+    n: int, dim: int, seed: int, copy_fraction: float, dup_fraction: float
+) -> tuple[np.ndarray, np.ndarray, int, int]:
     """(real, fake, planted training copies, planted fake duplicates); see the module doc."""
     real = make_features(n, dim, seed=seed, scale=1.0, shift=0.0)
     fake = make_features(n, dim, seed=seed + 1, scale=1.0, shift=0.0)
@@ -81,18 +82,22 @@ def child(case: str, args: argparse.Namespace) -> dict:
         if case == "memorisation":
             a = authenticity(x, y, device=device)
             exact = int(np.count_nonzero(a.nn_distance == 0))
-            return (f"authpct {a.authpct:.1f}, copy_rate {a.copy_rate:.4f} ({len(a.copies)} copies, {exact} at "
-                    f"distance 0; planted {planted_copies})")
+            return (
+                f"authpct {a.authpct:.1f}, copy_rate {a.copy_rate:.4f} ({len(a.copies)} copies, {exact} at "
+                f"distance 0; planted {planted_copies})"
+            )
         started = time.perf_counter()
         d = duplicates(y, x, seed=seed, device=device)
         middle = time.perf_counter()
         s = support_size(y, d.threshold, seed=seed, device=device)
         timings.update(duplicates=middle - started, support_size=time.perf_counter() - middle)
-        return (f"duplicate_rate {d.duplicate_rate:.4f} vs real {d.duplicate_rate_real:.4f}, support_estimate "
-                f"{s.support_estimate} (s = {s.batch_size_at_half}); duplicates {timings['duplicates']:.1f} s "
-                f"+ support_size {timings['support_size']:.1f} s")
+        return (
+            f"duplicate_rate {d.duplicate_rate:.4f} vs real {d.duplicate_rate_real:.4f}, support_estimate "
+            f"{s.support_estimate} (s = {s.batch_size_at_half}); duplicates {timings['duplicates']:.1f} s "
+            f"+ support_size {timings['support_size']:.1f} s"
+        )
 
-    run(real[:200], fake[:200])                      # warm-up: torch thread pools, first-call costs
+    run(real[:200], fake[:200])  # warm-up: torch thread pools, first-call costs
     wait_quiet(args.wait_quiet)
     if cuda:
         torch.cuda.synchronize()
@@ -103,25 +108,41 @@ def child(case: str, args: argparse.Namespace) -> dict:
         if cuda:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - started
-    return {"case": case, "n": n, "dim": args.dim, "seconds": seconds, "peak_above_mib": memory.above_start_mib,
-            "peak_mib": memory.peak_mib, "method": memory.method, "other_load": load.text(),
-            "other_cores": load.cores, "gpu_peak_mib": torch.cuda.max_memory_allocated() / MIB if cuda else None,
-            "inputs_mib": (real.nbytes + fake.nbytes) / MIB, "summary": summary, "timings": timings,
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "case": case,
+        "n": n,
+        "dim": args.dim,
+        "seconds": seconds,
+        "peak_above_mib": memory.above_start_mib,
+        "peak_mib": memory.peak_mib,
+        "method": memory.method,
+        "other_load": load.text(),
+        "other_cores": load.cores,
+        "gpu_peak_mib": torch.cuda.max_memory_allocated() / MIB if cuda else None,
+        "inputs_mib": (real.nbytes + fake.nbytes) / MIB,
+        "summary": summary,
+        "timings": timings,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=None, help="points per set, comma separated (default 10000,50000)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: N = 2000 (unless --sizes is given), --wait-quiet 0")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: N = 2000 (unless --sizes is given), --wait-quiet 0"
+    )
     parser.add_argument("--dim", type=int, default=2048)
     parser.add_argument("--copy-fraction", type=float, default=0.01, help="fakes that copy a training row (0.01)")
     parser.add_argument("--dup-fraction", type=float, default=0.01, help="fakes that copy another fake (0.01)")
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--device", default=None, help="torch device for every call (default: CPU)")
-    parser.add_argument("--wait-quiet", type=float, default=120.0,
-                        help="before each timing wait up to this many seconds for other processes to go idle")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=120.0,
+        help="before each timing wait up to this many seconds for other processes to go idle",
+    )
     parser.add_argument("--child", choices=CASES, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-n", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -136,20 +157,39 @@ def main() -> None:
     import torch
 
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
-    print(f"ganeval diagnostics benchmark, {time.strftime('%Y-%m-%dT%H:%M:%S')}; {cpu_model()}, "
-          f"{len(os.sched_getaffinity(0))} usable cores; torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), numpy {np.__version__}, Python {platform.python_version()}; "
-          f"device {args.device or 'cpu'}")
-    print(f"inputs per N: real = train = |z|, fake = independent |z'|, both N × {args.dim} float32; planted in fake: "
-          f"{args.copy_fraction:.0%} exact copies of training rows, {args.dup_fraction:.0%} exact copies of other "
-          f"fakes; seed {args.seed}\n")
+    print(
+        f"ganeval diagnostics benchmark, {time.strftime('%Y-%m-%dT%H:%M:%S')}; {cpu_model()}, "
+        f"{len(os.sched_getaffinity(0))} usable cores; torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), numpy {np.__version__}, Python {platform.python_version()}; "
+        f"device {args.device or 'cpu'}"
+    )
+    print(
+        f"inputs per N: real = train = |z|, fake = independent |z'|, both N × {args.dim} float32; planted in fake: "
+        f"{args.copy_fraction:.0%} exact copies of training rows, {args.dup_fraction:.0%} exact copies of other "
+        f"fakes; seed {args.seed}\n"
+    )
     records = []
     for n in sizes:
         for case in CASES:
             note(f"N = {n}: {LABELS[case]} (fresh process)")
-            command = [sys.executable, __file__, "--child", case, "--child-n", str(n), "--dim", str(args.dim),
-                       "--copy-fraction", str(args.copy_fraction), "--dup-fraction", str(args.dup_fraction),
-                       "--seed", str(args.seed), "--wait-quiet", str(args.wait_quiet)]
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                case,
+                "--child-n",
+                str(n),
+                "--dim",
+                str(args.dim),
+                "--copy-fraction",
+                str(args.copy_fraction),
+                "--dup-fraction",
+                str(args.dup_fraction),
+                "--seed",
+                str(args.seed),
+                "--wait-quiet",
+                str(args.wait_quiet),
+            ]
             if args.device is not None:
                 command += ["--device", args.device]
             completed = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
@@ -160,22 +200,30 @@ def main() -> None:
     rows = []
     for record in records:
         base = next(r for r in records if r["n"] == record["n"] and r["case"] == "prdc")
-        row = [LABELS[record["case"]], str(record["n"]), f"{record['seconds']:.1f}", f"{record['peak_above_mib']:.0f}",
-               f"{record['seconds'] / base['seconds']:.2f}",
-               f"{record['peak_above_mib'] / base['peak_above_mib']:.2f}" if base["peak_above_mib"] > 0 else "n/a",
-               f"{record['inputs_mib']:.0f}", f"{record['peak_mib']:.0f}"]
+        row = [
+            LABELS[record["case"]],
+            str(record["n"]),
+            f"{record['seconds']:.1f}",
+            f"{record['peak_above_mib']:.0f}",
+            f"{record['seconds'] / base['seconds']:.2f}",
+            f"{record['peak_above_mib'] / base['peak_above_mib']:.2f}" if base["peak_above_mib"] > 0 else "n/a",
+            f"{record['inputs_mib']:.0f}",
+            f"{record['peak_mib']:.0f}",
+        ]
         if gpu:
             row.append(f"{record['gpu_peak_mib']:.0f}")
         rows.append(row + [record["other_load"], record["summary"]])
     headers = ["case", "n", "seconds", "peak MiB", "time vs P/R", "mem vs P/R", "inputs MiB", "process peak MiB"]
     print(table(headers + (["GPU peak MiB"] if gpu else []) + ["other load", "result"], rows))
     method = {r["method"] for r in records}
-    print(f"\npeak MiB: resident-set high-water mark of the case's own process during the call minus its resident "
-          f"memory just before it ({'/'.join(sorted(method))}, reset before the call; inputs, interpreter, numpy and "
-          "torch were already resident), so it counts everything the call allocates on the CPU, torch tensors "
-          "included. 'vs P/R': this row divided by the P/R/D/C row of the same n (1.00 for the baseline itself). "
-          "'inputs MiB': the two float32 arrays; 'process peak MiB': the whole process. other load: cores used by "
-          f"other processes during the call (! above {QUIET_CORES}: the timing was disturbed). One timing per case.")
+    print(
+        f"\npeak MiB: resident-set high-water mark of the case's own process during the call minus its resident "
+        f"memory just before it ({'/'.join(sorted(method))}, reset before the call; inputs, interpreter, numpy and "
+        "torch were already resident), so it counts everything the call allocates on the CPU, torch tensors "
+        "included. 'vs P/R': this row divided by the P/R/D/C row of the same n (1.00 for the baseline itself). "
+        "'inputs MiB': the two float32 arrays; 'process peak MiB': the whole process. other load: cores used by "
+        f"other processes during the call (! above {QUIET_CORES}: the timing was disturbed). One timing per case."
+    )
 
 
 if __name__ == "__main__":

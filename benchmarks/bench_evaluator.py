@@ -35,10 +35,18 @@ class Generator(torch.nn.Module):
         super().__init__()
         self.net = torch.nn.Sequential(
             torch.nn.Unflatten(1, (100, 1, 1)),
-            torch.nn.ConvTranspose2d(100, 128, 4, 1, 0), torch.nn.BatchNorm2d(128), torch.nn.ReLU(),
-            torch.nn.ConvTranspose2d(128, 64, 4, 2, 1), torch.nn.BatchNorm2d(64), torch.nn.ReLU(),
-            torch.nn.ConvTranspose2d(64, 32, 4, 2, 1), torch.nn.BatchNorm2d(32), torch.nn.ReLU(),
-            torch.nn.ConvTranspose2d(32, 3, 4, 2, 1), torch.nn.Tanh())
+            torch.nn.ConvTranspose2d(100, 128, 4, 1, 0),
+            torch.nn.BatchNorm2d(128),
+            torch.nn.ReLU(),
+            torch.nn.ConvTranspose2d(128, 64, 4, 2, 1),
+            torch.nn.BatchNorm2d(64),
+            torch.nn.ReLU(),
+            torch.nn.ConvTranspose2d(64, 32, 4, 2, 1),
+            torch.nn.BatchNorm2d(32),
+            torch.nn.ReLU(),
+            torch.nn.ConvTranspose2d(32, 3, 4, 2, 1),
+            torch.nn.Tanh(),
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
@@ -65,9 +73,18 @@ def main() -> None:
         images = [quantise(generator(z), (-1.0, 1.0)) for z in latents.split(args.batch_size)]
     reference = torch.cat(images).permute(0, 2, 3, 1).numpy()
     note("building the Evaluators (reference features once)")
-    evaluators = {metrics: ganeval.Evaluator(reference, metrics=metrics, num_samples=args.n, device="cpu",
-                                             batch_size=args.batch_size, progress=False, kid_subset_size=100)
-                  for metrics in (("fid",), ("fid", "kid"))}
+    evaluators = {
+        metrics: ganeval.Evaluator(
+            reference,
+            metrics=metrics,
+            num_samples=args.n,
+            device="cpu",
+            batch_size=args.batch_size,
+            progress=False,
+            kid_subset_size=100,
+        )
+        for metrics in (("fid",), ("fid", "kid"))
+    }
     extractor = evaluators[("fid",)].extractor
     extractor.forward(images[0])  # warm-up
 
@@ -91,8 +108,10 @@ def main() -> None:
             timed("Evaluator.score " + ",".join(metrics), lambda ev=evaluator: ev.score(generator))
             timed("  of which compute() " + ",".join(metrics), evaluator.compute)
 
-    print(f"ganeval {ganeval.__version__} · torch {torch.__version__} ({torch.get_num_threads()} threads) · "
-          f"N={args.n} images 32×32, batch {args.batch_size}, best of {args.rounds} rounds")
+    print(
+        f"ganeval {ganeval.__version__} · torch {torch.__version__} ({torch.get_num_threads()} threads) · "
+        f"N={args.n} images 32×32, batch {args.batch_size}, best of {args.rounds} rounds"
+    )
     print(f"{'run':<26} {'seconds':>8} {'images/s':>9} {'overhead':>9}")
     floor = best["bare forward"]
     for name, seconds in best.items():

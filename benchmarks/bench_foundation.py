@@ -42,6 +42,7 @@ MIB = 1024.0 * 1024.0
 
 # --- small helpers -----------------------------------------------------------------------------
 
+
 def note(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -82,7 +83,9 @@ def cpu_model() -> str:
                     flags = set(value.split())
     except OSError:
         model = platform.processor() or model
-    extensions = [name for name, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AMX", "amx_tile")) if flag in flags]
+    extensions = [
+        name for name, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AMX", "amx_tile")) if flag in flags
+    ]
     return f"{model} ({', '.join(extensions) or 'no AVX2'})"
 
 
@@ -160,8 +163,10 @@ class OtherLoad:
 
 
 def load_legend(loads: list[OtherLoad]) -> str:
-    text = (f"other load: cores used by other processes during each measurement (from /proc/stat); "
-            f"! marks more than {OtherLoad.WARN_CORES}")
+    text = (
+        f"other load: cores used by other processes during each measurement (from /proc/stat); "
+        f"! marks more than {OtherLoad.WARN_CORES}"
+    )
     if any(load.busy for load in loads):
         text += ".  WARNING: some timings were disturbed by other work; rerun on a quiet machine"
     return text
@@ -204,6 +209,7 @@ def measured(fn, repeats: int = 1):
 
 # --- generated inputs ----------------------------------------------------------------------------
 
+
 def write_png_folder(folder: Path, count: int, size: int, seed: int) -> Path:
     """``count`` smooth random RGB PNGs of ``size``×``size`` (coarse noise upsampled, plus fine noise), so
     that they compress and decode like generated images rather than like pure noise."""
@@ -233,6 +239,7 @@ def tensor_digest(state: dict) -> tuple[int, str]:
 
 
 # --- section 1: extraction throughput -------------------------------------------------------------
+
 
 class Tool:
     """One extractor: name, how it runs, its warm-up and its end-to-end extraction of a folder."""
@@ -321,8 +328,9 @@ class PytorchFidTool(Tool):
         # what its compute_statistics_of_path does for a folder, keeping the activations
         files = sorted(p for ext in self.fid_score.IMAGE_EXTENSIONS for p in folder.glob(f"*.{ext}"))
         with contextlib.redirect_stdout(sys.stderr):
-            activations = self.fid_score.get_activations(files, self.model, self.batch_size, 2048, self.device,
-                                                       self.workers)
+            activations = self.fid_score.get_activations(
+                files, self.model, self.batch_size, 2048, self.device, self.workers
+            )
         np.mean(activations, axis=0), np.cov(activations, rowvar=False)
         return activations
 
@@ -342,8 +350,11 @@ class TorchFidelityTool(Tool):
 
             torch.cuda.set_device(device)  # torch-fidelity moves its model with .cuda(): the current device
         self.extractor = utils.create_feature_extractor(
-            "inception-v3-compat", ["2048"], cuda=self.cuda, verbose=False,
-            feature_extractor_weights_path=str(weights_path)
+            "inception-v3-compat",
+            ["2048"],
+            cuda=self.cuda,
+            verbose=False,
+            feature_extractor_weights_path=str(weights_path),
         )
         self.batch_size = batch_size
         # its default (save_cpu_ram=False): min(4, 2 × cores) DataLoader worker processes; 0 with save_cpu_ram
@@ -353,8 +364,11 @@ class TorchFidelityTool(Tool):
             self.parallelism = f"{count} DataLoader procs (its default)"
         else:
             self.save_cpu_ram = workers == 0
-            self.parallelism = "0 DataLoader procs (save_cpu_ram)" if workers == 0 else \
-                f"{min(4, 2 * (os.cpu_count() or 1))} DataLoader procs (its default; only 0 can be chosen)"
+            self.parallelism = (
+                "0 DataLoader procs (save_cpu_ram)"
+                if workers == 0
+                else f"{min(4, 2 * (os.cpu_count() or 1))} DataLoader procs (its default; only 0 can be chosen)"
+            )
         self.name = f"torch-fidelity {torch_fidelity.__version__}"
 
     def warm_up(self) -> None:
@@ -366,9 +380,13 @@ class TorchFidelityTool(Tool):
 
     def extract(self, folder: Path) -> np.ndarray:
         dataset = self.utils.prepare_input_from_id(1, input1=str(folder), verbose=False)
-        features = self.utils.get_featuresdict_from_dataset(
-            dataset, self.extractor, self.batch_size, self.cuda, self.save_cpu_ram, False
-        )["2048"].cpu().numpy()
+        features = (
+            self.utils.get_featuresdict_from_dataset(
+                dataset, self.extractor, self.batch_size, self.cuda, self.save_cpu_ram, False
+            )["2048"]
+            .cpu()
+            .numpy()
+        )
         np.mean(features, axis=0), np.cov(features, rowvar=False)  # as its fid_features_to_statistics
         return features
 
@@ -398,13 +416,16 @@ def peer_weights_file(work: Path) -> tuple[Path, Path, str]:
     return path, torch_home, digest
 
 
-def load_peers(batch_size: int, peer_workers: int | None, work: Path, device: str = "cpu"
-               ) -> tuple[list[Tool], list[str], str]:
+def load_peers(
+    batch_size: int, peer_workers: int | None, work: Path, device: str = "cpu"
+) -> tuple[list[Tool], list[str], str]:
     """(loaded peer tools, labels of the peers not installed, the weights note for the peers), all peers
     reading the same full-layout weights file built from ganeval's trunk (``peer_weights_file``)."""
     weights_file, torch_home, digest = peer_weights_file(work)
-    peers_line = f"; peers: the same trunk + seeded random fc (seed {FC_SEED}, unused for pool3) " \
-                 f"in {weights_file.name} (sha256 {digest[:16]}…)"
+    peers_line = (
+        f"; peers: the same trunk + seeded random fc (seed {FC_SEED}, unused for pool3) "
+        f"in {weights_file.name} (sha256 {digest[:16]}…)"
+    )
     tools: list[Tool] = []
     missing: list[str] = []
     for label, build in (
@@ -458,36 +479,56 @@ def section_throughput(args: argparse.Namespace, work: Path) -> None:
         for index, tool in enumerate(tools):
             seconds, _, row_load = results[(size, tool.name)]
             rate = args.n / seconds
-            rows.append([
-                f"PNG {size}×{size}" if index == 0 else "", str(args.n) if index == 0 else "", tool.name,
-                tool.parallelism, f"{seconds:.2f}", f"{rate:.2f}", "" if index == 0 else f"{ours_rate / rate:.2f}×",
-                row_load.short(),
-            ])
+            rows.append(
+                [
+                    f"PNG {size}×{size}" if index == 0 else "",
+                    str(args.n) if index == 0 else "",
+                    tool.name,
+                    tool.parallelism,
+                    f"{seconds:.2f}",
+                    f"{rate:.2f}",
+                    "" if index == 0 else f"{ours_rate / rate:.2f}×",
+                    row_load.short(),
+                ]
+            )
         for label in missing:
             rows.append(["", "", label, "not installed", "", "", "", ""])
-    emit(f"[1] Extraction throughput, end to end (list + decode + resize to 299 + Inception forward + mean/cov), "
-         f"batch size {args.batch_size}, after one warm-up batch per tool, torch threads {_threads()}")
-    emit(table(["images", "n", "tool", "parallelism", "seconds", "images/s", "ganeval/peer", "other load"], rows,
-               right={1, 4, 5, 6, 7}))
+    emit(
+        f"[1] Extraction throughput, end to end (list + decode + resize to 299 + Inception forward + mean/cov), "
+        f"batch size {args.batch_size}, after one warm-up batch per tool, torch threads {_threads()}"
+    )
+    emit(
+        table(
+            ["images", "n", "tool", "parallelism", "seconds", "images/s", "ganeval/peer", "other load"],
+            rows,
+            right={1, 4, 5, 6, 7},
+        )
+    )
 
     network = tools[0].network_seconds
     if network:
-        emit(f"ganeval network only (one preprocessed batch of {args.batch_size}, no decode/resize): "
-             f"{args.batch_size / network:.2f} images/s")
+        emit(
+            f"ganeval network only (one preprocessed batch of {args.batch_size}, no decode/resize): "
+            f"{args.batch_size / network:.2f} images/s"
+        )
     emit(load_legend([load for _, _, load in results.values()]))
     emit(f"weights: {weights_line}")
     if len(tools) > 1:
         reference = tensor_digest(tools[0].state())
         same = [tool.name for tool in tools[1:] if tensor_digest(tool.state()) == reference]
         differ = [tool.name for tool in tools[1:] if tool.name not in same]
-        emit(f"same weights: {reference[0]} trunk tensors (shape + bytes) identical in ganeval and "
-             f"{', '.join(same) or 'no peer'}" + (f"; DIFFERENT in {', '.join(differ)}" if differ else ""))
+        emit(
+            f"same weights: {reference[0]} trunk tensors (shape + bytes) identical in ganeval and "
+            f"{', '.join(same) or 'no peer'}" + (f"; DIFFERENT in {', '.join(differ)}" if differ else "")
+        )
         parts = []
         for tool in tools[1:]:
             diffs = [float(np.abs(results[(s, ours)][1] - results[(s, tool.name)][1]).max()) for s in sizes]
             parts.append(f"{tool.name} {' / '.join(f'{d:.2g}' for d in diffs)}")
-        emit(f"pool3 max |difference| from ganeval ({' / '.join(f'{s}px' for s in sizes)}): {'; '.join(parts)} "
-             f"(torch-fidelity resizes like TF as ganeval does; pytorch-fid uses PyTorch's bilinear resize)")
+        emit(
+            f"pool3 max |difference| from ganeval ({' / '.join(f'{s}px' for s in sizes)}): {'; '.join(parts)} "
+            f"(torch-fidelity resizes like TF as ganeval does; pytorch-fid uses PyTorch's bilinear resize)"
+        )
     emit()
 
 
@@ -498,6 +539,7 @@ def _threads() -> int:
 
 
 # --- section 2: FID from statistics --------------------------------------------------------------
+
 
 def synthetic_statistics(rows: int, dim: int, seed: int):
     """Two sets of ``rows`` non-Gaussian, correlated ``dim``-d features: |z|^1.5 (z standard normal) mixed
@@ -556,29 +598,74 @@ def section_fid(args: argparse.Namespace) -> None:
         return "0 (reference)" if value is fid_sq else f"{abs(value - fid_sq) / abs(fid_sq):.1e}"
 
     rows = [
-        ["ganeval frechet_distance (Cholesky + sygst + syevr)", "best of 3", f"{t_ours:.3f}", "reference",
-         f"{fid_ours:.6f}", rel(fid_ours), l_ours.short()],
-        ["ganeval frechet_distance, cached factor1=psd_factor(Σ1)", "best of 3", f"{t_cached:.3f}",
-         f"{t_ours / t_cached:.1f}× faster", f"{fid_cached:.6f}", rel(fid_cached), l_cached.short()],
-        ["  (psd_factor(Σ1) itself, computed once per reference)", "best of 3", f"{t_factor:.3f}", "", "", "",
-         l_factor.short()],
-        ["numpy eigvals(Σ1Σ2), Σ sqrt(λ).real (torch-fidelity style)", "best of 2", f"{t_eig:.3f}",
-         f"{t_eig / t_ours:.1f}× slower", f"{fid_eig:.6f}", rel(fid_eig), l_eig.short()],
-        ["scipy sqrtm(Σ1Σ2), trace of real part (pytorch-fid style)", f"best of {args.sqrtm_repeats}",
-         f"{t_sqrtm:.3f}", f"{t_sqrtm / t_ours:.1f}× slower", f"{fid_sq:.6f}", rel(fid_sq), l_sqrtm.short()],
+        [
+            "ganeval frechet_distance (Cholesky + sygst + syevr)",
+            "best of 3",
+            f"{t_ours:.3f}",
+            "reference",
+            f"{fid_ours:.6f}",
+            rel(fid_ours),
+            l_ours.short(),
+        ],
+        [
+            "ganeval frechet_distance, cached factor1=psd_factor(Σ1)",
+            "best of 3",
+            f"{t_cached:.3f}",
+            f"{t_ours / t_cached:.1f}× faster",
+            f"{fid_cached:.6f}",
+            rel(fid_cached),
+            l_cached.short(),
+        ],
+        [
+            "  (psd_factor(Σ1) itself, computed once per reference)",
+            "best of 3",
+            f"{t_factor:.3f}",
+            "",
+            "",
+            "",
+            l_factor.short(),
+        ],
+        [
+            "numpy eigvals(Σ1Σ2), Σ sqrt(λ).real (torch-fidelity style)",
+            "best of 2",
+            f"{t_eig:.3f}",
+            f"{t_eig / t_ours:.1f}× slower",
+            f"{fid_eig:.6f}",
+            rel(fid_eig),
+            l_eig.short(),
+        ],
+        [
+            "scipy sqrtm(Σ1Σ2), trace of real part (pytorch-fid style)",
+            f"best of {args.sqrtm_repeats}",
+            f"{t_sqrtm:.3f}",
+            f"{t_sqrtm / t_ours:.1f}× slower",
+            f"{fid_sq:.6f}",
+            rel(fid_sq),
+            l_sqrtm.short(),
+        ],
     ]
-    emit(f"[2] FID from statistics, d = {args.dim}: synthetic statistics of 2 × {args.stats_rows} rows of |z|^1.5 "
-         f"mixed by a random {args.dim}×{args.dim} matrix (non-Gaussian, correlated, full rank), float64")
-    emit(table(["method", "runs", "seconds", "vs ganeval", "FID", "rel. diff vs sqrtm", "other load"], rows,
-               right={2, 3, 4, 6}))
-    emit(f"speed-up of ganeval: {t_sqrtm / t_ours:.1f}× vs sqrtm, {t_eig / t_ours:.1f}× vs eigvals; "
-         f"with a cached reference factor {t_sqrtm / t_cached:.1f}× vs sqrtm "
-         f"(sqrtm's largest |imaginary| on the diagonal: {imaginary:.1e})")
+    emit(
+        f"[2] FID from statistics, d = {args.dim}: synthetic statistics of 2 × {args.stats_rows} rows of |z|^1.5 "
+        f"mixed by a random {args.dim}×{args.dim} matrix (non-Gaussian, correlated, full rank), float64"
+    )
+    emit(
+        table(
+            ["method", "runs", "seconds", "vs ganeval", "FID", "rel. diff vs sqrtm", "other load"],
+            rows,
+            right={2, 3, 4, 6},
+        )
+    )
+    emit(
+        f"speed-up of ganeval: {t_sqrtm / t_ours:.1f}× vs sqrtm, {t_eig / t_ours:.1f}× vs eigvals; "
+        f"with a cached reference factor {t_sqrtm / t_cached:.1f}× vs sqrtm "
+        f"(sqrtm's largest |imaginary| on the diagonal: {imaginary:.1e})"
+    )
     emit(load_legend([l_ours, l_cached, l_factor, l_eig, l_sqrtm]))
     emit()
 
 
 # --- section 3: memory -----------------------------------------------------------------------------
+
 
 def _status_kib(field: str) -> int | None:
     try:
@@ -621,10 +708,18 @@ def memory_child(folder: str, batch_size: int) -> None:
     peak_kib = _status_kib("VmHWM") if reset else None
     if peak_kib is None:
         peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({
-        "n": features.n, "rss_base": (base_kib or 0) * 1024, "rss_peak": peak_kib * 1024, "hwm_reset": reset,
-        "traced_peak": traced_peak, "features_bytes": int(features.pool3.nbytes),
-    }))
+    print(
+        json.dumps(
+            {
+                "n": features.n,
+                "rss_base": (base_kib or 0) * 1024,
+                "rss_peak": peak_kib * 1024,
+                "hwm_reset": reset,
+                "traced_peak": traced_peak,
+                "features_bytes": int(features.pool3.nbytes),
+            }
+        )
+    )
 
 
 def section_memory(args: argparse.Namespace, work: Path) -> None:
@@ -634,8 +729,18 @@ def section_memory(args: argparse.Namespace, work: Path) -> None:
     for folder, count in zip(folders, counts):
         note(f"memory: extracting {count} images 32×32 in a fresh process ...")
         completed = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--_memory-child", str(folder), "--batch-size", str(args.batch_size)],
-            capture_output=True, text=True, env=os.environ.copy(), check=False,
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--_memory-child",
+                str(folder),
+                "--batch-size",
+                str(args.batch_size),
+            ],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            check=False,
         )
         if completed.returncode != 0:
             sys.stderr.write(completed.stderr)
@@ -643,27 +748,47 @@ def section_memory(args: argparse.Namespace, work: Path) -> None:
         measured.append(json.loads(completed.stdout.strip().splitlines()[-1]))
     rows = []
     for item in measured:
-        rows.append([str(item["n"]), f"{(item['rss_peak'] - item['rss_base']) / MIB:.1f}", f"{item['rss_base'] / MIB:.0f}",
-                     f"{item['traced_peak'] / MIB:.1f}", f"{item['features_bytes'] / MIB:.2f}"])
-    how = "VmHWM reset just before extracting" if all(m["hwm_reset"] for m in measured) else \
-        "ru_maxrss (includes the warm-up batch's peak)"
-    emit(f"[3] Memory while extracting 32×32 PNGs, batch size {args.batch_size}: a fresh process per run, network "
-         f"built and one batch run before measuring; peak RSS from {how}; numpy/Python peak from tracemalloc "
-         f"(torch's allocations are not traced)")
-    emit(table(["images", "peak RSS above start (MiB)", "RSS at start (MiB)", "traced peak (MiB)",
-                "pool3 features (MiB)"], rows, right={0, 1, 2, 3, 4}))
+        rows.append(
+            [
+                str(item["n"]),
+                f"{(item['rss_peak'] - item['rss_base']) / MIB:.1f}",
+                f"{item['rss_base'] / MIB:.0f}",
+                f"{item['traced_peak'] / MIB:.1f}",
+                f"{item['features_bytes'] / MIB:.2f}",
+            ]
+        )
+    how = (
+        "VmHWM reset just before extracting"
+        if all(m["hwm_reset"] for m in measured)
+        else "ru_maxrss (includes the warm-up batch's peak)"
+    )
+    emit(
+        f"[3] Memory while extracting 32×32 PNGs, batch size {args.batch_size}: a fresh process per run, network "
+        f"built and one batch run before measuring; peak RSS from {how}; numpy/Python peak from tracemalloc "
+        f"(torch's allocations are not traced)"
+    )
+    emit(
+        table(
+            ["images", "peak RSS above start (MiB)", "RSS at start (MiB)", "traced peak (MiB)", "pool3 features (MiB)"],
+            rows,
+            right={0, 1, 2, 3, 4},
+        )
+    )
     small, large = measured
     added = large["n"] - small["n"]
     d_rss = (large["rss_peak"] - large["rss_base"]) - (small["rss_peak"] - small["rss_base"])
     d_traced = large["traced_peak"] - small["traced_peak"]
     held = added * 3 * 299 * 299 * 4
-    emit(f"{small['n']} → {large['n']} images: peak RSS {d_rss / MIB:+.1f} MiB, traced peak {d_traced / MIB:+.2f} MiB "
-         f"({d_traced / added:,.0f} bytes per added image; pool3 is {2048 * 4:,} bytes per image); holding the "
-         f"{added} added images as 299×299 float32 inputs would take {held / MIB:.0f} MiB")
+    emit(
+        f"{small['n']} → {large['n']} images: peak RSS {d_rss / MIB:+.1f} MiB, traced peak {d_traced / MIB:+.2f} MiB "
+        f"({d_traced / added:,.0f} bytes per added image; pool3 is {2048 * 4:,} bytes per image); holding the "
+        f"{added} added images as 299×299 float32 inputs would take {held / MIB:.0f} MiB"
+    )
     emit()
 
 
 # --- main ----------------------------------------------------------------------------------------------
+
 
 def isolate(work: Path) -> None:
     """A temporary ``$GANEVAL_HOME`` under ``work`` (nothing cached before is reused) and an empty
@@ -682,27 +807,47 @@ def header(title: str, quick: bool = False) -> None:
 
     import ganeval
 
-    emit(f"{title}, {datetime.datetime.now().isoformat(timespec='seconds')}"
-         + ("  [--quick: tiny sizes, numbers meaningless]" if quick else ""))
-    emit(f"CPU: {cpu_model()}, {usable_cores()} usable cores; torch {torch.__version__} with "
-         f"{torch.get_num_threads()} threads; numpy {np.__version__}, scipy {scipy.__version__}, "
-         f"Python {platform.python_version()}, ganeval {ganeval.__version__}")
+    emit(
+        f"{title}, {datetime.datetime.now().isoformat(timespec='seconds')}"
+        + ("  [--quick: tiny sizes, numbers meaningless]" if quick else "")
+    )
+    emit(
+        f"CPU: {cpu_model()}, {usable_cores()} usable cores; torch {torch.__version__} with "
+        f"{torch.get_num_threads()} threads; numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"Python {platform.python_version()}, ganeval {ganeval.__version__}"
+    )
     emit()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=None, help="images per generated folder (default 64; 4 with --quick)")
-    parser.add_argument("--batch-size", type=int, default=None, help="batch size for every tool (default 32; 2 with --quick)")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="batch size for every tool (default 32; 2 with --quick)"
+    )
     parser.add_argument("--skip-peers", action="store_true", help="measure ganeval only")
     parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run (numbers meaningless)")
-    parser.add_argument("--peer-workers", type=int, default=None,
-                        help="DataLoader workers for the peers (default: each tool's own default)")
-    parser.add_argument("--wait-quiet", type=float, default=None, metavar="SECONDS",
-                        help="before each timing, wait up to this long for other processes to go quiet "
-                             "(default 120; 0 with --quick)")
-    parser.add_argument("--retries", type=int, default=1,
-                        help="measure again when other processes were busy during a timing (default 1)")
+    parser.add_argument(
+        "--peer-workers",
+        type=int,
+        default=None,
+        help="DataLoader workers for the peers (default: each tool's own default)",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="before each timing, wait up to this long for other processes to go quiet (default 120; 0 with --quick)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=1,
+        help="measure again when other processes were busy during a timing (default 1)",
+    )
     parser.add_argument("--skip-fid", action="store_true", help="leave out section 2 (FID from statistics)")
     parser.add_argument("--skip-memory", action="store_true", help="leave out section 3 (memory)")
     parser.add_argument("--_memory-child", dest="memory_child", default=None, help=argparse.SUPPRESS)

@@ -53,11 +53,17 @@ def load_network() -> tuple[torch.nn.Module, str]:
 
     try:
         info = locate_weights(download=False)
-        model, weights = build_inception(load_state_dict(info)), f"real trunk ({info.source}, sha256 {info.sha256[:12]}…)"
+        model, weights = (
+            build_inception(load_state_dict(info)),
+            f"real trunk ({info.source}, sha256 {info.sha256[:12]}…)",
+        )
     except (GanevalError, OSError) as exc:
         note(f"no real weights ({exc}); using seeded random weights")
         torch.manual_seed(0)
-        model, weights = FIDInceptionV3(with_classifier=False).eval().requires_grad_(False), "seeded random (torch default init)"
+        model, weights = (
+            FIDInceptionV3(with_classifier=False).eval().requires_grad_(False),
+            "seeded random (torch default init)",
+        )
     return prepare_model(fold_batchnorm(model), torch.device("cpu")), weights
 
 
@@ -65,7 +71,7 @@ def runner(model: torch.nn.Module, x: torch.Tensor, chunk: int, parts: tuple[str
     """One batch through ``forward`` (parts None) or ``taps(parts)``, ``chunk`` images per forward."""
     from ganeval.device import prepare_input
 
-    pieces = [prepare_input(x[i:i + chunk]) for i in range(0, len(x), chunk)]
+    pieces = [prepare_input(x[i : i + chunk]) for i in range(0, len(x), chunk)]
 
     def run() -> None:
         with torch.inference_mode():
@@ -81,13 +87,25 @@ def runner(model: torch.nn.Module, x: torch.Tensor, chunk: int, parts: tuple[str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=16, help="images per timed batch (default 16)")
-    parser.add_argument("--chunk", type=int, default=None,
-                        help="images per forward (default: the extractor's CPU chunk; 0: the whole batch)")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        help="images per forward (default: the extractor's CPU chunk; 0: the whole batch)",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5); the median is reported")
-    parser.add_argument("--wait-quiet", type=float, default=60.0,
-                        help="before each round, wait up to S seconds for other processes to go idle (default 60)")
-    parser.add_argument("--max-discarded", type=int, default=20,
-                        help="give up after this many rounds disturbed by other processes (default 20)")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=60.0,
+        help="before each round, wait up to S seconds for other processes to go idle (default 60)",
+    )
+    parser.add_argument(
+        "--max-discarded",
+        type=int,
+        default=20,
+        help="give up after this many rounds disturbed by other processes (default 20)",
+    )
     args = parser.parse_args(argv)
 
     from ganeval.device import CPU_FORWARD_CHUNK
@@ -129,9 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         note("no undisturbed round; rerun on a quieter machine (or --wait-quiet 0 to keep disturbed rounds)")
         return 1
 
-    emit(f"batch {args.batch} × 3 × 299 × 299 float32, {chunk} images per forward, BatchNorm folded, channels-last, "
-         f"{torch.get_num_threads()} torch threads; weights: {weights}; median of {len(seconds['forward (pool3)'])} "
-         f"interleaved rounds ({discarded} disturbed rounds discarded)")
+    emit(
+        f"batch {args.batch} × 3 × 299 × 299 float32, {chunk} images per forward, BatchNorm folded, channels-last, "
+        f"{torch.get_num_threads()} torch threads; weights: {weights}; median of {len(seconds['forward (pool3)'])} "
+        f"interleaved rounds ({discarded} disturbed rounds discarded)"
+    )
     emit()
     base = statistics.median(seconds["forward (pool3)"])
     emit("| call | median s | min s | ratio vs pool3 only | max other load (cores) |")
@@ -142,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         emit(f"| {name} | {median:.3f} | {min(values):.3f} | {median / base:.3f} | {other[name]:.2f}{flag} |")
     ratio = statistics.median(seconds["taps pool3, spatial"]) / base
     emit()
-    emit(f"spatial next to pool3: {ratio:.3f}× pool3 alone (target ≤ {TARGET_SPATIAL}×): "
-         + ("met" if ratio <= TARGET_SPATIAL else "MISSED"))
+    emit(
+        f"spatial next to pool3: {ratio:.3f}× pool3 alone (target ≤ {TARGET_SPATIAL}×): "
+        + ("met" if ratio <= TARGET_SPATIAL else "MISSED")
+    )
     return 0
 
 

@@ -51,8 +51,18 @@ def main() -> None:
     from ganeval.train.trainer import TrainConfig, Trainer
 
     note(f"training {args.checkpoints} checkpoint(s) in {work}")
-    Trainer(TrainConfig(out=str(work / "runs" / "dcgan"), data="shapes", size=32, width=64, steps=args.checkpoints,
-                        checkpoint_every=1, sample_every=0), log=lambda line: None).run()
+    Trainer(
+        TrainConfig(
+            out=str(work / "runs" / "dcgan"),
+            data="shapes",
+            size=32,
+            width=64,
+            steps=args.checkpoints,
+            checkpoint_every=1,
+            sample_every=0,
+        ),
+        log=lambda line: None,
+    ).run()
     reference = dataset_images("shapes", 32, limit=args.reference)
     metrics = args.metrics.split(",")
 
@@ -80,31 +90,58 @@ def main() -> None:
     ganeval.pipeline.Extractor.extract = counting
     note(f"scoring {args.checkpoints} checkpoint(s) × {args.samples} samples")
     with loads[2]:
-        score_checkpoints([work / "runs"], evaluator, work / "leaderboard.csv",
-                          log=lambda line: note(line))
+        score_checkpoints([work / "runs"], evaluator, work / "leaderboard.csv", log=lambda line: note(line))
     rows = read_table(work / "leaderboard.csv").sort_values("step")
 
-    emit(f"ganeval leaderboard, {cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-         f"DCGAN 32 px, {args.samples} samples per checkpoint, metrics {args.metrics}, reference {args.reference} "
-         f"shapes images")
+    emit(
+        f"ganeval leaderboard, {cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"DCGAN 32 px, {args.samples} samples per checkpoint, metrics {args.metrics}, reference {args.reference} "
+        f"shapes images"
+    )
     emit()
-    emit(table(["reference", "seconds", "ms per image", "vs first", "other load"], [
-        ["first load (network + extract)", f"{first:.1f}", f"{1000 * first / args.reference:.1f}", "1.00",
-         loads[0].short()],
-        ["cached (network + cache read)", f"{cached:.1f}", "", f"{cached / first:.3f}", loads[1].short()],
-    ], right={1, 2, 3}))
+    emit(
+        table(
+            ["reference", "seconds", "ms per image", "vs first", "other load"],
+            [
+                [
+                    "first load (network + extract)",
+                    f"{first:.1f}",
+                    f"{1000 * first / args.reference:.1f}",
+                    "1.00",
+                    loads[0].short(),
+                ],
+                ["cached (network + cache read)", f"{cached:.1f}", "", f"{cached / first:.3f}", loads[1].short()],
+            ],
+            right={1, 2, 3},
+        )
+    )
     emit()
     lines = []
     for row in rows.itertuples():
         wall = float(row.wall_s)
-        lines.append([str(row.step), f"{row.generate_s:.1f} ({row.generate_s / wall:.1%})",
-                      f"{row.extract_s:.1f} ({row.extract_s / wall:.1%})", f"{row.metrics_s:.1f} ({row.metrics_s / wall:.1%})",
-                      f"{wall:.1f}", f"{args.samples / row.extract_s:.1f}", f"{wall / (wall + first):.2f}"])
-    emit(table(["step", "generate s", "extract s", "metrics s", "wall s", "extract img/s", "vs naive"],
-               lines, right={1, 2, 3, 4, 5, 6}))
+        lines.append(
+            [
+                str(row.step),
+                f"{row.generate_s:.1f} ({row.generate_s / wall:.1%})",
+                f"{row.extract_s:.1f} ({row.extract_s / wall:.1%})",
+                f"{row.metrics_s:.1f} ({row.metrics_s / wall:.1%})",
+                f"{wall:.1f}",
+                f"{args.samples / row.extract_s:.1f}",
+                f"{wall / (wall + first):.2f}",
+            ]
+        )
+    emit(
+        table(
+            ["step", "generate s", "extract s", "metrics s", "wall s", "extract img/s", "vs naive"],
+            lines,
+            right={1, 2, 3, 4, 5, 6},
+        )
+    )
     emit()
-    emit(f"reference extractions during scoring: {len(extractions)} (the reference is loaded once, at the "
-         f"Evaluator's construction); scoring other load {loads[2].short()}")
+    emit(
+        f"reference extractions during scoring: {len(extractions)} (the reference is loaded once, at the "
+        f"Evaluator's construction); scoring other load {loads[2].short()}"
+    )
     emit(load_legend(loads))
 
 

@@ -53,8 +53,10 @@ def main() -> None:
     from ganeval.preprocess import MODES
     from ganeval.sources import open_source
 
-    print(f"ganeval {__version__} · torch {torch.__version__} ({torch.get_num_threads()} threads) · {cpu_model()} · "
-          f"n={args.n} per folder, batch {args.batch_size}, best of {args.rounds} rounds")
+    print(
+        f"ganeval {__version__} · torch {torch.__version__} ({torch.get_num_threads()} threads) · {cpu_model()} · "
+        f"n={args.n} per folder, batch {args.batch_size}, best of {args.rounds} rounds"
+    )
     with tempfile.TemporaryDirectory(prefix="ganeval-bench-modes-") as tmp:
         folders = {size: write_images(Path(tmp) / f"s{size}", args.n, size, seed=size) for size in (32, 256)}
         extractors = {mode: Extractor(mode=mode, device="cpu", batch_size=args.batch_size) for mode in MODES}
@@ -65,7 +67,7 @@ def main() -> None:
         print(f"{'size':>6}  {'mode':<12} {'seconds':>8} {'images/s':>9} {'vs tf':>6}")
         for size, folder in folders.items():
             source = open_source(folder)
-            warm = [np.asarray(Image.open(folder / name).convert("RGB")) for name in source.names[:args.batch_size]]
+            warm = [np.asarray(Image.open(folder / name).convert("RGB")) for name in source.names[: args.batch_size]]
             best = {mode: float("inf") for mode in MODES}
             for round_ in range(args.rounds):
                 for mode, extractor in extractors.items():
@@ -81,7 +83,7 @@ def main() -> None:
         print("\n[2] preprocessing only, ms per image (best of repeats; one thread for the per-image stage)")
         print(f"{'size':>6}  {'mode':<12} {'per-image':>9} {'batched':>8} {'total':>8} {'vs tf':>6}")
         for size, folder in folders.items():
-            paths = sorted(folder.iterdir())[:args.batch_size]
+            paths = sorted(folder.iterdir())[: args.batch_size]
             images = [np.asarray(Image.open(path).convert("RGB")) for path in paths]
             totals = {}
             for mode, extractor in extractors.items():
@@ -99,8 +101,11 @@ def main() -> None:
                     per_image, batched = min(per_image, middle - start), min(batched, end - middle)
                 per_image, batched = 1e3 * per_image / len(images), 1e3 * batched / len(images)
                 totals[mode] = per_image + batched
-                print(f"{size:>5}px  {mode:<12} {per_image:>9.3f} {batched:>8.3f} {totals[mode]:>8.3f} "
-                      f"{totals[mode] / totals['tf']:>6.2f}", flush=True)
+                print(
+                    f"{size:>5}px  {mode:<12} {per_image:>9.3f} {batched:>8.3f} {totals[mode]:>8.3f} "
+                    f"{totals[mode] / totals['tf']:>6.2f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ def make_features(n: int, dim: int, seed: int, scale: float, shift: float) -> np
     out = np.empty((n, dim), dtype=np.float32)
     rng = np.random.default_rng(seed)
     for start in range(0, n, 1024):
-        block = out[start:start + 1024]
+        block = out[start : start + 1024]
         rng.standard_normal(out=block, dtype=np.float32)
         np.abs(block, out=block)
         block *= scale
@@ -143,16 +143,26 @@ def child(n: int, dim: int, block_size: int | None, run_prdc: bool, wait: float)
     real = make_features(n, dim, seed=1, scale=1.0, shift=0.0)
     fake = make_features(n, dim, seed=2, scale=1.0, shift=0.0)
     precision_recall_density_coverage(real[:200], fake[:200], block_size=block_size)
-    record: dict = {"n": n, "dim": dim, "inputs_mib": (real.nbytes + fake.nbytes) / MIB,
-                    "torch_threads": torch.get_num_threads()}
+    record: dict = {
+        "n": n,
+        "dim": dim,
+        "inputs_mib": (real.nbytes + fake.nbytes) / MIB,
+        "torch_threads": torch.get_num_threads(),
+    }
     wait_quiet(wait)
     with OtherLoad() as load, PeakRSS() as memory:
         started = time.perf_counter()
         result = precision_recall_density_coverage(real, fake, block_size=block_size)
         seconds = time.perf_counter() - started
-    record["ganeval"] = {"seconds": seconds, "peak_above_mib": memory.above_start_mib, "peak_mib": memory.peak_mib,
-                         "start_mib": memory.start_mib, "method": memory.method, "other_load": load.text(),
-                         "values": [result.precision, result.recall, result.density, result.coverage]}
+    record["ganeval"] = {
+        "seconds": seconds,
+        "peak_above_mib": memory.above_start_mib,
+        "peak_mib": memory.peak_mib,
+        "start_mib": memory.start_mib,
+        "method": memory.method,
+        "other_load": load.text(),
+        "values": [result.precision, result.recall, result.density, result.coverage],
+    }
     if run_prdc:
         import prdc
 
@@ -161,9 +171,15 @@ def child(n: int, dim: int, block_size: int | None, run_prdc: bool, wait: float)
             started = time.perf_counter()
             theirs = prdc.compute_prdc(real, fake, nearest_k=5)
             seconds = time.perf_counter() - started
-        record["prdc"] = {"seconds": seconds, "peak_above_mib": memory.above_start_mib, "peak_mib": memory.peak_mib,
-                          "start_mib": memory.start_mib, "method": memory.method, "other_load": load.text(),
-                          "values": [float(theirs[key]) for key in ("precision", "recall", "density", "coverage")]}
+        record["prdc"] = {
+            "seconds": seconds,
+            "peak_above_mib": memory.above_start_mib,
+            "peak_mib": memory.peak_mib,
+            "start_mib": memory.start_mib,
+            "method": memory.method,
+            "other_load": load.text(),
+            "values": [float(theirs[key]) for key in ("precision", "recall", "density", "coverage")],
+        }
     return record
 
 
@@ -180,8 +196,12 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=2048)
     parser.add_argument("--block-size", type=int, default=None, help="rows per block (default: ganeval's)")
     parser.add_argument("--prdc-max", type=int, default=10000, help="run the prdc baseline up to this N")
-    parser.add_argument("--wait-quiet", type=float, default=300.0,
-                        help="before each timing wait up to this many seconds for other processes to go idle")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=300.0,
+        help="before each timing wait up to this many seconds for other processes to go idle",
+    )
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -191,17 +211,31 @@ def main() -> None:
     import torch
 
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
-    print(f"ganeval PRDC benchmark, {time.strftime('%Y-%m-%dT%H:%M:%S')}; "
-          f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} usable cores; "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}, "
-          f"Python {platform.python_version()}")
-    print(f"inputs: two independent samples of N random {args.dim}-d float32 features |z|, z standard normal "
-          "(same distribution: ideal P, R near 1, D near 1, C near 1 − 2⁻⁵); k = 3 (P, R), 5 (D, C)\n")
+    print(
+        f"ganeval PRDC benchmark, {time.strftime('%Y-%m-%dT%H:%M:%S')}; "
+        f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} usable cores; "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"inputs: two independent samples of N random {args.dim}-d float32 features |z|, z standard normal "
+        "(same distribution: ideal P, R near 1, D near 1, C near 1 − 2⁻⁵); k = 3 (P, R), 5 (D, C)\n"
+    )
     records = []
     for n in sizes:
         note(f"N = {n}: fresh process")
-        command = [sys.executable, __file__, "--child", str(n), "--dim", str(args.dim),
-                   "--prdc-max", str(args.prdc_max), "--wait-quiet", str(args.wait_quiet)]
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(n),
+            "--dim",
+            str(args.dim),
+            "--prdc-max",
+            str(args.prdc_max),
+            "--wait-quiet",
+            str(args.wait_quiet),
+        ]
         if args.block_size is not None:
             command += ["--block-size", str(args.block_size)]
         completed = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
@@ -212,23 +246,68 @@ def main() -> None:
         ours, theirs = record["ganeval"], record.get("prdc")
         for name, entry in (("ganeval", ours), ("prdc.compute_prdc", theirs)):
             if entry is None:
-                rows.append([str(record["n"]), name, "skipped", "", "", "", "", "", "",
-                             f"needs 3 N×N float32 matrices, 3 × {record['n'] ** 2 * 4 / 1e9:.0f} GB"])
+                rows.append(
+                    [
+                        str(record["n"]),
+                        name,
+                        "skipped",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        f"needs 3 N×N float32 matrices, 3 × {record['n'] ** 2 * 4 / 1e9:.0f} GB",
+                    ]
+                )
                 continue
-            ratio = "" if name == "ganeval" else (f"{entry['seconds'] / ours['seconds']:.2f}× time, "
-                                                  f"{entry['peak_above_mib'] / ours['peak_above_mib']:.1f}× mem")
-            rows.append([str(record["n"]), name, f"{entry['seconds']:.1f}", f"{entry['peak_above_mib']:.0f}",
-                         f"{record['inputs_mib']:.0f}", f"{record['inputs_mib'] + entry['peak_above_mib']:.0f}",
-                         f"{entry['peak_mib']:.0f}", entry["other_load"],
-                         " ".join(f"{value:.4f}" for value in entry["values"]), ratio])
-    print(table(["N", "implementation", "seconds", "call peak MiB", "inputs MiB", "inputs + call MiB",
-                 "process peak MiB", "other load", "P R D C", "prdc vs ganeval"], rows))
-    print(f"\ncall peak: highest resident memory during the call minus resident memory just before it (inputs, "
-          f"Python, numpy, torch already there), from {records[0]['ganeval']['method']} reset before each call; it "
-          "includes torch tensors. 'inputs + call' is what the call needs with its inputs; 'process peak' adds the "
-          "interpreter and libraries. prdc uses k = 5 for all four numbers (ours: k = 3 for P and R) and strict < "
-          "on float32 distances. other load: cores used by other processes during the call (! above "
-          f"{QUIET_CORES}: timing disturbed).")
+            ratio = (
+                ""
+                if name == "ganeval"
+                else (
+                    f"{entry['seconds'] / ours['seconds']:.2f}× time, "
+                    f"{entry['peak_above_mib'] / ours['peak_above_mib']:.1f}× mem"
+                )
+            )
+            rows.append(
+                [
+                    str(record["n"]),
+                    name,
+                    f"{entry['seconds']:.1f}",
+                    f"{entry['peak_above_mib']:.0f}",
+                    f"{record['inputs_mib']:.0f}",
+                    f"{record['inputs_mib'] + entry['peak_above_mib']:.0f}",
+                    f"{entry['peak_mib']:.0f}",
+                    entry["other_load"],
+                    " ".join(f"{value:.4f}" for value in entry["values"]),
+                    ratio,
+                ]
+            )
+    print(
+        table(
+            [
+                "N",
+                "implementation",
+                "seconds",
+                "call peak MiB",
+                "inputs MiB",
+                "inputs + call MiB",
+                "process peak MiB",
+                "other load",
+                "P R D C",
+                "prdc vs ganeval",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"\ncall peak: highest resident memory during the call minus resident memory just before it (inputs, "
+        f"Python, numpy, torch already there), from {records[0]['ganeval']['method']} reset before each call; it "
+        "includes torch tensors. 'inputs + call' is what the call needs with its inputs; 'process peak' adds the "
+        "interpreter and libraries. prdc uses k = 5 for all four numbers (ours: k = 3 for P and R) and strict < "
+        "on float32 distances. other load: cores used by other processes during the call (! above "
+        f"{QUIET_CORES}: timing disturbed)."
+    )
 
 
 if __name__ == "__main__":

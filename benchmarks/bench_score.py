@@ -75,9 +75,11 @@ def main() -> None:
             result = ganeval.score(real, fake, metrics=metrics, extractor=extractor, cache=False, progress=False)
             rows.append((label, time.perf_counter() - start, ", ".join(result)))
 
-    print(f"# bench_score · {time.strftime('%Y-%m-%d')} · {platform.processor() or platform.machine()} · "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads · N = {args.n} real + {args.n} fake "
-          f"{args.size}×{args.size} PNGs, batch {args.batch_size}, cache off")
+    print(
+        f"# bench_score · {time.strftime('%Y-%m-%d')} · {platform.processor() or platform.machine()} · "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads · N = {args.n} real + {args.n} fake "
+        f"{args.size}×{args.size} PNGs, batch {args.batch_size}, cache off"
+    )
     print(f"{'run':<28} {'seconds':>8} {'× fid':>7}  keys")
     for label, seconds, keys in rows:
         print(f"{label:<28} {seconds:8.2f} {seconds / rows[0][1]:7.3f}  {keys}")

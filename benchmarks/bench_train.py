@@ -59,10 +59,26 @@ import torch
 
 from bench_foundation import cpu_model  # the CPU model and its vector extensions, as every benchmark prints
 
-QUICK = {"steps": 2, "warmup": 1, "width": 8, "batch_size": 8, "eval_samples": 4, "eval_every": 2, "eval_steps": 4,
-         "wait_quiet": 0}
-DEFAULT = {"steps": 30, "warmup": 2, "width": 64, "batch_size": 64, "eval_samples": 100, "eval_every": 20,
-           "eval_steps": 40, "wait_quiet": 60}
+QUICK = {
+    "steps": 2,
+    "warmup": 1,
+    "width": 8,
+    "batch_size": 8,
+    "eval_samples": 4,
+    "eval_every": 2,
+    "eval_steps": 4,
+    "wait_quiet": 0,
+}
+DEFAULT = {
+    "steps": 30,
+    "warmup": 2,
+    "width": 64,
+    "batch_size": 64,
+    "eval_samples": 100,
+    "eval_every": 20,
+    "eval_steps": 40,
+    "wait_quiet": 60,
+}
 
 
 def note(message: str) -> None:
@@ -119,9 +135,19 @@ def show_load(other: float | None) -> str:
 def make_trainer(out: Path, args: argparse.Namespace, model: str, steps: int, device: str, **extra):
     from ganeval.train.trainer import Trainer, TrainConfig
 
-    config = TrainConfig(out=str(out), model=model, data="shapes", size=32, width=args.width,
-                         batch_size=args.batch_size, steps=steps, device=device, checkpoint_every=0,
-                         sample_every=0, **extra)
+    config = TrainConfig(
+        out=str(out),
+        model=model,
+        data="shapes",
+        size=32,
+        width=args.width,
+        batch_size=args.batch_size,
+        steps=steps,
+        device=device,
+        checkpoint_every=0,
+        sample_every=0,
+        **extra,
+    )
     return Trainer(config, log=lambda line: None)
 
 
@@ -154,23 +180,28 @@ def bench_speed(tmp: Path, args: argparse.Namespace, device: str) -> list[dict]:
         trainer.run()
         wall = time.perf_counter() - start
         other = load.stop()
-        seconds = step_seconds(out)[args.warmup:]
+        seconds = step_seconds(out)[args.warmup :]
         per_step = sum(seconds) / len(seconds)
         data = data_seconds(trainer, n_critic * min(args.steps, 4)) * n_critic
         note(f"    run() {wall:.1f} s in all; step {per_step:.3f} s, data {data:.3f} s of it")
-        rows.append({"model": model, "device": device, "n_critic": n_critic, "per_step": per_step,
-                     "data": data, "other": other})
+        rows.append(
+            {"model": model, "device": device, "n_critic": n_critic, "per_step": per_step, "data": data, "other": other}
+        )
     return rows
 
 
 def print_speed(rows: list[dict], args: argparse.Namespace) -> None:
-    print(f"{'model':<8} {'device':<6} {'n_critic':>8} {'s/step':>7} {'steps/s':>8} {'G img/s':>8} "
-          f"{'D real img/s':>12} {'data':>6} {'other load':>10}")
+    print(
+        f"{'model':<8} {'device':<6} {'n_critic':>8} {'s/step':>7} {'steps/s':>8} {'G img/s':>8} "
+        f"{'D real img/s':>12} {'data':>6} {'other load':>10}"
+    )
     for row in rows:
         rate = 1.0 / row["per_step"]
-        print(f"{row['model']:<8} {row['device']:<6} {row['n_critic']:>8} {row['per_step']:>7.3f} {rate:>8.2f} "
-              f"{args.batch_size * rate:>8.1f} {args.batch_size * row['n_critic'] * rate:>12.1f} "
-              f"{row['data'] / row['per_step']:>6.0%} {show_load(row['other']):>10}")
+        print(
+            f"{row['model']:<8} {row['device']:<6} {row['n_critic']:>8} {row['per_step']:>7.3f} {rate:>8.2f} "
+            f"{args.batch_size * rate:>8.1f} {args.batch_size * row['n_critic'] * rate:>12.1f} "
+            f"{row['data'] / row['per_step']:>6.0%} {show_load(row['other']):>10}"
+        )
 
 
 def bench_eval(tmp: Path, args: argparse.Namespace, device: str = "cpu") -> None:
@@ -189,10 +220,18 @@ def bench_eval(tmp: Path, args: argparse.Namespace, device: str = "cpu") -> None
     trainer.run()
     without = time.perf_counter() - start
     other_without = load.stop()
-    per_step = sum(step_seconds(out)[args.warmup:]) / max(1, args.eval_steps - args.warmup)
+    per_step = sum(step_seconds(out)[args.warmup :]) / max(1, args.eval_steps - args.warmup)
 
-    trainer = make_trainer(tmp / "eval-on", args, "dcgan", args.eval_steps, device, eval_every=args.eval_every,
-                           eval_samples=args.eval_samples, eval_metrics=["fid"])
+    trainer = make_trainer(
+        tmp / "eval-on",
+        args,
+        "dcgan",
+        args.eval_steps,
+        device,
+        eval_every=args.eval_every,
+        eval_samples=args.eval_samples,
+        eval_metrics=["fid"],
+    )
     evaluations: list[float] = []
     evaluate = trainer._evaluate
 
@@ -214,24 +253,34 @@ def bench_eval(tmp: Path, args: argparse.Namespace, device: str = "cpu") -> None
     other_with = load.stop()
 
     steps = args.eval_steps
-    print(f"\n[2] periodic evaluation: dcgan, {steps} steps, eval_every={args.eval_every}, "
-          f"eval_samples={args.eval_samples} (fid), {device}; {len(evaluations)} evaluation(s)")
+    print(
+        f"\n[2] periodic evaluation: dcgan, {steps} steps, eval_every={args.eval_every}, "
+        f"eval_samples={args.eval_samples} (fid), {device}; {len(evaluations)} evaluation(s)"
+    )
     print(f"{'run':<40} {'seconds':>8} {'s/step':>7} {'vs no eval':>10} {'other load':>10}")
-    print(f"{'run() without evaluation':<40} {without:>8.2f} {without / steps:>7.3f} {'':>10} "
-          f"{show_load(other_without):>10}")
-    print(f"{'run() with evaluation':<40} {with_eval:>8.2f} {with_eval / steps:>7.3f} "
-          f"{(with_eval - without) / without:>+10.0%} {show_load(other_with):>10}")
+    print(
+        f"{'run() without evaluation':<40} {without:>8.2f} {without / steps:>7.3f} {'':>10} "
+        f"{show_load(other_without):>10}"
+    )
+    print(
+        f"{'run() with evaluation':<40} {with_eval:>8.2f} {with_eval / steps:>7.3f} "
+        f"{(with_eval - without) / without:>+10.0%} {show_load(other_with):>10}"
+    )
     if evaluations:
-        print(f"{'  first evaluation (builds the reference)':<40} {evaluations[0]:>8.2f} {'':>7} "
-              f"{evaluations[0] / without:>+10.0%}")
+        print(
+            f"{'  first evaluation (builds the reference)':<40} {evaluations[0]:>8.2f} {'':>7} "
+            f"{evaluations[0] / without:>+10.0%}"
+        )
     later = evaluations[1:]
     if later:
         mean = sum(later) / len(later)
         label = f"  later evaluation (mean of {len(later)})"
         print(f"{label:<40} {mean:>8.2f} {'':>7} {mean / without:>+10.0%}")
-        print(f"steady: later evaluation / (eval_every × s/step) = {mean:.2f} / ({args.eval_every} × "
-              f"{per_step:.3f}) = {mean / (args.eval_every * per_step):+.0%} "
-              f"({mean / args.eval_samples * 1000:.0f} ms per evaluated image)")
+        print(
+            f"steady: later evaluation / (eval_every × s/step) = {mean:.2f} / ({args.eval_every} × "
+            f"{per_step:.3f}) = {mean / (args.eval_every * per_step):+.0%} "
+            f"({mean / args.eval_samples * 1000:.0f} ms per evaluated image)"
+        )
 
 
 def main() -> None:
@@ -243,10 +292,16 @@ def main() -> None:
     parser.add_argument("--eval-samples", type=int, help="samples per evaluation in [2] (default 100)")
     parser.add_argument("--eval-every", type=int, help="steps between evaluations in [2] (default 20)")
     parser.add_argument("--eval-steps", type=int, help="steps of each run in [2] (default 40)")
-    parser.add_argument("--wait-quiet", type=float, help="seconds to wait for a quiet machine before each timing "
-                        "(default 60, 0 with --quick)")
-    parser.add_argument("--device", help="measure [1] and run [2] on this device only, e.g. cuda (default: [1] on "
-                        "the CPU and, when available, on CUDA; [2] on the CPU)")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        help="seconds to wait for a quiet machine before each timing (default 60, 0 with --quick)",
+    )
+    parser.add_argument(
+        "--device",
+        help="measure [1] and run [2] on this device only, e.g. cuda (default: [1] on "
+        "the CPU and, when available, on CUDA; [2] on the CPU)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes everywhere (smoke run)")
     args = parser.parse_args()
     for key, value in (QUICK if args.quick else DEFAULT).items():
@@ -259,8 +314,10 @@ def main() -> None:
     from ganeval.paths import ganeval_home
 
     began = time.perf_counter()
-    print(f"ganeval {ganeval.__version__} · torch {torch.__version__} ({torch.get_num_threads()} threads) · "
-          f"{cpu_model()} · {time.strftime('%Y-%m-%d')} · shapes 32 px, width {args.width}, batch {args.batch_size}")
+    print(
+        f"ganeval {ganeval.__version__} · torch {torch.__version__} ({torch.get_num_threads()} threads) · "
+        f"{cpu_model()} · {time.strftime('%Y-%m-%d')} · shapes 32 px, width {args.width}, batch {args.batch_size}"
+    )
     with tempfile.TemporaryDirectory(prefix="ganeval-bench-train-") as name:
         tmp = Path(name)
         home = tmp / "home"
@@ -273,16 +330,20 @@ def main() -> None:
         cuda = torch.cuda.is_available()
         devices = [args.device] if args.device else ["cpu", *(["cuda"] if cuda else [])]
         rows = [row for device in devices for row in bench_speed(tmp, args, device)]
-        print(f"\n[1] training speed: {args.steps} steps after {args.warmup} warm-up, trainer's step time "
-              f"(log.csv), data = share drawing the real batches")
+        print(
+            f"\n[1] training speed: {args.steps} steps after {args.warmup} warm-up, trainer's step time "
+            f"(log.csv), data = share drawing the real batches"
+        )
         print_speed(rows, args)
         if not args.device and not cuda:
             print("GPU rows not measured (no CUDA device: torch.cuda.is_available() is False)")
 
         bench_eval(tmp, args, args.device or "cpu")
     if BUSY:
-        print(f"\nwarning: other processes used up to {max(BUSY):.2f} cores during the timings marked !; "
-              f"those numbers are unreliable (run again on a quiet machine)")
+        print(
+            f"\nwarning: other processes used up to {max(BUSY):.2f} cores during the timings marked !; "
+            f"those numbers are unreliable (run again on a quiet machine)"
+        )
     note(f"total benchmark time: {time.perf_counter() - began:.0f} s")
 
 

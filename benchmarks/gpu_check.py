@@ -48,6 +48,7 @@ HELP_TIMEOUT_S = 120.0  # --dry-run's checks of each child command
 
 # --- output -----------------------------------------------------------------------------------------
 
+
 class Report:
     """Prints each line to stdout and appends it to a file (when given), flushed at once: both hold the
     same UTF-8 bytes."""
@@ -90,6 +91,7 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 # --- weights ----------------------------------------------------------------------------------------
+
 
 def random_inception_weights(path: Path, seed: int = RANDOM_WEIGHTS_SEED) -> Path:
     """Write seeded random Inception-v3 weights in pytorch-fid's full layout (with the 1008-way classifier)
@@ -156,8 +158,7 @@ def locate_or_build_weights(work: Path, say: Callable[[str], None]) -> Weights:
     except WeightsError as exc:
         say(f"weights: ganeval found none ({exc})")
         path = random_inception_weights(work / f"random-inception-seed{RANDOM_WEIGHTS_SEED}.pth")
-        line = (f"seeded random weights (seed {RANDOM_WEIGHTS_SEED}, full layout), {path}, "
-                f"sha256 {sha256_file(path)}")
+        line = f"seeded random weights (seed {RANDOM_WEIGHTS_SEED}, full layout), {path}, sha256 {sha256_file(path)}"
         return Weights(str(path), standard=False, random=True, line=line)
     name = STANDARD_SHA256.get(info.sha256, "NOT a standard file")
     line = f"{info.source}: {info.path}, sha256 {info.sha256} ({name}), classifier {info.has_classifier}"
@@ -166,6 +167,7 @@ def locate_or_build_weights(work: Path, say: Callable[[str], None]) -> Weights:
 
 
 # --- the steps --------------------------------------------------------------------------------------
+
 
 @dataclass
 class Step:
@@ -190,8 +192,9 @@ def missing_imports(path: Path) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module != "__future__":
             names.add(node.module.split(".")[0])
     search = [str(ROOT), str(ROOT / "tests"), *sys.path]
-    return sorted(name for name in names
-                  if importlib.util.find_spec(name) is None and PathFinder.find_spec(name, search) is None)
+    return sorted(
+        name for name in names if importlib.util.find_spec(name) is None and PathFinder.find_spec(name, search) is None
+    )
 
 
 def cuda_test_files() -> tuple[list[str], list[str]]:
@@ -213,19 +216,69 @@ def cuda_test_files() -> tuple[list[str], list[str]]:
 def make_steps(weights: str | None) -> list[Step]:
     """The four steps; ``weights`` goes to bench_speed.py's --weights (the others get it from the environment)."""
     python = sys.executable or "python3"
-    speed = [python, "benchmarks/bench_speed.py", "--device", "cuda", "--precisions", "fp32,tf32,bf16,fp16",
-             "--skip-peers", "--skip-distributed", "--n", "1000", "--fid-n", "2000", "--batch-size", "100",
-             "--wait-quiet", "0", "--retries", "0"]
+    speed = [
+        python,
+        "benchmarks/bench_speed.py",
+        "--device",
+        "cuda",
+        "--precisions",
+        "fp32,tf32,bf16,fp16",
+        "--skip-peers",
+        "--skip-distributed",
+        "--n",
+        "1000",
+        "--fid-n",
+        "2000",
+        "--batch-size",
+        "100",
+        "--wait-quiet",
+        "0",
+        "--retries",
+        "0",
+    ]
     if weights:
         speed += ["--weights", weights]
     return [
         Step("environment", 0.0),
-        Step("cuda tests", 180.0, [python, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider",
-                                   "--continue-on-collection-errors", *cuda_test_files()[0]]),
+        Step(
+            "cuda tests",
+            180.0,
+            [
+                python,
+                "-m",
+                "pytest",
+                "-m",
+                "cuda",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--continue-on-collection-errors",
+                *cuda_test_files()[0],
+            ],
+        ),
         Step("speed benchmark", 150.0, speed),
-        Step("training benchmark", 100.0, [python, "benchmarks/bench_train.py", "--device", "cuda", "--steps", "50",
-                                           "--warmup", "5", "--eval-steps", "60", "--eval-every", "20",
-                                           "--eval-samples", "2000", "--wait-quiet", "0"]),
+        Step(
+            "training benchmark",
+            100.0,
+            [
+                python,
+                "benchmarks/bench_train.py",
+                "--device",
+                "cuda",
+                "--steps",
+                "50",
+                "--warmup",
+                "5",
+                "--eval-steps",
+                "60",
+                "--eval-every",
+                "20",
+                "--eval-samples",
+                "2000",
+                "--wait-quiet",
+                "0",
+            ],
+        ),
     ]
 
 
@@ -262,8 +315,9 @@ def stop_group(process: subprocess.Popen) -> None:
 def run_child(command: list[str], timeout: float, env: dict[str, str]) -> tuple[int | None, str, str]:
     """(exit code or None when it timed out, stdout, stderr) of ``command`` run in the repository root."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         try:
             code: int | None = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -278,7 +332,7 @@ def dry_check(command: list[str], env: dict[str, str]) -> tuple[bool, str]:
     """Whether a child step's command would start, checked without a GPU, and what was seen: pytest must
     collect the CUDA tests; a benchmark's --help must list every option the command passes."""
     if "pytest" in command:
-        check = [*command[:command.index("--continue-on-collection-errors")], "--collect-only", *cuda_test_files()[0]]
+        check = [*command[: command.index("--continue-on-collection-errors")], "--collect-only", *cuda_test_files()[0]]
         code, out, err = run_child(check, HELP_TIMEOUT_S, env)
         count = sum("::" in line for line in out.splitlines())
         if code != 0 or count == 0:
@@ -296,19 +350,27 @@ def environment(say: Callable[[str], None], work: Path) -> Weights:
     """Step 1: versions, the device, nvidia-smi and the weights (seeded random ones when none are found)."""
     import torch
 
-    say(f"python {platform.python_version()} ({sys.executable}), torch {torch.__version__}, CUDA "
-        f"{torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, {os.cpu_count()} CPU cores")
+    say(
+        f"python {platform.python_version()} ({sys.executable}), torch {torch.__version__}, CUDA "
+        f"{torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, {os.cpu_count()} CPU cores"
+    )
     index = torch.cuda.current_device()
     props = torch.cuda.get_device_properties(index)
-    say(f"device cuda:{index}: {props.name}, compute capability {props.major}.{props.minor}, "
+    say(
+        f"device cuda:{index}: {props.name}, compute capability {props.major}.{props.minor}, "
         f"{props.total_memory / 2**30:.1f} GiB, {props.multi_processor_count} multiprocessors; "
-        f"{torch.cuda.device_count()} device(s) visible")
+        f"{torch.cuda.device_count()} device(s) visible"
+    )
     smi = shutil.which("nvidia-smi")
     if smi:
         try:
-            result = subprocess.run([smi, "--query-gpu=name,driver_version,memory.total,clocks.max.sm",
-                                     "--format=csv,noheader"], capture_output=True, text=True, timeout=15,
-                                    check=False)
+            result = subprocess.run(
+                [smi, "--query-gpu=name,driver_version,memory.total,clocks.max.sm", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=15,
+                check=False,
+            )
             say(f"nvidia-smi: {result.stdout.strip() or result.stderr.strip()}")
         except subprocess.TimeoutExpired:
             say("nvidia-smi: no answer within 15 s")
@@ -322,10 +384,12 @@ def environment(say: Callable[[str], None], work: Path) -> Weights:
 def weights_warning(weights: Weights) -> str | None:
     """The loud warning when the FID rows are not on the standard network (None when they are)."""
     if weights.random:
-        return ("WARNING: NO REAL INCEPTION WEIGHTS on this machine. Every speed row (images/s, steps/s, seconds) "
-                "is valid,\nbut the FID values and FID-deviation rows are on seeded RANDOM weights, not the "
-                "standard network\n(benchmarks/README.md, gpu_check.py: how to bring the real weights in two "
-                "device calls).")
+        return (
+            "WARNING: NO REAL INCEPTION WEIGHTS on this machine. Every speed row (images/s, steps/s, seconds) "
+            "is valid,\nbut the FID values and FID-deviation rows are on seeded RANDOM weights, not the "
+            "standard network\n(benchmarks/README.md, gpu_check.py: how to bring the real weights in two "
+            "device calls)."
+        )
     if weights.line != Weights.line and not weights.standard:
         return "WARNING: the weights in use are not the standard network: the FID rows are not standard numbers"
     return None
@@ -426,10 +490,14 @@ def cuda_problem() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit code (0 all steps ok, 1 a step failed, 2 no CUDA device)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print every step and skip it, checking only that its command would start")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print every step and skip it, checking only that its command would start",
+    )
     args = parser.parse_args(argv)
     if not args.dry_run and (problem := cuda_problem()):
         print(f"gpu_check: needs a CUDA device ({problem}); --dry-run shows the steps without one", file=sys.stderr)
@@ -438,10 +506,12 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(Path(out) / "gpu_check.txt" if out else None)
     work = Path(tempfile.mkdtemp(prefix="ganeval-gpu-check-"))
     try:
-        report(f"ganeval GPU check, {datetime.datetime.now().isoformat(timespec='seconds')}"
-               + (" [--dry-run: nothing measured]" if args.dry_run else "")
-               + f"; budget {BUDGET_S:.0f} s; repository {ROOT}"
-               + (f"; output also in {report.path}" if report.path else ""))
+        report(
+            f"ganeval GPU check, {datetime.datetime.now().isoformat(timespec='seconds')}"
+            + (" [--dry-run: nothing measured]" if args.dry_run else "")
+            + f"; budget {BUDGET_S:.0f} s; repository {ROOT}"
+            + (f"; output also in {report.path}" if report.path else "")
+        )
         steps = run_steps(args, report, work)
     finally:
         report.close()

@@ -11,7 +11,16 @@ The metrics as pure functions over feature arrays are in ``ganeval.metrics``.
 __version__ = "0.2.0"
 
 from .api import (  # noqa: E402
-    collapse, compute_features, fid, inception_score, kid, memorization, modes, precision_recall, score, statistics,
+    collapse,
+    compute_features,
+    fid,
+    inception_score,
+    kid,
+    memorization,
+    modes,
+    precision_recall,
+    score,
+    statistics,
     swd,
 )
 from .compat import compare_modes  # noqa: E402
@@ -25,8 +34,27 @@ from .result import Result  # noqa: E402
 from .stats import Statistics, load_statistics, save_statistics  # noqa: E402
 
 __all__ = [
-    "Evaluator", "Extractor", "GanevalError", "Options", "Result", "Statistics", "collapse", "compare_modes",
-    "compute_features", "fid", "frechet_distance", "inception_score", "kid", "load_statistics", "memorization",
-    "modes", "precision_recall", "save_statistics", "score", "statistics", "swd", "write_pairs_grid",
+    "Evaluator",
+    "Extractor",
+    "GanevalError",
+    "Options",
+    "Result",
+    "Statistics",
+    "collapse",
+    "compare_modes",
+    "compute_features",
+    "fid",
+    "frechet_distance",
+    "inception_score",
+    "kid",
+    "load_statistics",
+    "memorization",
+    "modes",
+    "precision_recall",
+    "save_statistics",
+    "score",
+    "statistics",
+    "swd",
+    "write_pairs_grid",
     "__version__",
 ]

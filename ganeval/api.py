@@ -14,8 +14,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import distributed
-from .engine import (Extractors, Request, check_pair, compute_features as _compute_features, evaluate, open_side,
-                     plan, usable)
+from .engine import (
+    Extractors,
+    Request,
+    check_pair,
+    compute_features as _compute_features,
+    evaluate,
+    open_side,
+    plan,
+    usable,
+)
 from .errors import BadInputError
 from .extractors.inception import InceptionExtractor
 from .options import Options
@@ -35,9 +43,16 @@ def _options(metrics: Iterable[str] | str | None, options: Options | None, keywo
     return options
 
 
-def score(real: object | None, fake: object, metrics: Iterable[str] | str | None = None, *,
-          options: Options | None = None, extractor: InceptionExtractor | None = None,
-          real_labels: Sequence[object] | np.ndarray | None = None, **keywords: Any) -> Result:
+def score(
+    real: object | None,
+    fake: object,
+    metrics: Iterable[str] | str | None = None,
+    *,
+    options: Options | None = None,
+    extractor: InceptionExtractor | None = None,
+    real_labels: Sequence[object] | np.ndarray | None = None,
+    **keywords: Any,
+) -> Result:
     """Every asked-for metric between ``real`` and ``fake`` from one decode pass over each set.
 
     ``metrics``: registry names (``ganeval.metrics.registry.names()``); None means the standard set
@@ -61,17 +76,27 @@ def score(real: object | None, fake: object, metrics: Iterable[str] | str | None
     collapse = next((metric for metric in wanted if metric.name == "collapse"), None)
     if collapse is not None:
         labelled = run.of(collapse).classes if real_labels is None else real_labels
-    sides = {label: open_side(obj, label, plan(wanted, run, label), extractors, run,
-                              labelled if label == "real" else False)
-             for obj, label in ((real, "real"), (fake, "fake")) if obj is not None}
+    sides = {
+        label: open_side(obj, label, plan(wanted, run, label), extractors, run, labelled if label == "real" else False)
+        for obj, label in ((real, "real"), (fake, "fake"))
+        if obj is not None
+    }
     real_side, fake_side = sides.get("real"), sides["fake"]
     warnings += check_pair(real_side, fake_side, wanted, run.force)
     return evaluate(real_side, fake_side, wanted, run, extractors, strict=strict, warnings=warnings)
 
 
-def compute_features(source: object, extractor: InceptionExtractor | None = None, cache: bool = True,
-                     skip_bad: bool = False, progress: bool | None = None, *, inception: bool = True,
-                     vgg: VGGExtractor | None = None, parts: Iterable[str] | None = None) -> Features:
+def compute_features(
+    source: object,
+    extractor: InceptionExtractor | None = None,
+    cache: bool = True,
+    skip_bad: bool = False,
+    progress: bool | None = None,
+    *,
+    inception: bool = True,
+    vgg: VGGExtractor | None = None,
+    parts: Iterable[str] | None = None,
+) -> Features:
     """Features of an image source in one decode pass: the Inception pool3 (with μ, Σ) and, with a
     classifier, its logits; VGG16 fc2 when ``vgg`` (a ``vgg.VGGExtractor``) is given; or exactly the named
     ``parts`` (``inception:spatial``, ``inception:pool_768``…). Cached by content."""
@@ -88,12 +113,14 @@ def compute_features(source: object, extractor: InceptionExtractor | None = None
     else:
         chosen = list(parts)
     requests = {part: Request(rows=True, moments=True) for part in chosen}
-    return _compute_features(source, requests, Extractors(run, given), cache=cache, skip_bad=skip_bad,
-                             progress=progress)
+    return _compute_features(
+        source, requests, Extractors(run, given), cache=cache, skip_bad=skip_bad, progress=progress
+    )
 
 
-def statistics(source: object, *, options: Options | None = None, extractor: InceptionExtractor | None = None,
-               **keywords: Any) -> Statistics:
+def statistics(
+    source: object, *, options: Options | None = None, extractor: InceptionExtractor | None = None, **keywords: Any
+) -> Statistics:
     """Reference statistics of an image source for FID: μ (D,), Σ (D, D) of pool3 (or of the pool that
     ``dims`` names), n, provenance (which records the part)."""
     if is_statistics_file(source):
@@ -107,8 +134,9 @@ def statistics(source: object, *, options: Options | None = None, extractor: Inc
     requests = plan([fid], run, "real")
     (part,) = requests
     extractors = Extractors(run, {"inception": extractor} if extractor is not None else None)
-    features = _compute_features(source, requests, extractors, cache=run.cache, skip_bad=run.skip_bad,
-                                 progress=run.progress)
+    features = _compute_features(
+        source, requests, extractors, cache=run.cache, skip_bad=run.skip_bad, progress=run.progress
+    )
 
     def assemble() -> Statistics:
         mu, sigma = features.parts[part].moments()

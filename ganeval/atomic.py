@@ -62,8 +62,10 @@ def own_prefix(dest: Path) -> str:
 
 def full_disk_message(dest: Path, reason: str) -> str:
     """The one-line message of a write to ``dest`` that failed for lack of space (or a file-size limit)."""
-    return (f"{dest}: cannot write ({reason}: no space left on the disk, or over a file-size limit); "
-            f"nothing was written, the previous version (if any) is unchanged")
+    return (
+        f"{dest}: cannot write ({reason}: no space left on the disk, or over a file-size limit); "
+        f"nothing was written, the previous version (if any) is unchanged"
+    )
 
 
 @contextlib.contextmanager
@@ -153,11 +155,12 @@ def remove_stale_temporaries(dest: Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        middle = entry.name[len(prefix):-len(TEMP_SUFFIX)]
+        middle = entry.name[len(prefix) : -len(TEMP_SUFFIX)]
         match = _TEMP_ID.fullmatch(middle)
         try:
-            stale = (match is not None and match.group(1) == _OWNER and not _alive(int(match.group(2)))) or \
-                now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS
+            stale = (
+                match is not None and match.group(1) == _OWNER and not _alive(int(match.group(2)))
+            ) or now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS
             if stale and entry.is_file(follow_symlinks=False):
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))

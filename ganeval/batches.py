@@ -24,7 +24,9 @@ def parse_range(input_range: str | tuple[float, float]) -> tuple[float, float]:
     if isinstance(input_range, str):
         key = input_range.replace(" ", "").strip("[]()")
         if key not in INPUT_RANGES:
-            raise BadInputError(f"input_range {input_range!r}: use one of {', '.join(INPUT_RANGES)} or a (low, high) pair")
+            raise BadInputError(
+                f"input_range {input_range!r}: use one of {', '.join(INPUT_RANGES)} or a (low, high) pair"
+            )
         return INPUT_RANGES[key]
     try:
         low, high = (float(v) for v in input_range)
@@ -59,19 +61,20 @@ class BatchChecker:
         if not isinstance(batch, torch.Tensor):
             raise BadInputError(f"{where}: expected a tensor of images (B, C, H, W), got {type(batch).__name__}")
         if batch.ndim != 4 or batch.shape[1] not in (1, 3):
-            raise BadInputError(f"{where}: expected images of shape (B, C, H, W) with C = 1 or 3, got "
-                                f"{tuple(batch.shape)}")
+            raise BadInputError(
+                f"{where}: expected images of shape (B, C, H, W) with C = 1 or 3, got {tuple(batch.shape)}"
+            )
         if expected_count is not None and batch.shape[0] != expected_count:
             raise BadInputError(f"{where}: asked for {expected_count} images, got {batch.shape[0]}")
         if batch.dtype != torch.uint8 and batch.dtype not in _FLOATS:
-            raise BadInputError(f"{where}: expected float images in {list(self.input_range)} or uint8, got "
-                                f"dtype {batch.dtype}")
+            raise BadInputError(
+                f"{where}: expected float images in {list(self.input_range)} or uint8, got dtype {batch.dtype}"
+            )
         shape = (int(batch.shape[1]), int(batch.shape[2]), int(batch.shape[3]))
         if self.shape is None:
             self.shape = shape
         elif shape != self.shape:
-            raise BadInputError(f"{where}: images of shape (C, H, W) = {shape}, but the first batch had "
-                                f"{self.shape}")
+            raise BadInputError(f"{where}: images of shape (C, H, W) = {shape}, but the first batch had {self.shape}")
         if batch.dtype != torch.uint8:
             finite = torch.isfinite(batch)
             if not bool(finite.all()):
@@ -96,9 +99,13 @@ def range_warning(batch: torch.Tensor, input_range: tuple[float, float]) -> str 
     value under (−1, 1) (probably [0, 1]), or values well below 0 under (0, 1) (probably [−1, 1])."""
     low = float(batch.min())
     if input_range == (-1.0, 1.0) and low >= 0.0:
-        return ("the first batch has no negative values although input_range is (-1, 1): if the generator "
-                "outputs [0, 1], pass input_range='0,1' (else the images are scored as washed out)")
+        return (
+            "the first batch has no negative values although input_range is (-1, 1): if the generator "
+            "outputs [0, 1], pass input_range='0,1' (else the images are scored as washed out)"
+        )
     if input_range == (0.0, 1.0) and low < -0.25:
-        return ("the first batch has values down to %.2f although input_range is (0, 1): if the generator ends in "
-                "tanh, pass input_range='-1,1' (values below 0 are clamped to black)" % low)
+        return (
+            "the first batch has values down to %.2f although input_range is (0, 1): if the generator ends in "
+            "tanh, pass input_range='-1,1' (values below 0 are clamped to black)" % low
+        )
     return None

@@ -51,8 +51,11 @@ def load_entry(key: str) -> Features | None:
             value = [arrays[f"level_{i}"] for i in range(int(meta["levels"]))]
         return Features([str(name) for name in arrays["names"]], meta["provenance"], {part: value})
     except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        log.warning("cache entry %s is damaged (%s); recomputing", path,
-                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        log.warning(
+            "cache entry %s is damaged (%s); recomputing",
+            path,
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        )
         with contextlib.suppress(OSError):
             path.unlink()
         return None

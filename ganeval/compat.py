@@ -36,16 +36,24 @@ class ModeComparison:
         for mode, result in self.results.items():
             spec = get_mode(mode)
             vs_tf = None if base is None or mode == DEFAULT_MODE or not base["fid"] else result["fid"] / base["fid"] - 1
-            rows.append({"mode": mode, "fid": result["fid"], "vs_tf": vs_tf, "same_as": spec.same_as,
-                         "differs": spec.differs})
+            rows.append(
+                {"mode": mode, "fid": result["fid"], "vs_tf": vs_tf, "same_as": spec.same_as, "differs": spec.differs}
+            )
         return rows
 
     def text(self) -> str:
         """An aligned table (mode, FID, difference to tf, the tools that agree) and one line per mode on
         how it prepares the 299×299 input."""
         rows = self.rows()
-        cells = [(str(row["mode"]), f"{row['fid']:.4f}",
-                  "" if row["vs_tf"] is None else f"{row['vs_tf']:+.2%}", str(row["same_as"])) for row in rows]
+        cells = [
+            (
+                str(row["mode"]),
+                f"{row['fid']:.4f}",
+                "" if row["vs_tf"] is None else f"{row['vs_tf']:+.2%}",
+                str(row["same_as"]),
+            )
+            for row in rows
+        ]
         header = ("MODE", "FID", "VS TF", "SAME NUMBERS AS")
         widths = [max(len(header[i]), *(len(c[i]) for c in cells)) for i in range(3)]
 
@@ -58,8 +66,17 @@ class ModeComparison:
 
     def to_json(self) -> str:
         first = next(iter(self.results.values()))
-        return json.dumps({"modes": self.rows(), "n_real": first.n_real, "n_fake": first.n_fake,
-                           "provenance": self.provenance(), "warnings": self.warnings()}, indent=2, default=str)
+        return json.dumps(
+            {
+                "modes": self.rows(),
+                "n_real": first.n_real,
+                "n_fake": first.n_fake,
+                "provenance": self.provenance(),
+                "warnings": self.warnings(),
+            },
+            indent=2,
+            default=str,
+        )
 
     def provenance(self) -> dict[str, object]:
         """The provenance the modes share (the first mode's, without its ``mode``)."""
@@ -75,10 +92,19 @@ class ModeComparison:
         return line.replace(f"mode {next(iter(self.results))}", "modes " + ",".join(self.results))
 
 
-def compare_modes(real: object, fake: object, *, modes: Iterable[str] | None = None,
-                  weights: str | os.PathLike[str] | None = None, device: str | torch.device | None = None,
-                  batch_size: int = DEFAULT_BATCH_SIZE, cache: bool = True, skip_bad: bool = False,
-                  progress: bool | None = None, precision: str = "fp32") -> ModeComparison:
+def compare_modes(
+    real: object,
+    fake: object,
+    *,
+    modes: Iterable[str] | None = None,
+    weights: str | os.PathLike[str] | None = None,
+    device: str | torch.device | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    cache: bool = True,
+    skip_bad: bool = False,
+    progress: bool | None = None,
+    precision: str = "fp32",
+) -> ModeComparison:
     """FID between ``real`` and ``fake`` (images: folders, archives, arrays) in each of ``modes`` (default:
     every mode, tf first). Statistics files are refused: they hold one mode's statistics only."""
     chosen = list(dict.fromkeys(modes if modes is not None else MODES))
@@ -88,9 +114,25 @@ def compare_modes(real: object, fake: object, *, modes: Iterable[str] | None = N
         get_mode(name)
     for obj in (real, fake):
         if is_statistics_file(obj):
-            raise BadInputError(f"{obj} holds statistics made in one preprocessing mode; compat needs the images "
-                                f"(a folder, .zip or image array) to compute every mode")
-    return ModeComparison({mode: score(real, fake, metrics=["fid"], mode=mode, weights=weights, device=device,
-                                       batch_size=batch_size, cache=cache, skip_bad=skip_bad, progress=progress,
-                                       precision=precision)
-                           for mode in chosen})
+            raise BadInputError(
+                f"{obj} holds statistics made in one preprocessing mode; compat needs the images "
+                f"(a folder, .zip or image array) to compute every mode"
+            )
+    return ModeComparison(
+        {
+            mode: score(
+                real,
+                fake,
+                metrics=["fid"],
+                mode=mode,
+                weights=weights,
+                device=device,
+                batch_size=batch_size,
+                cache=cache,
+                skip_bad=skip_bad,
+                progress=progress,
+                precision=precision,
+            )
+            for mode in chosen
+        }
+    )

@@ -91,8 +91,13 @@ def render_shapes(seed: int, index: int, size: int) -> Image.Image:
             draw.ellipse([x - r, y - r, x + r, y + r], fill=fill)
         else:
             corners = 4 if kind == 1 else 3
-            points = [(x + r * math.cos(rotation + 2 * math.pi * k / corners),
-                       y + r * math.sin(rotation + 2 * math.pi * k / corners)) for k in range(corners)]
+            points = [
+                (
+                    x + r * math.cos(rotation + 2 * math.pi * k / corners),
+                    y + r * math.sin(rotation + 2 * math.pi * k / corners),
+                )
+                for k in range(corners)
+            ]
             draw.polygon(points, fill=fill)
     return image.reduce(scale) if scale > 1 else image
 
@@ -208,8 +213,9 @@ def load_torchvision(name: str, root: str | Path | None = None) -> tuple[np.ndar
     try:
         import torchvision.datasets as tv_datasets
     except ImportError:
-        raise BadInputError(f"{name}: reading it needs torchvision; install it with `pip install torchvision`") \
-            from None
+        raise BadInputError(
+            f"{name}: reading it needs torchvision; install it with `pip install torchvision`"
+        ) from None
     folder = _torchvision_root(root)
     cls = tv_datasets.MNIST if name == "mnist" else tv_datasets.CIFAR10
     splits = []
@@ -231,8 +237,10 @@ def _download(name: str, cls: type, folder: Path, train: bool) -> object:
         return cls(str(folder), train=train, download=True)
     except Exception as exc:  # noqa: BLE001
         if name == "mnist":
-            where = (f"{folder / 'MNIST' / 'raw'} (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-                     "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)")
+            where = (
+                f"{folder / 'MNIST' / 'raw'} (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+                "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)"
+            )
         else:
             where = f"{folder} (cifar-10-python.tar.gz, or its extracted cifar-10-batches-py/)"
         raise BadInputError(
@@ -241,16 +249,19 @@ def _download(name: str, cls: type, folder: Path, train: bool) -> object:
         ) from None
 
 
-def dataset_images(name: str, size: int | None = None, *, limit: int | None = None,
-                   root: str | None = None) -> ArraySource:
+def dataset_images(
+    name: str, size: int | None = None, *, limit: int | None = None, root: str | None = None
+) -> ArraySource:
     """The first ``limit`` (default: all) images of a named dataset (one of DATASET_NAMES) as uint8 size×size
     images with the dataset's default channels (see :func:`default_channels`; shapes with seed 0), an image
     source labelled with the dataset's name and size, for reference statistics (``ganeval stats --data NAME``).
     ``size`` defaults to 28 for fashion-mnist and mnist, else 32."""
     key = dataset_key(name)
     if key not in DATASET_NAMES:
-        raise BadInputError(f"{name}: not a dataset name; use one of {', '.join(DATASET_NAMES)}, or give a folder "
-                            f"of images as the source")
+        raise BadInputError(
+            f"{name}: not a dataset name; use one of {', '.join(DATASET_NAMES)}, or give a folder "
+            f"of images as the source"
+        )
     if size is None:
         size = 28 if key in ("fashion-mnist", "mnist") else 32
     channels = default_channels(key)
@@ -264,8 +275,18 @@ def dataset_images(name: str, size: int | None = None, *, limit: int | None = No
     return ArraySource(images, f"{key} ({count} images, {size} px)")
 
 
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                         "Ankle boot")
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _TRAIN_SIZES = {"fashion-mnist": 60_000, "mnist": 60_000, "cifar10": 50_000}
 
@@ -284,13 +305,16 @@ def named_dataset_source(spec: str, root: str | None = None) -> ArraySource | No
         raise BadInputError(f"{spec}: unknown split {split!r}; use {key}:train or {key}:test")
     images, labels, _ = dataset_arrays(key, root)
     if labels is None:  # only Fashion-MNIST's label files can be missing (torchvision reads both or fails)
-        raise BadInputError("fashion-mnist: the label files (train-labels-idx1-ubyte, t10k-labels-idx1-ubyte) "
-                            "are missing beside the images; reinstall dataset-fashion-mnist")
+        raise BadInputError(
+            "fashion-mnist: the label files (train-labels-idx1-ubyte, t10k-labels-idx1-ubyte) "
+            "are missing beside the images; reinstall dataset-fashion-mnist"
+        )
     if key == "fashion-mnist":
         names: tuple[str, ...] = FASHION_MNIST_CLASSES
     else:
         names = CIFAR10_CLASSES if key == "cifar10" else tuple(str(d) for d in range(10))
     part = slice(0, _TRAIN_SIZES[key]) if split == "train" else slice(_TRAIN_SIZES[key], None)
     images, labels = images[part], np.asarray(labels[part], dtype=np.int64)
-    return ArraySource(images, f"{key}:{split}", labels=np.array(names, dtype=object)[labels].astype(str),
-                       classes=list(names))
+    return ArraySource(
+        images, f"{key}:{split}", labels=np.array(names, dtype=object)[labels].astype(str), classes=list(names)
+    )

@@ -52,8 +52,13 @@ def printable(name: str | os.PathLike[str]) -> str:
     return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
-_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 def read_regular_file(path: str | os.PathLike[str], name: str) -> bytes:
@@ -83,8 +88,9 @@ def decode_image(data: bytes | Path, name: str) -> np.ndarray:
     except BadInputError:
         raise
     except Image.DecompressionBombError as exc:
-        raise BadInputError(f"{printable(name)}: refused as a possible decompression bomb "
-                            f"({first_line(exc)})") from None
+        raise BadInputError(
+            f"{printable(name)}: refused as a possible decompression bomb ({first_line(exc)})"
+        ) from None
     except UnidentifiedImageError:
         what = "empty file" if not data else f"Pillow cannot identify it; it begins {data[:16]!r}"
         raise BadInputError(f"{printable(name)}: not a readable image ({what})") from None
@@ -92,8 +98,9 @@ def decode_image(data: bytes | Path, name: str) -> np.ndarray:
         reason = getattr(exc, "strerror", None) or first_line(exc)
         raise BadInputError(f"{printable(name)}: cannot decode image ({reason})") from None
     except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise anything on hostile data (TypeError, IndexError, ...)
-        raise BadInputError(f"{printable(name)}: cannot decode image ({type(exc).__name__}: "
-                            f"{first_line(exc)})") from None
+        raise BadInputError(
+            f"{printable(name)}: cannot decode image ({type(exc).__name__}: {first_line(exc)})"
+        ) from None
 
 
 def _to_rgb(image: Image.Image, name: str) -> np.ndarray:
@@ -122,18 +129,22 @@ def array_to_nhwc(array: np.ndarray, name: str) -> np.ndarray:
             hint = "it also holds NaN or infinite values, which no conversion makes into pixels"
         raise BadInputError(f"{printable(name)}: images must be uint8 in [0, 255], got {array.dtype} ({hint})")
     if array.ndim == 3 and array.shape[-1] in (3, 4):
-        raise BadInputError(f"{printable(name)}: shape {array.shape} is one H×W×C image, not a set of images; give "
-                            f"(N, H, W, C), e.g. np.stack(images) (NHW grayscale sets must be wider than 4 pixels)")
+        raise BadInputError(
+            f"{printable(name)}: shape {array.shape} is one H×W×C image, not a set of images; give "
+            f"(N, H, W, C), e.g. np.stack(images) (NHW grayscale sets must be wider than 4 pixels)"
+        )
     if array.ndim == 3:
         array = array[..., None]
     if array.ndim != 4:
-        raise BadInputError(f"{printable(name)}: expected an image array of shape (N, H, W, C) or (N, C, H, W), "
-                            f"got {array.shape}")
+        raise BadInputError(
+            f"{printable(name)}: expected an image array of shape (N, H, W, C) or (N, C, H, W), got {array.shape}"
+        )
     if array.shape[-1] not in (1, 3, 4) and array.shape[1] in (1, 3):
         array = array.transpose(0, 2, 3, 1)
     if array.shape[-1] not in (1, 3, 4):
-        raise BadInputError(f"{printable(name)}: cannot find the channel axis in shape {array.shape} "
-                            f"(want 1, 3 or 4 channels)")
+        raise BadInputError(
+            f"{printable(name)}: cannot find the channel axis in shape {array.shape} (want 1, 3 or 4 channels)"
+        )
     if array.shape[1] < 1 or array.shape[2] < 1:
         raise BadInputError(f"{printable(name)}: images of size {array.shape[1]}×{array.shape[2]} are empty")
     if array.shape[-1] == 1:

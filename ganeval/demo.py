@@ -49,20 +49,38 @@ def run_demo(settings: DemoSettings, log: Callable[[str], None]) -> LeaderboardR
     runs = out / "runs"
     for model, steps in (("dcgan", settings.steps), ("wgan-gp", max(settings.checkpoints, settings.steps // 4))):
         every = max(1, steps // settings.checkpoints)
-        config = TrainConfig(out=str(runs / model), model=model, data=data, size=size, width=settings.width,
-                             steps=steps, checkpoint_every=every, sample_every=every, device=settings.device)
+        config = TrainConfig(
+            out=str(runs / model),
+            model=model,
+            data=data,
+            size=size,
+            width=settings.width,
+            steps=steps,
+            checkpoint_every=every,
+            sample_every=every,
+            device=settings.device,
+        )
         resume = (runs / model / "config.json").exists()
         log(f"training {model} for {steps} steps ({'resuming ' + str(runs / model) if resume else runs / model})")
         Trainer(config, resume=resume, log=log).run()
     reference = _write_reference(data, size, settings.reference_images, out / "reference", log)
-    evaluator = Evaluator(reference, METRICS, num_samples=settings.samples, device=settings.device,
-                          progress=settings.progress, kid_subset_size=min(1000, settings.samples))
+    evaluator = Evaluator(
+        reference,
+        METRICS,
+        num_samples=settings.samples,
+        device=settings.device,
+        progress=settings.progress,
+        kid_subset_size=min(1000, settings.samples),
+    )
     stats = statistics(reference, device=settings.device, progress=settings.progress)
     save_statistics(stats, out / "reference_stats.npz")
-    log(f"reference statistics: {out / 'reference_stats.npz'} ({stats.n} images, weights sha256 "
-        f"{str(stats.meta.get('weights_sha256'))[:12]})")
-    return score_checkpoints([runs], evaluator, out / "leaderboard.csv", plot=out / "curves.png",
-                             report=out / "report.html", log=log)
+    log(
+        f"reference statistics: {out / 'reference_stats.npz'} ({stats.n} images, weights sha256 "
+        f"{str(stats.meta.get('weights_sha256'))[:12]})"
+    )
+    return score_checkpoints(
+        [runs], evaluator, out / "leaderboard.csv", plot=out / "curves.png", report=out / "report.html", log=log
+    )
 
 
 def _dataset(name: str, log: Callable[[str], None]) -> tuple[str, int]:

@@ -86,7 +86,9 @@ def forward_chunk(device: torch.device) -> int | None:
 def check_precision(precision: str, device: torch.device) -> str:
     """``precision`` when ``device`` can run it; GanevalError naming the choices otherwise."""
     if precision not in PRECISIONS:
-        raise GanevalError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)} (fp32 is the standard)")
+        raise GanevalError(
+            f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)} (fp32 is the standard)"
+        )
     if precision == "tf32" and device.type != "cuda":
         raise GanevalError("precision tf32 is a CUDA (Ampere or newer) mode; on the CPU use fp32, or bf16 for speed")
     return precision

@@ -60,8 +60,9 @@ def plan(metrics: list[Metric], options: Options, side: str) -> dict[str, Reques
         for number, need in enumerate(metric.needs(options.of(metric), side, options.seed)):
             request = requests.setdefault(need.part, Request(dict(need.params)))
             if request.params != dict(need.params):
-                raise BadInputError(f"{need.part} is asked for with two settings: {request.params} and "
-                                    f"{dict(need.params)}")
+                raise BadInputError(
+                    f"{need.part} is asked for with two settings: {request.params} and {dict(need.params)}"
+                )
             bootstrapped = options.bootstrap > 0 and metric.statistic is not None and number == 0
             request.rows |= need.rows or bootstrapped
             request.moments |= not need.rows
@@ -107,9 +108,19 @@ class Extractors:
 
 def entry_key(content: str, part: str, extractor: Extractor, params: Mapping[str, object]) -> str:
     """The cache key (hex) of one part of one source: its content and everything that changes the part."""
-    return hashlib.sha256(json.dumps({"format": "ganeval-part-v2", "content": content, "part": part,
-                                      "identity": extractor.identity(split(part)[1]), "params": dict(params)},
-                                     sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(
+            {
+                "format": "ganeval-part-v2",
+                "content": content,
+                "part": part,
+                "identity": extractor.identity(split(part)[1]),
+                "params": dict(params),
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()
 
 
 def _check_skipped(features: Features, skip_bad: bool) -> None:
@@ -120,8 +131,15 @@ def _check_skipped(features: Features, skip_bad: bool) -> None:
         raise BadInputError(f"{skipped[0]}{more}; pass --skip-bad to skip unreadable files")
 
 
-def compute_features(source: object, requests: Mapping[str, Request], extractors: Extractors, *,
-                     cache: bool = True, skip_bad: bool = False, progress: bool | None = None) -> Features:
+def compute_features(
+    source: object,
+    requests: Mapping[str, Request],
+    extractors: Extractors,
+    *,
+    cache: bool = True,
+    skip_bad: bool = False,
+    progress: bool | None = None,
+) -> Features:
     """The ``requests``ed parts of a source in one decode pass. Parts seen before with the same content and
     settings come from the cache; only the missing ones are computed. ``provenance['cached']`` is True
     when nothing was decoded. In a process group every rank calls this with the same source; the arrays
@@ -131,8 +149,10 @@ def compute_features(source: object, requests: Mapping[str, Request], extractors
 
     def look_up() -> tuple[str, dict[str, str], dict[str, Features], list[str]]:
         content = src.content_key()
-        keys = {part: entry_key(content, part, by_name[split(part)[0]], request.params)
-                for part, request in requests.items()}
+        keys = {
+            part: entry_key(content, part, by_name[split(part)[0]], request.params)
+            for part, request in requests.items()
+        }
         found = {part: entry for part, key in keys.items() if cache and (entry := load_entry(key)) is not None}
         for entry in found.values():
             _check_skipped(entry, skip_bad)
@@ -141,10 +161,16 @@ def compute_features(source: object, requests: Mapping[str, Request], extractors
     content, keys, found, missing = distributed.on_root(look_up, share=lambda plan: (*plan[:2], {}, plan[3]))
     fresh = None
     if missing:
-        fresh = extract_parts(src, {part: requests[part].params for part in missing}, by_name,
-                              batch_size=extractors.options.batch_size,
-                              workers=getattr(by_name.get("inception"), "workers", None), skip_bad=skip_bad,
-                              progress=progress, keep_rows=True)
+        fresh = extract_parts(
+            src,
+            {part: requests[part].params for part in missing},
+            by_name,
+            batch_size=extractors.options.batch_size,
+            workers=getattr(by_name.get("inception"), "workers", None),
+            skip_bad=skip_bad,
+            progress=progress,
+            keep_rows=True,
+        )
 
     def merge() -> Features:
         if fresh is not None:
@@ -161,8 +187,7 @@ def compute_features(source: object, requests: Mapping[str, Request], extractors
         merged.provenance.update(source=src.label, cached=not missing)
         return merged
 
-    return distributed.on_root(merge, share=lambda merged: Features(names=merged.names,
-                                                                     provenance=merged.provenance))
+    return distributed.on_root(merge, share=lambda merged: Features(names=merged.names, provenance=merged.provenance))
 
 
 def _own_provenance(provenance: dict[str, object], part: str, by_name: Mapping[str, Extractor]) -> dict[str, object]:
@@ -187,9 +212,13 @@ class _Shard:
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
 
-def new_accumulators(requests: Mapping[str, Mapping[str, object]] | Mapping[str, Request],
-                     by_name: Mapping[str, Extractor], *, deferred: bool, keep_rows: bool | None = None
-                     ) -> dict[str, Accumulator]:
+def new_accumulators(
+    requests: Mapping[str, Mapping[str, object]] | Mapping[str, Request],
+    by_name: Mapping[str, Extractor],
+    *,
+    deferred: bool,
+    keep_rows: bool | None = None,
+) -> dict[str, Accumulator]:
     """An empty accumulator per part. ``requests``: part → Request (its rows/moments flags) or → params
     (rows and moments both kept, as for a cached source)."""
     out: dict[str, Accumulator] = {}
@@ -199,13 +228,18 @@ def new_accumulators(requests: Mapping[str, Mapping[str, object]] | Mapping[str,
             params, rows, moments = request.params, request.rows, request.moments
         else:
             params, rows, moments = dict(request), True, True
-        out[part] = by_name[name].accumulator(short, params, keep_rows=rows if keep_rows is None else keep_rows,
-                                              moments=moments, deferred=deferred)
+        out[part] = by_name[name].accumulator(
+            short, params, keep_rows=rows if keep_rows is None else keep_rows, moments=moments, deferred=deferred
+        )
     return out
 
 
-def run_batch(batch: Batch, params: Mapping[str, Mapping[str, object]], by_name: Mapping[str, Extractor],
-              accumulators: Mapping[str, Accumulator]) -> None:
+def run_batch(
+    batch: Batch,
+    params: Mapping[str, Mapping[str, object]],
+    by_name: Mapping[str, Extractor],
+    accumulators: Mapping[str, Accumulator],
+) -> None:
     """Fan one batch out to every extractor asked for and fold what each returns into its parts'
     accumulators."""
     for name, extractor in by_name.items():
@@ -217,9 +251,17 @@ def run_batch(batch: Batch, params: Mapping[str, Mapping[str, object]], by_name:
             accumulators[f"{name}:{short}"].add(batch.indices, value)
 
 
-def extract_parts(source: ImageSource, params: Mapping[str, Mapping[str, object]], by_name: Mapping[str, Extractor],
-                  *, batch_size: int, workers: int | None = None, skip_bad: bool = False,
-                  progress: bool | None = None, keep_rows: bool = True) -> Features:
+def extract_parts(
+    source: ImageSource,
+    params: Mapping[str, Mapping[str, object]],
+    by_name: Mapping[str, Extractor],
+    *,
+    batch_size: int,
+    workers: int | None = None,
+    skip_bad: bool = False,
+    progress: bool | None = None,
+    keep_rows: bool = True,
+) -> Features:
     """One decode pass over ``source`` feeding every extractor of the asked-for ``params`` (part → its
     parameters). A file that cannot be decoded raises BadInputError naming it, or with ``skip_bad`` is
     skipped and listed in ``provenance['skipped']``. Fewer than 2 usable images is an error.
@@ -228,16 +270,19 @@ def extract_parts(source: ImageSource, params: Mapping[str, Mapping[str, object]
     order on rank 0, the other ranks get the names and provenance only. Every rank raises the error a single
     process would have raised."""
     if len(source) < 2:
-        raise BadInputError(f"{source.label}: {len(source)} usable image(s); the metrics need at least 2 "
-                            f"(10,000+ recommended)")
+        raise BadInputError(
+            f"{source.label}: {len(source)} usable image(s); the metrics need at least 2 (10,000+ recommended)"
+        )
     workers = workers if workers is not None else min(4, usable_cpus())
     active = distributed.active()
     accumulators = new_accumulators(params, by_name, deferred=active, keep_rows=keep_rows)
     if active:
         failure: Any
         try:
-            shard, failure = _extract_shard(source, params, by_name, accumulators, batch_size, workers, skip_bad,
-                                            progress), None
+            shard, failure = (
+                _extract_shard(source, params, by_name, accumulators, batch_size, workers, skip_bad, progress),
+                None,
+            )
         except BadInputError as exc:
             shard, failure = None, (exc.index if exc.index is not None else len(source), exc)
         except Exception as exc:  # noqa: BLE001 - re-raised on every rank below, so no rank waits forever
@@ -260,10 +305,15 @@ def extract_parts(source: ImageSource, params: Mapping[str, Mapping[str, object]
     skipped = [message for _, message in shard.skipped]
     if len(names) < 2:
         detail = f" ({len(skipped)} skipped as unreadable)" if skipped else ""
-        raise BadInputError(f"{source.label}: {len(names)} usable image(s){detail}; the metrics need at least 2 "
-                            f"(10,000+ recommended)")
-    provenance: dict[str, object] = {**source.describe(), "n": len(names), "skipped": skipped,
-                                     "ganeval_version": __version__}
+        raise BadInputError(
+            f"{source.label}: {len(names)} usable image(s){detail}; the metrics need at least 2 (10,000+ recommended)"
+        )
+    provenance: dict[str, object] = {
+        **source.describe(),
+        "n": len(names),
+        "skipped": skipped,
+        "ganeval_version": __version__,
+    }
     for name in sorted(by_name, key=lambda name: name == "inception"):
         if any(split(part)[0] == name for part in params):
             provenance.update(by_name[name].provenance())
@@ -280,9 +330,16 @@ def extract_parts(source: ImageSource, params: Mapping[str, Mapping[str, object]
     return features
 
 
-def _extract_shard(source: ImageSource, params: Mapping[str, Mapping[str, object]], by_name: Mapping[str, Extractor],
-                   accumulators: dict[str, Accumulator], batch_size: int, workers: int, skip_bad: bool,
-                   progress: bool | None) -> _Shard:
+def _extract_shard(
+    source: ImageSource,
+    params: Mapping[str, Mapping[str, object]],
+    by_name: Mapping[str, Extractor],
+    accumulators: dict[str, Accumulator],
+    batch_size: int,
+    workers: int,
+    skip_bad: bool,
+    progress: bool | None,
+) -> _Shard:
     """This process's batches of ``source`` (all of them outside a process group), run through every
     extractor into ``accumulators``."""
     shard = _Shard(accumulators)
@@ -294,10 +351,16 @@ def _extract_shard(source: ImageSource, params: Mapping[str, Mapping[str, object
         if wanted and (stage := extractor.per_image(wanted)) is not None:
             stages[name] = stage
     mode = getattr(by_name.get("inception"), "mode", None)
-    label = f"extracting {_short(source.label)}" + (f" ({mode} mode)" if mode and any(
-        split(part)[0] == "inception" for part in params) else "")
-    with tqdm(total=own, unit="img", desc=label, file=sys.stderr,
-              disable=not progress_enabled(progress) or not distributed.is_root()) as bar:
+    label = f"extracting {_short(source.label)}" + (
+        f" ({mode} mode)" if mode and any(split(part)[0] == "inception" for part in params) else ""
+    )
+    with tqdm(
+        total=own,
+        unit="img",
+        desc=label,
+        file=sys.stderr,
+        disable=not progress_enabled(progress) or not distributed.is_root(),
+    ) as bar:
         for batch, bad in _decoded_batches(source, starts, batch_size, workers, skip_bad, stages):
             shard.skipped.extend(bad)
             if batch.indices:
@@ -307,9 +370,14 @@ def _extract_shard(source: ImageSource, params: Mapping[str, Mapping[str, object
     return shard
 
 
-def _decoded_batches(source: ImageSource, starts: list[int], batch_size: int, workers: int, skip_bad: bool,
-                     stages: Mapping[str, Callable[[np.ndarray], Any]]
-                     ) -> Iterator[tuple[Batch, list[tuple[int, str]]]]:
+def _decoded_batches(
+    source: ImageSource,
+    starts: list[int],
+    batch_size: int,
+    workers: int,
+    skip_bad: bool,
+    stages: Mapping[str, Callable[[np.ndarray], Any]],
+) -> Iterator[tuple[Batch, list[tuple[int, str]]]]:
     """The batches beginning at ``starts`` with (index, skip message) pairs, decoded by a thread pool two
     batches ahead; the extractors' per-image ``stages`` run in the same threads. An unreadable file's
     BadInputError carries its ``index``."""
@@ -356,7 +424,7 @@ def _decoded_batches(source: ImageSource, starts: list[int], batch_size: int, wo
 
 
 def _short(label: str, width: int = 40) -> str:
-    return label if len(label) <= width else "…" + label[-(width - 1):]
+    return label if len(label) <= width else "…" + label[-(width - 1) :]
 
 
 # --- sides: a source, a statistics file or a stream, as the metrics see it --------------------------------
@@ -370,21 +438,31 @@ def statistics_side(path: object, label: str, requests: Mapping[str, Request]) -
     meta = {**stats.meta, "source": str(path), "kind": "statistics", "n": stats.n}
     for wanted, request in requests.items():
         if wanted != part:
-            raise BadInputError(f"{path} holds statistics of {part} ({stats.mu.shape[0]}-d) and {wanted} was asked "
-                                f"for: compute them again for it (ganeval stats ... --dims) or pass the images")
+            raise BadInputError(
+                f"{path} holds statistics of {part} ({stats.mu.shape[0]}-d) and {wanted} was asked "
+                f"for: compute them again for it (ganeval stats ... --dims) or pass the images"
+            )
         if request.rows:
-            raise BadInputError(f"{path} holds only statistics (μ, Σ); this needs the images: pass the image folder "
-                                f"or archive instead")
+            raise BadInputError(
+                f"{path} holds only statistics (μ, Σ); this needs the images: pass the image folder or archive instead"
+            )
     return Side(label, stats.n, {part: VectorPart(int(stats.n or 0), mu=stats.mu, sigma=stats.sigma)}, meta)
 
 
-def source_side(obj: object, label: str, requests: Mapping[str, Request], extractors: Extractors, options: Options,
-                classes: bool | np.ndarray | list[object] = False) -> Side:
+def source_side(
+    obj: object,
+    label: str,
+    requests: Mapping[str, Request],
+    extractors: Extractors,
+    options: Options,
+    classes: bool | np.ndarray | list[object] = False,
+) -> Side:
     """A side from images (the parts in ``requests``). ``classes``: True to attach the source's class
     labels when it has them (class subfolders, a named dataset), or the labels themselves (one per image)."""
     src = open_source(obj)
-    features = compute_features(src, requests, extractors, cache=options.cache, skip_bad=options.skip_bad,
-                                progress=options.progress)
+    features = compute_features(
+        src, requests, extractors, cache=options.cache, skip_bad=options.skip_bad, progress=options.progress
+    )
     meta = dict(features.provenance)
     meta["names"] = features.names
     side = Side(label, features.n, features.parts, meta)
@@ -402,8 +480,14 @@ def source_side(obj: object, label: str, requests: Mapping[str, Request], extrac
     return side
 
 
-def open_side(obj: object, label: str, requests: Mapping[str, Request], extractors: Extractors, options: Options,
-              classes: bool | np.ndarray | list[object] = False) -> Side:
+def open_side(
+    obj: object,
+    label: str,
+    requests: Mapping[str, Request],
+    extractors: Extractors,
+    options: Options,
+    classes: bool | np.ndarray | list[object] = False,
+) -> Side:
     """A statistics file or an image source as a Side."""
     if is_statistics_file(obj):
         return statistics_side(obj, label, requests)
@@ -413,9 +497,17 @@ def open_side(obj: object, label: str, requests: Mapping[str, Request], extracto
 # --- metrics, bootstrap, provenance -------------------------------------------------------------------------
 
 
-def compute_metrics(real: Side | None, fake: Side, metrics: list[Metric], options: Options, *, strict: bool,
-                    device: torch.device, warnings: list[str], arrays: dict[str, np.ndarray]
-                    ) -> tuple[dict[str, object], dict[str, object], list[Metric]]:
+def compute_metrics(
+    real: Side | None,
+    fake: Side,
+    metrics: list[Metric],
+    options: Options,
+    *,
+    strict: bool,
+    device: torch.device,
+    warnings: list[str],
+    arrays: dict[str, np.ndarray],
+) -> tuple[dict[str, object], dict[str, object], list[Metric]]:
     """The ``metrics`` between two sides whose needed parts are present: (values in registry key order,
     provenance details, the metrics computed). A metric that fails on the data (ValueError) is an error
     when ``strict``, else left out with a warning."""
@@ -426,8 +518,17 @@ def compute_metrics(real: Side | None, fake: Side, metrics: list[Metric], option
     with tqdm(desc="metrics", unit="metric", total=len(todo), disable=not progress_enabled(options.progress)) as bar:
         for metric in todo:
             bar.set_postfix_str(metric.title)
-            context = Context(real, fake, options.of(metric), options.seed, device, warnings, details, arrays,
-                              _reporter(bar, metric.name, metric.progress_unit))
+            context = Context(
+                real,
+                fake,
+                options.of(metric),
+                options.seed,
+                device,
+                warnings,
+                details,
+                arrays,
+                _reporter(bar, metric.name, metric.progress_unit),
+            )
             try:
                 scores.update(metric.compute(context))
                 done.append(metric)
@@ -437,8 +538,7 @@ def compute_metrics(real: Side | None, fake: Side, metrics: list[Metric], option
                 warnings.append(f"{metric.title} left out: {exc}")
             bar.update(1)
     if options.bootstrap and real is not None:
-        scores.update(_bootstrap(real, fake, [m for m in done if m.statistic is not None], options, details,
-                                 warnings))
+        scores.update(_bootstrap(real, fake, [m for m in done if m.statistic is not None], options, details, warnings))
     order = registry.result_keys()
     return {key: scores[key] for key in order if key in scores}, details, done
 
@@ -454,8 +554,9 @@ def _reporter(bar: tqdm, name: str, unit: str) -> Callable[[int, int], None]:
     return lambda done, total: bar.set_postfix_str(f"{name} {done}/{total} {unit}")
 
 
-def _bootstrap(real: Side, fake: Side, metrics: list[Metric], options: Options, details: dict[str, object],
-               warnings: list[str]) -> dict[str, object]:
+def _bootstrap(
+    real: Side, fake: Side, metrics: list[Metric], options: Options, details: dict[str, object], warnings: list[str]
+) -> dict[str, object]:
     """95% percentile intervals of each metric with a ``statistic`` over ``options.bootstrap`` seeded
     resamples (with replacement) of both sides' rows; every metric sees the same resampled images."""
     from .metrics.bootstrap import bootstrap_interval
@@ -468,35 +569,65 @@ def _bootstrap(real: Side, fake: Side, metrics: list[Metric], options: Options, 
     except ValueError:
         warnings.append("--bootstrap needs features on both sides (a statistics file has none): no intervals")
         return {}
-    with tqdm(total=options.bootstrap, desc="bootstrap", unit="resample",
-              disable=not progress_enabled(options.progress)) as bar:
+    with tqdm(
+        total=options.bootstrap, desc="bootstrap", unit="resample", disable=not progress_enabled(options.progress)
+    ) as bar:
+
         def statistic(x: np.ndarray, y: np.ndarray) -> list[float]:
-            values = [statistic_of(metric)(r[x[:, 0]], f[y[:, 0]], options.of(metric), options.seed)
-                      for metric, (r, f) in zip(metrics, rows)]
+            values = [
+                statistic_of(metric)(r[x[:, 0]], f[y[:, 0]], options.of(metric), options.seed)
+                for metric, (r, f) in zip(metrics, rows)
+            ]
             bar.update(1)
             return values
 
-        result = bootstrap_interval(np.arange(real.n or 0)[:, None], np.arange(fake.n or 0)[:, None], statistic,
-                                    resamples=options.bootstrap, seed=options.seed)
+        result = bootstrap_interval(
+            np.arange(real.n or 0)[:, None],
+            np.arange(fake.n or 0)[:, None],
+            statistic,
+            resamples=options.bootstrap,
+            seed=options.seed,
+        )
     details["bootstrap"] = {"resamples": options.bootstrap, "seed": options.seed, "interval": "95% percentile"}
     return {f"{metric.name}_ci95": [float(result.low[i]), float(result.high[i])] for i, metric in enumerate(metrics)}
 
 
-_SIDE_KEYS = ("source", "kind", "n", "content_sha256", "cached", "skipped", "ignored_files", "mode", "weights_sha256",
-              "precision")
-_EXTRACTOR_KEYS = ("extractor", "weights_sha256", "weights_source", "weights_standard", "mode", "precision",
-                   "ganeval_version")
+_SIDE_KEYS = (
+    "source",
+    "kind",
+    "n",
+    "content_sha256",
+    "cached",
+    "skipped",
+    "ignored_files",
+    "mode",
+    "weights_sha256",
+    "precision",
+)
+_EXTRACTOR_KEYS = (
+    "extractor",
+    "weights_sha256",
+    "weights_source",
+    "weights_standard",
+    "mode",
+    "precision",
+    "ganeval_version",
+)
 
 
-def provenance(extractors: Extractors, real: Side | None, fake: Side, metrics: list[Metric], options: Options,
-               warnings: list[str]) -> dict[str, object]:
+def provenance(
+    extractors: Extractors, real: Side | None, fake: Side, metrics: list[Metric], options: Options, warnings: list[str]
+) -> dict[str, object]:
     """The run's provenance: the Inception extractor (when used), the metrics, each side's source."""
     from .weights import nonstandard_warning
 
     inception = extractors.built.get("inception") if "inception" in extractors.used else None
     described = real.meta if real is not None and real.meta.get("extractor") else fake.meta
-    common: dict[str, object] = inception.provenance() if inception is not None else {
-        k: described[k] for k in _EXTRACTOR_KEYS if described.get(k) is not None}
+    common: dict[str, object] = (
+        inception.provenance()
+        if inception is not None
+        else {k: described[k] for k in _EXTRACTOR_KEYS if described.get(k) is not None}
+    )
     common.setdefault("ganeval_version", __version__)
     if common.get("extractor") and not common.get("weights_standard"):
         warnings.insert(0, nonstandard_warning(common.get("weights_sha256")))
@@ -507,29 +638,44 @@ def provenance(extractors: Extractors, real: Side | None, fake: Side, metrics: l
     out: dict[str, object] = {**common, "metrics": sorted(metric.name for metric in metrics)}
     if distributed.active():
         out["world_size"] = distributed.world_size()
-    uses_fd = any(not need.rows for metric in metrics for need in metric.needs(options.of(metric), "fake", options.seed))
+    uses_fd = any(
+        not need.rows for metric in metrics for need in metric.needs(options.of(metric), "fake", options.seed)
+    )
     for side in (real, fake):
         if side is None:
             continue
         if side.meta.get("ignored_files"):
-            warnings.append(f"{side.label}: {side.meta['ignored_files']} non-image or hidden files in "
-                            f"{side.meta.get('source')} were ignored")
+            warnings.append(
+                f"{side.label}: {side.meta['ignored_files']} non-image or hidden files in "
+                f"{side.meta.get('source')} were ignored"
+            )
         if uses_fd and side.n is not None and side.n <= RECOMMENDED_MIN:
-            warnings.append(f"{side.label} has {side.n} images (<= {RECOMMENDED_MIN}): its covariance is rank-deficient "
-                            f"and FID is biased upwards; use 10,000+ images for numbers comparable with papers")
+            warnings.append(
+                f"{side.label} has {side.n} images (<= {RECOMMENDED_MIN}): its covariance is rank-deficient "
+                f"and FID is biased upwards; use 10,000+ images for numbers comparable with papers"
+            )
         out[side.label] = {k: side.meta.get(k) for k in _SIDE_KEYS if k in side.meta}
     return out
 
 
-def evaluate(real: Side | None, fake: Side, metrics: list[Metric], options: Options, extractors: Extractors, *,
-             strict: bool, warnings: list[str]) -> Result:
+def evaluate(
+    real: Side | None,
+    fake: Side,
+    metrics: list[Metric],
+    options: Options,
+    extractors: Extractors,
+    *,
+    strict: bool,
+    warnings: list[str],
+) -> Result:
     """The metrics between the two sides as a Result (computed on rank 0 in a process group; every rank
     gets it)."""
 
     def finish() -> Result:
         arrays: dict[str, np.ndarray] = {}
-        scores, details, done = compute_metrics(real, fake, metrics, options, strict=strict,
-                                                device=extractors.device, warnings=warnings, arrays=arrays)
+        scores, details, done = compute_metrics(
+            real, fake, metrics, options, strict=strict, device=extractors.device, warnings=warnings, arrays=arrays
+        )
         out = provenance(extractors, real, fake, done if not strict else metrics, options, warnings)
         out.update(details)
         return Result(scores, real.n if real else None, fake.n, out, warnings, arrays)
@@ -543,17 +689,27 @@ def check_pair(real: Side | None, fake: Side, metrics: list[Metric], force: bool
     if real is None:
         return warnings
     names_real, names_fake = real.meta.get("names"), fake.meta.get("names")
-    if isinstance(names_real, list) and isinstance(names_fake, list) and (
-            mismatch := jpeg_mismatch(names_real, names_fake)):
+    if (
+        isinstance(names_real, list)
+        and isinstance(names_fake, list)
+        and (mismatch := jpeg_mismatch(names_real, names_fake))
+    ):
         warnings.append(mismatch)
     if any(metric.from_statistics for metric in metrics):
-        warnings += check_compatible(real.meta, fake.meta, f"real ({real.meta.get('source')})",
-                                     f"fake ({fake.meta.get('source')})", force)
+        warnings += check_compatible(
+            real.meta, fake.meta, f"real ({real.meta.get('source')})", f"fake ({fake.meta.get('source')})", force
+        )
     return warnings
 
 
-def usable(metrics: list[Metric], options: Options, extractors: Extractors, sides: Mapping[str, object],
-           strict: bool, warnings: list[str]) -> list[Metric]:
+def usable(
+    metrics: list[Metric],
+    options: Options,
+    extractors: Extractors,
+    sides: Mapping[str, object],
+    strict: bool,
+    warnings: list[str],
+) -> list[Metric]:
     """The metrics that can run on these inputs. A metric whose part cannot be produced (IS without the
     classifier) or that needs images where a side is a statistics file is an error when ``strict``, else
     left out with a warning."""
@@ -566,8 +722,10 @@ def usable(metrics: list[Metric], options: Options, extractors: Extractors, side
                 continue
             if is_statistics_file(obj):
                 if not metric.from_statistics:
-                    problem = BadInputError(f"{obj} holds only statistics (μ, Σ): {metric.name} need(s) the images; "
-                                            f"pass the image folder or archive instead")
+                    problem = BadInputError(
+                        f"{obj} holds only statistics (μ, Σ): {metric.name} need(s) the images; "
+                        f"pass the image folder or archive instead"
+                    )
                     break
                 continue
             reason = next((reason for need in needs if (reason := extractors.unavailable(need.part))), None)

@@ -24,8 +24,17 @@ import torch
 
 from . import distributed
 from .batches import BatchChecker, parse_range
-from .engine import (Extractors, check_pair, evaluate, new_accumulators, open_side, plan, progress_enabled, run_batch,
-                     usable)
+from .engine import (
+    Extractors,
+    check_pair,
+    evaluate,
+    new_accumulators,
+    open_side,
+    plan,
+    progress_enabled,
+    run_batch,
+    usable,
+)
 from .errors import BadInputError
 from .generation import Batches, Generator, batch_seed, generate_batches
 from .extractors.base import Batch
@@ -49,9 +58,16 @@ class Evaluator:
     the metrics. ``options`` (an ``Options``) or keywords as ``ganeval.score``.
     """
 
-    def __init__(self, reference: object, metrics: Iterable[str] | str = ("fid",), *, num_samples: int = 10_000,
-                 input_range: str | tuple[float, float] = "-1,1", options: Options | None = None,
-                 **keywords: Any) -> None:
+    def __init__(
+        self,
+        reference: object,
+        metrics: Iterable[str] | str = ("fid",),
+        *,
+        num_samples: int = 10_000,
+        input_range: str | tuple[float, float] = "-1,1",
+        options: Options | None = None,
+        **keywords: Any,
+    ) -> None:
         names = [metrics] if isinstance(metrics, str) else list(metrics)
         if options is None:
             keywords.setdefault("batch_size", DEFAULT_BATCH_SIZE)
@@ -66,8 +82,9 @@ class Evaluator:
         self.input_range = parse_range(input_range)
         self.progress = self.options.progress
         self._extractors = Extractors(self.options)
-        self._wanted = usable(self.options.wanted(), self.options, self._extractors,
-                              {"real": reference, "fake": object()}, True, [])
+        self._wanted = usable(
+            self.options.wanted(), self.options, self._extractors, {"real": reference, "fake": object()}, True, []
+        )
         self._fake_requests = plan(self._wanted, self.options, "fake")
         self.reference = reference
         self._reference_warnings: list[str] = []
@@ -87,15 +104,27 @@ class Evaluator:
         if is_statistics_file(reference):
             needing = [m.name for m in self._wanted if not m.from_statistics and not m.one_set]
             if needing:
-                raise BadInputError(f"{reference} holds only statistics (μ, Σ): {', '.join(needing)} need(s) the "
-                                    f"reference images; pass the image folder or archive instead")
+                raise BadInputError(
+                    f"{reference} holds only statistics (μ, Σ): {', '.join(needing)} need(s) the "
+                    f"reference images; pass the image folder or archive instead"
+                )
         collapse = next((m for m in self._wanted if m.name == "collapse"), None)
-        side = open_side(reference, "real", plan(self._wanted, self.options, "real"), self._extractors, self.options,
-                         classes=bool(collapse and self.options.of(collapse).classes))
+        side = open_side(
+            reference,
+            "real",
+            plan(self._wanted, self.options, "real"),
+            self._extractors,
+            self.options,
+            classes=bool(collapse and self.options.of(collapse).classes),
+        )
         if any(metric.from_statistics for metric in self._wanted):
-            self._reference_warnings += check_compatible(side.meta, self.extractor.provenance(),
-                                                         f"reference ({side.meta.get('source')})",
-                                                         "this Evaluator's extractor", self.options.force)
+            self._reference_warnings += check_compatible(
+                side.meta,
+                self.extractor.provenance(),
+                f"reference ({side.meta.get('source')})",
+                "this Evaluator's extractor",
+                self.options.force,
+            )
         for part, value in side.parts.items():  # in a process group, only rank 0 holds the arrays
             if isinstance(value, VectorPart) and (value.sigma is not None or value.rows is not None) and value.n > 1:
                 if part in self._fake_requests and self._fake_requests[part].moments:
@@ -114,13 +143,25 @@ class Evaluator:
             content = meta.get("content_sha256")
             if not content and meta.get("kind") == "statistics":
                 content = hashlib.sha256(Path(str(meta["source"])).read_bytes()).hexdigest()
-            reference = {"source": str(meta.get("source")), "sha256": content, "n": self._real.n,
-                         "kind": meta.get("kind")}
+            reference = {
+                "source": str(meta.get("source")),
+                "sha256": content,
+                "n": self._real.n,
+                "kind": meta.get("kind"),
+            }
         extractor = self.extractor.provenance()
-        return {"reference": reference, "extractor": extractor.get("extractor"),
-                "weights_sha256": extractor.get("weights_sha256"), "mode": self.options.mode,
-                "metrics": sorted(self.metrics), "num_samples": self.num_samples, "seed": self.seed,
-                "input_range": list(self.input_range), "batch_size": self.options.batch_size, **self.metric_options()}
+        return {
+            "reference": reference,
+            "extractor": extractor.get("extractor"),
+            "weights_sha256": extractor.get("weights_sha256"),
+            "mode": self.options.mode,
+            "metrics": sorted(self.metrics),
+            "num_samples": self.num_samples,
+            "seed": self.seed,
+            "input_range": list(self.input_range),
+            "batch_size": self.options.batch_size,
+            **self.metric_options(),
+        }
 
     def metric_options(self) -> dict[str, object]:
         """The options that change the numbers of the metrics asked for, by keyword: each metric's own
@@ -152,7 +193,8 @@ class Evaluator:
         self._source = "update() batches"
         self._checker = BatchChecker(self.input_range, "update()")
         self._accumulators: dict[str, Accumulator] = new_accumulators(
-            self._fake_requests, self._extractors.for_parts(self._fake_requests), deferred=distributed.active())
+            self._fake_requests, self._extractors.for_parts(self._fake_requests), deferred=distributed.active()
+        )
 
     def update(self, images: object) -> None:
         """Add a batch of fake images: a float tensor/array (B, C, H, W) in ``input_range`` (clamped and
@@ -173,9 +215,12 @@ class Evaluator:
         else:
             indices = list(range(start, start + count))
         names = [f"{self._source} image {index}" for index in indices]
-        run_batch(Batch(indices, names, tensor=batch, total=total),
-                  {part: request.params for part, request in self._fake_requests.items()},
-                  self._extractors.for_parts(self._fake_requests), self._accumulators)
+        run_batch(
+            Batch(indices, names, tensor=batch, total=total),
+            {part: request.params for part, request in self._fake_requests.items()},
+            self._extractors.for_parts(self._fake_requests),
+            self._accumulators,
+        )
         self.n += count
         self._local += count
         self._pending += count
@@ -188,8 +233,9 @@ class Evaluator:
         self.n += sum(counts) - self._pending
         self._pending = 0
         if parts is None:
-            self._accumulators = new_accumulators(self._fake_requests, self._extractors.for_parts(self._fake_requests),
-                                                  deferred=True)
+            self._accumulators = new_accumulators(
+                self._fake_requests, self._extractors.for_parts(self._fake_requests), deferred=True
+            )
             return
         for other in parts[1:]:
             for part, accumulator in self._accumulators.items():
@@ -216,13 +262,20 @@ class Evaluator:
         fake = Side("fake", self.n, parts, meta)
         warnings = self._reference_warnings + ([self._checker.warning] if self._checker.warning else [])
         warnings += check_pair(None, fake, self._wanted, True)
-        result = evaluate(self._real, fake, self._wanted, self.options, self._extractors, strict=True,
-                          warnings=list(warnings))
+        result = evaluate(
+            self._real, fake, self._wanted, self.options, self._extractors, strict=True, warnings=list(warnings)
+        )
         result.provenance["input_range"] = list(self.input_range)
         return result
 
-    def score(self, generator: Generator, *, num_samples: int | None = None,
-              z_dim: int | tuple[int, ...] | None = None, eval_mode: bool = True) -> Result:
+    def score(
+        self,
+        generator: Generator,
+        *,
+        num_samples: int | None = None,
+        z_dim: int | tuple[int, ...] | None = None,
+        eval_mode: bool = True,
+    ) -> Result:
         """Draw ``num_samples`` images from ``generator`` and score them (``reset`` first).
 
         generator: an ``nn.Module`` called with latents z ~ N(0, I) of shape (B, *z_dim), z_dim from the
@@ -242,8 +295,9 @@ class Evaluator:
         self._source = "generator"
         self._checker.label = "generator"
         latent = None
-        starts = [start for number, start in enumerate(range(0, total, self.options.batch_size))
-                  if distributed.owns(number)]
+        starts = [
+            start for number, start in enumerate(range(0, total, self.options.batch_size)) if distributed.owns(number)
+        ]
         with contextlib.closing(self._generate(generator, starts, total, z_dim, eval_mode, "generating")) as batches:
             for start, images, count, latent, generate_s in batches:
                 timing["generate"] += generate_s
@@ -254,14 +308,24 @@ class Evaluator:
         result = self.compute()
         timing["metrics"] = time.perf_counter() - began
         result.provenance["timing_s"] = {key: round(value, 4) for key, value in timing.items()}
-        result.provenance["generator"] = {"num_samples": total, "latent_seed": self.seed,
-                                          "latent_batch_size": self.options.batch_size,
-                                          "latent_shape": list(latent) if latent else None,
-                                          "eval_mode": eval_mode if isinstance(generator, torch.nn.Module) else None}
+        result.provenance["generator"] = {
+            "num_samples": total,
+            "latent_seed": self.seed,
+            "latent_batch_size": self.options.batch_size,
+            "latent_shape": list(latent) if latent else None,
+            "eval_mode": eval_mode if isinstance(generator, torch.nn.Module) else None,
+        }
         return result
 
-    def images(self, generator: Generator, indices: Iterable[int], *, num_samples: int | None = None,
-               z_dim: int | tuple[int, ...] | None = None, eval_mode: bool = True) -> dict[int, np.ndarray]:
+    def images(
+        self,
+        generator: Generator,
+        indices: Iterable[int],
+        *,
+        num_samples: int | None = None,
+        z_dim: int | tuple[int, ...] | None = None,
+        eval_mode: bool = True,
+    ) -> dict[int, np.ndarray]:
         """The fakes number ``indices`` of what ``score(generator)`` scores, as uint8 (H, W, 3), drawn again
         from the same latents (only the batches holding them are generated, none is extracted); for
         showing the images behind a result, such as its closest pairs."""
@@ -283,11 +347,25 @@ class Evaluator:
                         found[index] = batch[index - start]
         return found
 
-    def _generate(self, generator: Generator, starts: list[int], total: int, z_dim: int | tuple[int, ...] | None,
-                  eval_mode: bool, desc: str | None
-                  ) -> Batches:
+    def _generate(
+        self,
+        generator: Generator,
+        starts: list[int],
+        total: int,
+        z_dim: int | tuple[int, ...] | None,
+        eval_mode: bool,
+        desc: str | None,
+    ) -> Batches:
         """The batches of the ``total`` images ``score`` draws that begin at ``starts`` (``generation``)."""
-        return generate_batches(generator, starts, total, batch_size=self.options.batch_size, seed=self.seed,
-                                z_dim=z_dim, eval_mode=eval_mode, desc=desc,
-                                progress=progress_enabled(self.progress) and distributed.is_root(),
-                                free_cuda=self.extractor.device.type == "cuda")
+        return generate_batches(
+            generator,
+            starts,
+            total,
+            batch_size=self.options.batch_size,
+            seed=self.seed,
+            z_dim=z_dim,
+            eval_mode=eval_mode,
+            desc=desc,
+            progress=progress_enabled(self.progress) and distributed.is_root(),
+            free_cuda=self.extractor.device.type == "cuda",
+        )

@@ -24,10 +24,19 @@ Batches = collections.abc.Generator[tuple[int, Any, int, tuple[int, ...] | None,
 shape, seconds generating) per batch."""
 
 
-def generate_batches(generator: Generator, starts: list[int], total: int, *, batch_size: int, seed: int,
-                     z_dim: int | tuple[int, ...] | None = None, eval_mode: bool = True, desc: str | None = None,
-                     progress: bool = False, free_cuda: bool = False
-                     ) -> Batches:
+def generate_batches(
+    generator: Generator,
+    starts: list[int],
+    total: int,
+    *,
+    batch_size: int,
+    seed: int,
+    z_dim: int | tuple[int, ...] | None = None,
+    eval_mode: bool = True,
+    desc: str | None = None,
+    progress: bool = False,
+    free_cuda: bool = False,
+) -> Batches:
     """Yield (start, images, count, latent shape, seconds generating) for the batches of ``batch_size`` of
     ``total`` generated images that begin at ``starts``: the one latent scheme of ganeval (the Evaluator,
     the leaderboard's grids, ``ganeval sample``). Each batch's latents (and torch randomness inside
@@ -45,8 +54,7 @@ def generate_batches(generator: Generator, starts: list[int], total: int, *, bat
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             if module is not None and eval_mode:
                 module.eval()
-            with tqdm(total=sum(counts), unit="img", desc=desc,
-                      disable=desc is None or not progress) as bar:
+            with tqdm(total=sum(counts), unit="img", desc=desc, disable=desc is None or not progress) as bar:
                 for start, count in zip(starts, counts):
                     state = batch_seed(seed, start)
                     torch.default_generator.manual_seed(state)
@@ -69,8 +77,6 @@ def generate_batches(generator: Generator, starts: list[int], total: int, *, bat
             torch.cuda.empty_cache()
 
 
-
-
 def batch_seed(seed: int, start: int) -> int:
     """The torch seed of the batch of generated images that begins at image ``start``: a 63-bit hash of
     (``seed``, ``start``), so any process can draw any batch without drawing the ones before it."""
@@ -81,8 +87,10 @@ def batch_seed(seed: int, start: int) -> int:
 def _latent_shape(module: torch.nn.Module, z_dim: int | tuple[int, ...] | None) -> tuple[int, ...]:
     declared = z_dim if z_dim is not None else getattr(module, "z_dim", None)
     if declared is None:
-        raise BadInputError(f"{type(module).__name__} has no z_dim attribute: pass z_dim= (e.g. 100, or (100, 1, 1) "
-                            f"for a generator that takes (B, 100, 1, 1))")
+        raise BadInputError(
+            f"{type(module).__name__} has no z_dim attribute: pass z_dim= (e.g. 100, or (100, 1, 1) "
+            f"for a generator that takes (B, 100, 1, 1))"
+        )
     shape = (declared,) if isinstance(declared, int) else tuple(declared)
     if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
         raise BadInputError(f"z_dim must be a positive int or a tuple of them, got {declared!r}")

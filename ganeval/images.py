@@ -62,5 +62,5 @@ def tile(pixels: np.ndarray, columns: int | None = None) -> np.ndarray:
     for index, image in enumerate(pixels):
         r, c = divmod(index, columns)
         top, left = 2 + r * (height + 2), 2 + c * (width + 2)
-        grid[top:top + height, left:left + width] = image
+        grid[top : top + height, left : left + width] = image
     return grid

@@ -53,8 +53,14 @@ class ArraySource(ImageSource):
 
     kind = "array"
 
-    def __init__(self, array: np.ndarray, label: str, file: Path | None = None, labels: np.ndarray | None = None,
-                 classes: list[object] | None = None) -> None:
+    def __init__(
+        self,
+        array: np.ndarray,
+        label: str,
+        file: Path | None = None,
+        labels: np.ndarray | None = None,
+        classes: list[object] | None = None,
+    ) -> None:
         self.images = array_to_nhwc(array, label)
         super().__init__(label, [f"{label}[{i}]" for i in range(len(self.images))])
         self.file = file

@@ -65,8 +65,14 @@ class InceptionOutput(NamedTuple):
 class BasicConv2d(nn.Module):
     """Convolution without bias, BatchNorm (eps 1e-3), ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
-                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False)
         self.bn: nn.BatchNorm2d | nn.Identity = nn.BatchNorm2d(out_channels, eps=0.001)
@@ -254,8 +260,9 @@ class FIDInceptionV3(nn.Module):
         wanted = frozenset(wanted)
         unknown = sorted(wanted - PART_DIMS.keys())
         if unknown:
-            raise ValueError(f"unknown Inception part(s) {', '.join(map(repr, unknown))}; choose from "
-                             f"{', '.join(PART_DIMS)}")
+            raise ValueError(
+                f"unknown Inception part(s) {', '.join(map(repr, unknown))}; choose from {', '.join(PART_DIMS)}"
+            )
         if "logits_unbiased" in wanted and self.fc is None:
             raise ValueError("logits_unbiased needs the 1008-way classifier, which this network was built without")
         depth = max((_PART_DEPTH[name] for name in wanted), default=0)
@@ -272,8 +279,15 @@ class FIDInceptionV3(nn.Module):
             parts["pool_192"] = _global_average(x)
         if depth == 2:
             return parts
-        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
-                      self.Mixed_6d):
+        for block in (
+            self.Mixed_5b,
+            self.Mixed_5c,
+            self.Mixed_5d,
+            self.Mixed_6a,
+            self.Mixed_6b,
+            self.Mixed_6c,
+            self.Mixed_6d,
+        ):
             x = block(x)
         if "spatial" in wanted:  # Mixed_6d's first 192 channels are its branch1x1 (see InceptionC.forward)
             parts["spatial"] = x[:, :SPATIAL_CHANNELS].permute(0, 2, 3, 1).reshape(len(x), -1)

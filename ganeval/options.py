@@ -51,8 +51,10 @@ class Options:
             names = tuple(registry.canonical(name) for name in self.metrics if name.strip())
             unknown = [name for name in names if name not in registry.names()]
             if unknown or not names:
-                raise BadInputError(f"unknown metric(s) {', '.join(sorted(unknown)) or '(none given)'}; choose from "
-                                    f"{', '.join(registry.names())}")
+                raise BadInputError(
+                    f"unknown metric(s) {', '.join(sorted(unknown)) or '(none given)'}; choose from "
+                    f"{', '.join(registry.names())}"
+                )
             object.__setattr__(self, "metrics", tuple(dict.fromkeys(names)))
         if self.mode not in MODES:
             raise BadInputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
@@ -64,8 +66,10 @@ class Options:
             raise BadInputError(f"bootstrap must be 0 (none) or at least 2 resamples, got {self.bootstrap}")
         if self.device == "auto":
             object.__setattr__(self, "device", None)
-        complete = {metric.name: _metric_options(metric, self.metric_options.get(metric.name))
-                    for metric in registry.all_metrics()}
+        complete = {
+            metric.name: _metric_options(metric, self.metric_options.get(metric.name))
+            for metric in registry.all_metrics()
+        }
         object.__setattr__(self, "metric_options", complete)
 
     @classmethod
@@ -86,8 +90,11 @@ class Options:
                 per_metric.setdefault(metric.name, {})[name] = value
             else:
                 raise TypeError(f"unknown option {keyword!r}; options are {', '.join(sorted(own | set(index)))}")
-        return cls(metrics=tuple(metrics) if metrics is not None else None, **common,
-                   metric_options={name: values for name, values in per_metric.items()})
+        return cls(
+            metrics=tuple(metrics) if metrics is not None else None,
+            **common,
+            metric_options={name: values for name, values in per_metric.items()},
+        )
 
     def replace(self, **keywords: Any) -> Options:
         """A copy with some flat keywords changed (as ``build`` takes them)."""

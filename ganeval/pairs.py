@@ -22,9 +22,9 @@ from .images import png_bytes
 from .result import Result
 from .sources import open_source
 
-CELL = 96          # display size of each image, pixels
-PER_ROW = 4        # pairs per row of the grid
-_CAPTION = 14      # pixels of caption under each pair
+CELL = 96  # display size of each image, pixels
+PER_ROW = 4  # pairs per row of the grid
+_CAPTION = 14  # pixels of caption under each pair
 _GAP = 4
 
 
@@ -50,8 +50,16 @@ def closest_pairs(result: Result, count: int) -> list[Pair]:
     distance, index = arrays["nn_distance"], arrays["nn_index"]
     fake_names, real_names = arrays["fake_names"], arrays["real_names"]
     order = np.argsort(distance, kind="stable")[:count]
-    return [Pair(int(j), str(fake_names[j]) if len(fake_names) else f"fake[{j}]", int(index[j]),
-                 str(real_names[index[j]]), float(distance[j])) for j in order]
+    return [
+        Pair(
+            int(j),
+            str(fake_names[j]) if len(fake_names) else f"fake[{j}]",
+            int(index[j]),
+            str(real_names[index[j]]),
+            float(distance[j]),
+        )
+        for j in order
+    ]
 
 
 def load_named(source: object, names: Sequence[str]) -> list[np.ndarray]:
@@ -60,14 +68,19 @@ def load_named(source: object, names: Sequence[str]) -> list[np.ndarray]:
     position = {name: i for i, name in enumerate(src.names)}
     missing = [name for name in names if name not in position]
     if missing:
-        raise BadInputError(f"{src.label}: {missing[0]} is no longer there (the features were computed when it "
-                            f"was); score again to refresh them")
+        raise BadInputError(
+            f"{src.label}: {missing[0]} is no longer there (the features were computed when it "
+            f"was); score again to refresh them"
+        )
     return [src.load(position[name]) for name in names]
 
 
 def _fit(image: np.ndarray, cell: int) -> Image.Image:
-    picture = Image.fromarray(image if image.ndim == 3 and image.shape[2] == 3 else np.repeat(
-        image.reshape(*image.shape[:2], -1)[..., :1], 3, axis=2))
+    picture = Image.fromarray(
+        image
+        if image.ndim == 3 and image.shape[2] == 3
+        else np.repeat(image.reshape(*image.shape[:2], -1)[..., :1], 3, axis=2)
+    )
     height, width = image.shape[:2]
     scale = cell / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -75,8 +88,14 @@ def _fit(image: np.ndarray, cell: int) -> Image.Image:
     return picture.resize(size, resample)
 
 
-def pairs_picture(pairs: Sequence[Pair], fakes: Sequence[np.ndarray], trains: Sequence[np.ndarray], *,
-                  cell: int = CELL, per_row: int = PER_ROW) -> Image.Image:
+def pairs_picture(
+    pairs: Sequence[Pair],
+    fakes: Sequence[np.ndarray],
+    trains: Sequence[np.ndarray],
+    *,
+    cell: int = CELL,
+    per_row: int = PER_ROW,
+) -> Image.Image:
     """A white RGB grid of ``per_row`` pairs per row; each pair is the fake (left) and its training image
     (right), each fitted into ``cell``×``cell`` pixels, with ``d = distance`` under the pair."""
     if not (len(pairs) == len(fakes) == len(trains)) or not pairs:
@@ -103,8 +122,9 @@ def pairs_png(pairs: Sequence[Pair], fakes: Sequence[np.ndarray], trains: Sequen
     return png_bytes(np.asarray(pairs_picture(pairs, fakes, trains)))
 
 
-def write_pairs_grid(path: str | os.PathLike[str], result: Result, train: object, fake: object,
-                     count: int) -> list[Pair]:
+def write_pairs_grid(
+    path: str | os.PathLike[str], result: Result, train: object, fake: object, count: int
+) -> list[Pair]:
     """Write the PNG of the ``count`` closest pairs of ``result`` (from ``score(train, fake,
     metrics=[..., "authpct"])``) to ``path`` atomically; returns the pairs shown."""
     pairs = closest_pairs(result, count)

@@ -54,8 +54,10 @@ def load_problem(exc: BaseException) -> str:
     detail = next((line.strip() for line in rest.splitlines() if line.strip()), "") if marker else ""
     detail = detail.split(" Please use `torch")[0].rstrip(". ")[:160]
     if "GLOBAL" in detail or "Unsupported global" in detail or "Unsupported class" in detail:
-        return (f"refused: reading it would unpickle arbitrary Python objects ({detail}); ganeval reads only "
-                f"tensors, e.g. a state dict saved with torch.save(model.state_dict()) or safetensors")
+        return (
+            f"refused: reading it would unpickle arbitrary Python objects ({detail}); ganeval reads only "
+            f"tensors, e.g. a state dict saved with torch.save(model.state_dict()) or safetensors"
+        )
     if marker:
         return f"not a pickle of tensors torch can read safely ({detail or 'weights-only unpickler failed'})"
     lines = [line.strip() for line in text.splitlines() if line.strip()]

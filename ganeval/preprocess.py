@@ -80,9 +80,14 @@ def pil_bicubic_float(image: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     """clean-fid's resize: uint8 (H, W, 3) → float32 (size, size, 3) in [0, 255]. Each channel becomes a
     32-bit float PIL image, is resized with PIL's bicubic filter (antialiased when shrinking), and is clipped
     to [0, 255]; nothing is quantised."""
-    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, c], dtype=np.float32))
-                           .resize((size, size), resample=Image.Resampling.BICUBIC)).clip(0, 255)
-                for c in range(image.shape[2])]
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[:, :, c], dtype=np.float32)).resize(
+                (size, size), resample=Image.Resampling.BICUBIC
+            )
+        ).clip(0, 255)
+        for c in range(image.shape[2])
+    ]
     return np.stack(channels, axis=2).astype(np.float32, copy=False)
 
 
@@ -102,20 +107,35 @@ class Mode:
     differs: str
 
 
-MODES: dict[str, Mode] = {mode.name: mode for mode in (
-    Mode("tf", preprocess_tf, None,
-         same_as="torch-fidelity, StyleGAN2-ADA/StyleGAN3 metrics, TTUR (TensorFlow), clean-fid legacy_tensorflow",
-         differs="the reference: TF1 bilinear resize of [0, 255] without half-pixel centres (not antialiased), "
-                 "then (x-128)/128"),
-    Mode("pytorch-fid", preprocess_pytorch_fid, None,
-         same_as="pytorch-fid, clean-fid legacy_pytorch",
-         differs="torch bilinear resize with half-pixel centres (samples shifted by half a source pixel vs tf), "
-                 "on [0, 1], then 2x-1"),
-    Mode("clean", normalise_clean, pil_bicubic_float,
-         same_as="clean-fid mode='clean'",
-         differs="PIL bicubic resize per channel in float (antialiased, no aliasing when shrinking), "
-                 "clipped to [0, 255], then (x-128)/128"),
-)}
+MODES: dict[str, Mode] = {
+    mode.name: mode
+    for mode in (
+        Mode(
+            "tf",
+            preprocess_tf,
+            None,
+            same_as="torch-fidelity, StyleGAN2-ADA/StyleGAN3 metrics, TTUR (TensorFlow), clean-fid legacy_tensorflow",
+            differs="the reference: TF1 bilinear resize of [0, 255] without half-pixel centres (not antialiased), "
+            "then (x-128)/128",
+        ),
+        Mode(
+            "pytorch-fid",
+            preprocess_pytorch_fid,
+            None,
+            same_as="pytorch-fid, clean-fid legacy_pytorch",
+            differs="torch bilinear resize with half-pixel centres (samples shifted by half a source pixel vs tf), "
+            "on [0, 1], then 2x-1",
+        ),
+        Mode(
+            "clean",
+            normalise_clean,
+            pil_bicubic_float,
+            same_as="clean-fid mode='clean'",
+            differs="PIL bicubic resize per channel in float (antialiased, no aliasing when shrinking), "
+            "clipped to [0, 255], then (x-128)/128",
+        ),
+    )
+}
 
 
 def get_mode(name: str) -> Mode:

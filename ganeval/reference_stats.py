@@ -18,8 +18,19 @@ from .preprocess import MODES
 REPO_MANIFEST = Path(__file__).resolve().parent.parent / "reference_stats" / "manifest.json"
 INSTALLED_MANIFEST = Path(sys.prefix) / "share" / "ganeval" / "manifest.json"
 
-REQUIRED_KEYS = ("name", "dataset", "split", "resolution", "n_images", "mode", "producer", "url", "sha256",
-                 "format", "notes")
+REQUIRED_KEYS = (
+    "name",
+    "dataset",
+    "split",
+    "resolution",
+    "n_images",
+    "mode",
+    "producer",
+    "url",
+    "sha256",
+    "format",
+    "notes",
+)
 MANIFEST_MODES = tuple(MODES)
 _STRING_KEYS = ("name", "dataset", "split", "mode", "producer", "url", "format", "notes")
 _OPTIONAL_INT_KEYS = ("resolution", "n_images")
@@ -31,8 +42,10 @@ def manifest_path() -> Path:
     for candidate in (REPO_MANIFEST, INSTALLED_MANIFEST):
         if candidate.is_file():
             return candidate
-    raise GanevalError(f"reference statistics manifest not found (looked for {REPO_MANIFEST} and "
-                       f"{INSTALLED_MANIFEST}); reinstall ganeval")
+    raise GanevalError(
+        f"reference statistics manifest not found (looked for {REPO_MANIFEST} and "
+        f"{INSTALLED_MANIFEST}); reinstall ganeval"
+    )
 
 
 def _check_entry(entry: object, index: int, path: Path) -> None:
@@ -44,13 +57,17 @@ def _check_entry(entry: object, index: int, path: Path) -> None:
     if missing:
         raise GanevalError(f"{path}: {label} lacks {', '.join(missing)}")
     wrong = [key for key in _STRING_KEYS if not isinstance(entry[key], str) or not entry[key]]
-    wrong += [key for key in _OPTIONAL_INT_KEYS
-              if entry[key] is not None and (isinstance(entry[key], bool) or not isinstance(entry[key], int))]
+    wrong += [
+        key
+        for key in _OPTIONAL_INT_KEYS
+        if entry[key] is not None and (isinstance(entry[key], bool) or not isinstance(entry[key], int))
+    ]
     if wrong:
         raise GanevalError(f"{path}: {label} has a bad value for {', '.join(wrong)}")
     if entry["mode"] not in MANIFEST_MODES:
-        raise GanevalError(f"{path}: {label} has unknown mode {entry['mode']!r}; "
-                           f"expected one of {', '.join(MANIFEST_MODES)}")
+        raise GanevalError(
+            f"{path}: {label} has unknown mode {entry['mode']!r}; expected one of {', '.join(MANIFEST_MODES)}"
+        )
     sha = entry["sha256"]
     if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
         raise GanevalError(f"{path}: {label} has sha256 {sha!r}; expected null or 64 lowercase hex digits")
@@ -81,23 +98,36 @@ def format_manifest(entries: list[dict]) -> str:
     """A plain-text table of ``entries`` (name, dataset/split, resolution, mode, producer, sha256 prefix or
     "unknown"), each row followed by its URL, with a short note on comparability."""
     header = ("NAME", "DATASET/SPLIT", "RES", "MODE", "PRODUCER", "SHA256")
-    rows = [(str(entry["name"]), f"{entry['dataset']}/{entry['split']}",
-             "?" if entry.get("resolution") is None else str(entry["resolution"]), str(entry["mode"]),
-             str(entry["producer"]), str(entry["sha256"])[:12] if entry.get("sha256") else "unknown")
-            for entry in entries]
+    rows = [
+        (
+            str(entry["name"]),
+            f"{entry['dataset']}/{entry['split']}",
+            "?" if entry.get("resolution") is None else str(entry["resolution"]),
+            str(entry["mode"]),
+            str(entry["producer"]),
+            str(entry["sha256"])[:12] if entry.get("sha256") else "unknown",
+        )
+        for entry in entries
+    ]
     widths = [max([len(header[column])] + [len(row[column]) for row in rows]) for column in range(len(header))]
 
     def line(cells: tuple[str, ...]) -> str:
         return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
 
-    out = [f"Published FID reference statistics ({len(entries)} files). Download one and run "
-           f"`ganeval fid FILE.npz FAKE_DIR`.", "", line(header)]
+    out = [
+        f"Published FID reference statistics ({len(entries)} files). Download one and run "
+        f"`ganeval fid FILE.npz FAKE_DIR`.",
+        "",
+        line(header),
+    ]
     for entry, row in zip(entries, rows):
         out.append(line(row))
         out.append(f"    {entry['url']}")
-    out += ["",
-            "MODE is the preprocessing the file was made with; it must match --mode (default tf). These files",
-            "carry no provenance, so ganeval warns that it cannot check them: picking the right one is up to you.",
-            "SHA256 'unknown': no published checksum; record your own (sha256sum FILE) when you download it.",
-            "RES '?': not stated by the publisher. Sources and caveats: reference_stats/README.md."]
+    out += [
+        "",
+        "MODE is the preprocessing the file was made with; it must match --mode (default tf). These files",
+        "carry no provenance, so ganeval warns that it cannot check them: picking the right one is up to you.",
+        "SHA256 'unknown': no published checksum; record your own (sha256sum FILE) when you download it.",
+        "RES '?': not stated by the publisher. Sources and caveats: reference_stats/README.md.",
+    ]
     return "\n".join(out)

@@ -18,6 +18,7 @@ from .atomic import atomic_write, locked
 from .errors import BadInputError
 from .metrics import registry
 
+
 def csv_columns() -> tuple[str, ...]:
     """The ``--csv`` columns: every metric's result keys in registry order, then counts, provenance and
     warnings; a metric not computed leaves its cell empty."""
@@ -49,8 +50,13 @@ class Result(Mapping[str, Any]):
 
     def to_dict(self) -> dict[str, object]:
         """The ``--json`` document: metric keys, ``n_real``, ``n_fake``, ``provenance``, ``warnings``."""
-        return {**self.scores, "n_real": self.n_real, "n_fake": self.n_fake,
-                "provenance": self.provenance, "warnings": self.warnings}
+        return {
+            **self.scores,
+            "n_real": self.n_real,
+            "n_fake": self.n_fake,
+            "provenance": self.provenance,
+            "warnings": self.warnings,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str)
@@ -58,14 +64,17 @@ class Result(Mapping[str, Any]):
     def text(self) -> str:
         """An aligned table, one line per value: ``NAME: value`` then its spread (± std over subsets or
         splits, a 95% bootstrap interval) or what the metric adds (SWD's per-level values, finest first)."""
-        rows = [row for metric in registry.all_metrics() for row in metric.rows(self.scores, self.provenance,
-                                                                                self.n_fake)]
+        rows = [
+            row for metric in registry.all_metrics() for row in metric.rows(self.scores, self.provenance, self.n_fake)
+        ]
         if not rows:
             return ""
         name_width = max(len(name) for name, _, _ in rows)
         value_width = max(len(value) for _, value, _ in rows)
-        lines = [f"{name:<{name_width}} {value:>{value_width}}{'  ' + spread if spread else ''}"
-                 for name, value, spread in rows]
+        lines = [
+            f"{name:<{name_width}} {value:>{value_width}}{'  ' + spread if spread else ''}"
+            for name, value, spread in rows
+        ]
         extra = [line for metric in registry.all_metrics() if metric.lines for line in metric.lines(self.scores)]
         return "\n".join(lines + extra)
 
@@ -75,8 +84,17 @@ class Result(Mapping[str, Any]):
         row = {}
         for column in csv_columns():
             value = doc.get(column)
-            row[column] = "" if value is None else (json.dumps(value, default=str) if isinstance(value, (list, dict))
-                                                    else repr(value) if isinstance(value, float) else str(value))
+            row[column] = (
+                ""
+                if value is None
+                else (
+                    json.dumps(value, default=str)
+                    if isinstance(value, (list, dict))
+                    else repr(value)
+                    if isinstance(value, float)
+                    else str(value)
+                )
+            )
         return row
 
     def provenance_line(self) -> str:
@@ -86,13 +104,21 @@ class Result(Mapping[str, Any]):
         for side in ("real", "fake"):
             info = p.get(side, {})
             if isinstance(info, dict):
-                how = "statistics file" if info.get("kind") == "statistics" else ("cached" if info.get("cached") else "extracted")
+                how = (
+                    "statistics file"
+                    if info.get("kind") == "statistics"
+                    else ("cached" if info.get("cached") else "extracted")
+                )
                 skipped = f", {len(info['skipped'])} skipped" if info.get("skipped") else ""
                 sides.append(f"{side}: {info.get('n')} images ({how}{skipped})")
         parts = [f"ganeval {p.get('ganeval_version')}"]
         if p.get("extractor"):
-            parts += [str(p.get("extractor")), f"weights sha256 {str(p.get('weights_sha256'))[:12]} ({p.get('weights_source')})",
-                      f"mode {p.get('mode')}", f"precision {p.get('precision', 'fp32')}"]
+            parts += [
+                str(p.get("extractor")),
+                f"weights sha256 {str(p.get('weights_sha256'))[:12]} ({p.get('weights_source')})",
+                f"mode {p.get('mode')}",
+                f"precision {p.get('precision', 'fp32')}",
+            ]
         if p.get("world_size", 1) != 1:
             parts.append(f"{p['world_size']} processes")
         if "seed" in p:
@@ -143,8 +169,7 @@ def _upgraded(path: Path, old: bytes, first: str) -> bytes:
     """The rows of a CSV written by an older ganeval (its columns a subset of today's, in order) under
     today's header, new cells empty; any other header is refused."""
     columns, today = first.split(","), csv_columns()
-    if not (set(columns) <= set(today) and "provenance" in columns
-            and columns == [c for c in today if c in columns]):
+    if not (set(columns) <= set(today) and "provenance" in columns and columns == [c for c in today if c in columns]):
         raise BadInputError(f"{path}: its header is not ganeval's score columns ({first[:80]}…); write to a new file")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=today, lineterminator="\n")

@@ -31,16 +31,38 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .decode import (IMAGE_EXTENSIONS, JPEG_EXTENSIONS, array_to_nhwc, decode_image, first_line, printable,
-                     read_regular_file)
+from .decode import (
+    IMAGE_EXTENSIONS,
+    JPEG_EXTENSIONS,
+    array_to_nhwc,
+    decode_image,
+    first_line,
+    printable,
+    read_regular_file,
+)
 from .errors import BadInputError
 from .imagesource import ArraySource, ImageSource, file_digest
 
 ARRAY_EXTENSIONS = frozenset({".npy", ".npz"})
 
-__all__ = ["ARRAY_EXTENSIONS", "IMAGE_EXTENSIONS", "JPEG_EXTENSIONS", "ArraySource", "FolderSource", "ImageSource",
-           "ZipSource", "array_to_nhwc", "class_labels", "decode_image", "jpeg_mismatch", "load_array_file",
-           "open_source", "printable", "read_regular_file"]
+__all__ = [
+    "ARRAY_EXTENSIONS",
+    "IMAGE_EXTENSIONS",
+    "JPEG_EXTENSIONS",
+    "ArraySource",
+    "FolderSource",
+    "ImageSource",
+    "ZipSource",
+    "array_to_nhwc",
+    "class_labels",
+    "decode_image",
+    "jpeg_mismatch",
+    "load_array_file",
+    "open_source",
+    "printable",
+    "read_regular_file",
+]
+
 
 class FolderSource(ImageSource):
     """Images in a folder and its subfolders (symlinked files are read; symlinked folders are not followed
@@ -130,8 +152,9 @@ class ZipSource(ImageSource):
                 data = self._open().read(name)
         except Exception as exc:  # noqa: BLE001 - a damaged member fails in many ways: a bad CRC-32 (BadZipFile),
             # zlib.error, lzma.LZMAError, an encrypted member (RuntimeError), an unknown method (NotImplementedError)
-            raise BadInputError(f"{printable(self.path)}:{printable(name)}: cannot read from the archive "
-                                f"({first_line(exc)})") from None
+            raise BadInputError(
+                f"{printable(self.path)}:{printable(name)}: cannot read from the archive ({first_line(exc)})"
+            ) from None
         return decode_image(data, f"{self.path}:{name}")
 
     def close(self) -> None:
@@ -161,8 +184,9 @@ def load_array_file(path: Path) -> np.ndarray:
                 raise BadInputError(f"{printable(path)}: is an .npz archive, not a .npy array; name it .npz")
             keys = list(archive.keys())
             if {"mu", "sigma"} & set(keys) and "images" not in keys:
-                raise BadInputError(f"{printable(path)}: a statistics file needs both 'mu' and 'sigma'; "
-                                    f"it holds {keys}")
+                raise BadInputError(
+                    f"{printable(path)}: a statistics file needs both 'mu' and 'sigma'; it holds {keys}"
+                )
             if len(keys) == 1:
                 return archive[keys[0]]
             if "images" in keys:
@@ -172,10 +196,12 @@ def load_array_file(path: Path) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - a damaged file fails numpy's readers in many ways: ValueError,
         # OSError, EOFError, BadZipFile; a damaged .npy header (SyntaxError, tokenize.TokenError); an .npz member
         # that is encrypted, of an unknown compression method or damaged (RuntimeError, zlib.error, LZMAError)
-        raise BadInputError(f"{printable(path)}: not a readable numpy file without pickles "
-                            f"({first_line(exc)})") from None
-    raise BadInputError(f"{printable(path)}: .npz holds {keys}; expected one image array, an 'images' array, "
-                        f"or mu/sigma statistics")
+        raise BadInputError(
+            f"{printable(path)}: not a readable numpy file without pickles ({first_line(exc)})"
+        ) from None
+    raise BadInputError(
+        f"{printable(path)}: .npz holds {keys}; expected one image array, an 'images' array, or mu/sigma statistics"
+    )
 
 
 def jpeg_mismatch(real: list[str], fake: list[str]) -> str | None:
@@ -189,9 +215,11 @@ def jpeg_mismatch(real: list[str], fake: list[str]) -> str | None:
     counts = [sum(Path(name).suffix.lower() in JPEG_EXTENSIONS for name in names) for names in (real, fake)]
     if (counts[0] > 0) == (counts[1] > 0):
         return None
-    return (f"real has {counts[0]} of {len(real)} images as JPEG and fake {counts[1]} of {len(fake)}: JPEG "
-            f"compression alone shifts FID (Parmar et al. 2022); store both sets the same way (lossless PNG for "
-            f"generated images, unless the real set was JPEG-compressed at collection)")
+    return (
+        f"real has {counts[0]} of {len(real)} images as JPEG and fake {counts[1]} of {len(fake)}: JPEG "
+        f"compression alone shifts FID (Parmar et al. 2022); store both sets the same way (lossless PNG for "
+        f"generated images, unless the real set was JPEG-compressed at collection)"
+    )
 
 
 def open_source(obj: object) -> ImageSource:
@@ -225,16 +253,16 @@ def open_source(obj: object) -> ImageSource:
     elif path.suffix.lower() in ARRAY_EXTENSIONS:
         source = ArraySource(load_array_file(path), str(path), file=path)
     else:
-        raise BadInputError(f"{printable(path)}: not a folder, .zip, .npy or .npz (a single image is not a "
-                            f"data set)")
+        raise BadInputError(f"{printable(path)}: not a folder, .zip, .npy or .npz (a single image is not a data set)")
     if len(source) == 0:
         extra = f"; {len(source.ignored)} non-image files ignored" if source.ignored else ""
         raise BadInputError(f"{printable(path)}: contains no images{extra}")
     return source
 
 
-def class_labels(source: ImageSource, names: list[str], subfolders: bool = True
-                 ) -> tuple[np.ndarray, list[object], str] | None:
+def class_labels(
+    source: ImageSource, names: list[str], subfolders: bool = True
+) -> tuple[np.ndarray, list[object], str] | None:
     """Class labels of the images ``names`` (the usable ones, in order) of ``source``: the labels it carries
     (a named dataset), else, with ``subfolders``, a folder's first-level subfolder names when every image
     lies in one and there are at least two. Returns (labels (N,), classes in display order, where they

@@ -37,11 +37,19 @@ def save_statistics(stats: Statistics, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".npz":
         path = path.with_name(path.name + ".npz")
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
-            **{key: value for key, value in stats.meta.items() if key != "cached"}}
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **{key: value for key, value in stats.meta.items() if key != "cached"},
+    }
     with atomic_write(path) as handle:
-        np.savez(handle, mu=stats.mu.astype(np.float64), sigma=stats.sigma.astype(np.float64),
-                 n=np.int64(stats.n if stats.n is not None else -1), meta=np.array(json.dumps(meta, sort_keys=True)))
+        np.savez(
+            handle,
+            mu=stats.mu.astype(np.float64),
+            sigma=stats.sigma.astype(np.float64),
+            n=np.int64(stats.n if stats.n is not None else -1),
+            meta=np.array(json.dumps(meta, sort_keys=True)),
+        )
     return path
 
 
@@ -133,20 +141,27 @@ def _check_psd(sigma: np.ndarray, name: str) -> None:
         pass
     values = np.linalg.eigvalsh((sigma + sigma.T) / 2)
     if values[0] < -slack:
-        raise BadInputError(f"{name}: sigma is not positive semi-definite (smallest eigenvalue {values[0]:.4g}, "
-                            f"largest {values[-1]:.4g}), so it is not a covariance matrix")
+        raise BadInputError(
+            f"{name}: sigma is not positive semi-definite (smallest eigenvalue {values[0]:.4g}, "
+            f"largest {values[-1]:.4g}), so it is not a covariance matrix"
+        )
 
 
-def check_compatible(a: dict[str, object], b: dict[str, object], label_a: str, label_b: str,
-                     force: bool = False) -> list[str]:
+def check_compatible(
+    a: dict[str, object], b: dict[str, object], label_a: str, label_b: str, force: bool = False
+) -> list[str]:
     """Refuse to compare statistics made with different extractors, weights, preprocessing modes or
     arithmetic precisions (absent = fp32).
 
     ``a``/``b`` are provenance dicts (``extractor``, ``weights_sha256``, ``mode``, ``precision``); an empty one (a
     pytorch-fid file) cannot be checked and gives a warning. With ``force`` a mismatch becomes a warning.
     Returns the warnings to attach to the result."""
-    warnings = [f"{label} carries no provenance (pytorch-fid layout?): cannot check that it was made with the "
-                f"same weights and preprocessing" for label, meta in ((label_a, a), (label_b, b)) if not meta.get("extractor")]
+    warnings = [
+        f"{label} carries no provenance (pytorch-fid layout?): cannot check that it was made with the "
+        f"same weights and preprocessing"
+        for label, meta in ((label_a, a), (label_b, b))
+        if not meta.get("extractor")
+    ]
     if warnings:
         return warnings
     problems = []

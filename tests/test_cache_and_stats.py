@@ -104,19 +104,27 @@ def test_mismatched_statistics_are_refused(image_dirs, extractor, tmp_path) -> N
         ganeval.fid(other_mode, fake, extractor=extractor, progress=False)
     forced = ganeval.fid(other_mode, fake, extractor=extractor, force=True, progress=False)
     assert any("--force" in w for w in forced.warnings)
-    custom = _forged(stats, tmp_path / "w.npz", extractor="inception-v3-custom-weights",
-                     weights_sha256="ab" * 32, weights_standard=False)
+    custom = _forged(
+        stats,
+        tmp_path / "w.npz",
+        extractor="inception-v3-custom-weights",
+        weights_sha256="ab" * 32,
+        weights_standard=False,
+    )
     with pytest.raises(IncompatibleStatsError, match="extractor"):
         ganeval.fid(custom, fake, extractor=extractor, progress=False)
     with pytest.raises(IncompatibleStatsError):
         ganeval.fid(custom, other_mode)
 
 
-@pytest.mark.parametrize("mu,sigma,message", [
-    (np.zeros(3), np.array([[1.0, 2.0, 0], [0, 1, 0], [0, 0, 1]]), "not symmetric"),
-    (np.zeros(3), np.eye(4), "expected \\(D,\\) and \\(D, D\\)"),
-    (np.array([0.0, np.nan, 0.0]), np.eye(3), "NaN or infinite"),
-])
+@pytest.mark.parametrize(
+    "mu,sigma,message",
+    [
+        (np.zeros(3), np.array([[1.0, 2.0, 0], [0, 1, 0], [0, 0, 1]]), "not symmetric"),
+        (np.zeros(3), np.eye(4), "expected \\(D,\\) and \\(D, D\\)"),
+        (np.array([0.0, np.nan, 0.0]), np.eye(3), "NaN or infinite"),
+    ],
+)
 def test_invalid_statistics_files_are_named(tmp_path, mu, sigma, message) -> None:
     path = tmp_path / "bad.npz"
     np.savez(path, mu=mu, sigma=sigma)
@@ -162,7 +170,9 @@ def test_mixed_sizes_and_batching_do_not_change_features(tmp_path, extractor) ->
     np.testing.assert_allclose(small_batches.pool3, together.pool3, atol=1e-5)
     expected_mu = together.pool3.astype(np.float64).mean(axis=0)
     np.testing.assert_allclose(together.mu, expected_mu, rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(together.sigma, np.cov(together.pool3.astype(np.float64), rowvar=False), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        together.sigma, np.cov(together.pool3.astype(np.float64), rowvar=False), rtol=1e-6, atol=1e-9
+    )
     assert json.dumps(together.provenance)  # provenance is plain JSON
 
 

@@ -69,11 +69,14 @@ def _assert_one_line_error(result, *fragments: str) -> None:
         assert fragment in lines[0]
 
 
-@pytest.mark.parametrize("name,content,reason", [
-    ("zero.png", b"", "not a readable image"),
-    ("text.png", b"just some text\n", "not a readable image"),
-    ("cut.png", None, "cannot decode image"),
-])
+@pytest.mark.parametrize(
+    "name,content,reason",
+    [
+        ("zero.png", b"", "not a readable image"),
+        ("text.png", b"just some text\n", "not a readable image"),
+        ("cut.png", None, "cannot decode image"),
+    ],
+)
 @pytest.mark.slow
 def test_bad_images_exit_2_naming_the_file(image_dirs, tmp_path: Path, name, content, reason) -> None:
     real, _ = image_dirs

@@ -76,11 +76,14 @@ def test_device_auto_is_none_for_every_command() -> None:
         assert param.type_cast_value(context, "auto") is None, name
         assert param.type_cast_value(context, "AUTO") is None, name
         assert param.type_cast_value(context, "cuda:1") == "cuda:1", name
-        assert param.get_default(context) == "auto" or param.type_cast_value(context, param.get_default(context)) is None
+        assert (
+            param.get_default(context) == "auto" or param.type_cast_value(context, param.get_default(context)) is None
+        )
 
 
-@pytest.mark.parametrize("name", ["score", "fid", "kid", "is", "memorization", "collapse", "compat", "stats",
-                                  "leaderboard score"])
+@pytest.mark.parametrize(
+    "name", ["score", "fid", "kid", "is", "memorization", "collapse", "compat", "stats", "leaderboard score"]
+)
 def test_commands_that_print_provenance_have_verbose_and_quiet(name: str) -> None:
     assert {"-v", "--verbose", "-q", "--quiet"} <= options_of(commands()[name])
 
@@ -90,7 +93,7 @@ def test_stats_verbose_prints_the_provenance(image_dirs, tmp_path: Path) -> None
     result = run("stats", real, "-o", tmp_path / "real.npz", "-v", "-q")
     assert result.exit_code == 0, result.output
     assert "wrote" in result.stdout
-    provenance = json.loads(result.stderr[result.stderr.index("{"):])
+    provenance = json.loads(result.stderr[result.stderr.index("{") :])
     assert len(provenance["weights_sha256"]) == 64 and len(provenance["content_sha256"]) == 64
 
 
@@ -108,8 +111,18 @@ def test_modes_still_works_and_says_it_is_deprecated(image_dirs) -> None:
 def broken_run(tmp_path_factory: pytest.TempPathFactory, trunk_info) -> Path:
     """A tiny run with checkpoints at steps 2 and 4, the second one's generator file unreadable."""
     root = tmp_path_factory.mktemp("broken") / "run"
-    config = TrainConfig(out=str(root), model="dcgan", data="shapes", size=32, width=4, z_dim=8, batch_size=4,
-                         steps=4, checkpoint_every=2, sample_every=0)
+    config = TrainConfig(
+        out=str(root),
+        model="dcgan",
+        data="shapes",
+        size=32,
+        width=4,
+        z_dim=8,
+        batch_size=4,
+        steps=4,
+        checkpoint_every=2,
+        sample_every=0,
+    )
     Trainer(config, log=lambda line: None).run()
     broken = sorted(root.rglob("step_*"))[-1] / "generator.safetensors"
     broken.write_bytes(b"not a safetensors file")
@@ -123,31 +136,40 @@ def test_skip_failed_skips_failing_checkpoints(broken_run: Path, image_dirs, tmp
     real, _ = image_dirs
     stopped = run("leaderboard", broken_run, "--reference", real, "--out", tmp_path / "a.csv", *LEADERBOARD)
     assert stopped.exit_code == 2, stopped.output
-    skipped = run("leaderboard", broken_run, "--reference", real, "--out", tmp_path / "b.csv", "--skip-failed",
-                  *LEADERBOARD)
+    skipped = run(
+        "leaderboard", broken_run, "--reference", real, "--out", tmp_path / "b.csv", "--skip-failed", *LEADERBOARD
+    )
     assert skipped.exit_code == 0, skipped.output
     assert "1 checkpoint(s) could not be scored" in skipped.stderr and "deprecated" not in skipped.stderr
     assert len(pd.read_csv(tmp_path / "b.csv")) == 1
 
 
-def test_skip_bad_still_skips_failing_checkpoints_with_a_deprecation(broken_run: Path, image_dirs,
-                                                                      tmp_path: Path) -> None:
+def test_skip_bad_still_skips_failing_checkpoints_with_a_deprecation(
+    broken_run: Path, image_dirs, tmp_path: Path
+) -> None:
     real, _ = image_dirs
-    result = run("leaderboard", broken_run, "--reference", real, "--out", tmp_path / "c.csv", "--skip-bad",
-                 *LEADERBOARD)
+    result = run(
+        "leaderboard", broken_run, "--reference", real, "--out", tmp_path / "c.csv", "--skip-bad", *LEADERBOARD
+    )
     assert result.exit_code == 0, result.output
     assert "warning: --skip-bad for failing checkpoints is deprecated; use --skip-failed" in result.stderr
     assert "1 checkpoint(s) could not be scored" in result.stderr
 
 
 def _row(scored_at: str, seed: int, options: object = "{}") -> dict[str, object]:
-    return {"scored_at": scored_at, "metrics": "fid,kid", "samples": 6, "seed": seed, "mode": "tf",
-            "input_range": "-1,1", "options": options}
+    return {
+        "scored_at": scored_at,
+        "metrics": "fid,kid",
+        "samples": 6,
+        "seed": seed,
+        "mode": "tf",
+        "input_range": "-1,1",
+        "options": options,
+    }
 
 
 def test_the_latest_setup_passes_on_only_what_was_left_at_defaults() -> None:
-    table = pd.DataFrame([_row("2024-01-02", 7, json.dumps({"kid_subsets": 5, "bootstrap": 0})),
-                          _row("2024-01-01", 3)])
+    table = pd.DataFrame([_row("2024-01-02", 7, json.dumps({"kid_subsets": 5, "bootstrap": 0})), _row("2024-01-01", 3)])
     assert latest_setup(table)["seed"] == 7 and latest_setup(table)["kid_subsets"] == 5
     assert inherited(table, {"seed", "kid_subsets", "samples"}) == {"samples": 6, "seed": 7, "kid_subsets": 5}
     assert inherited(table, set()) == {}

@@ -62,8 +62,11 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for i, image in enumerate(smooth_images(8, 48, seed=12, shift=50)[:, 4:44]):
         Image.fromarray(image).save(fake / f"{i:04d}.jpg", quality=90)
     large = smooth_images(3, 400, seed=13)[:, :, 40:360]
-    return {"real": write_images(root / "real", smooth_images(8, 32, seed=11)), "fake": fake,
-            "large": write_images(root / "large", large)}
+    return {
+        "real": write_images(root / "real", smooth_images(8, 32, seed=11)),
+        "fake": fake,
+        "large": write_images(root / "large", large),
+    }
 
 
 def _ours(folder: Path, weights: Path, mode: str) -> np.ndarray:
@@ -89,8 +92,9 @@ def test_pytorch_fid_mode_pool3_equals_pytorch_fids(which, folders, full_weights
 
 
 @pytest.mark.slow
-def test_pytorch_fid_mode_fid_and_statistics_files_equal_pytorch_fids(folders, full_weights_file, peer_hub,
-                                                                         no_network, tmp_path) -> None:
+def test_pytorch_fid_mode_fid_and_statistics_files_equal_pytorch_fids(
+    folders, full_weights_file, peer_hub, no_network, tmp_path
+) -> None:
     real, fake = str(folders["real"]), str(folders["fake"])
     theirs = pytorch_fid_score.calculate_fid_given_paths([real, fake], 50, "cpu", 2048, num_workers=0)
     ours = ganeval.fid(real, fake, mode="pytorch-fid", weights=full_weights_file, progress=False)
@@ -113,22 +117,32 @@ def test_pytorch_fid_mode_fid_and_statistics_files_equal_pytorch_fids(folders, f
     assert any("carries no provenance" in w for w in from_theirs.warnings)
 
 
-def test_clean_fid_legacy_pytorch_agrees_with_pytorch_fid_mode(folders, full_weights_file, peer_hub,
-                                                                no_network) -> None:
+def test_clean_fid_legacy_pytorch_agrees_with_pytorch_fid_mode(
+    folders, full_weights_file, peer_hub, no_network
+) -> None:
     from cleanfid.features import build_feature_extractor
 
     model = build_feature_extractor("legacy_pytorch", device=torch.device("cpu"), use_dataparallel=False)
-    theirs = cleanfid_fid.get_folder_features(str(folders["large"]), model, num_workers=0, batch_size=8,
-                                              device=torch.device("cpu"), mode="legacy_pytorch", verbose=False)
+    theirs = cleanfid_fid.get_folder_features(
+        str(folders["large"]),
+        model,
+        num_workers=0,
+        batch_size=8,
+        device=torch.device("cpu"),
+        mode="legacy_pytorch",
+        verbose=False,
+    )
     assert np.abs(_ours(folders["large"], full_weights_file, "pytorch-fid") - theirs).max() <= 1e-4
 
 
 @pytest.mark.slow
-def test_tf_mode_fid_equals_torch_fidelity_loading_from_the_hub(folders, full_weights_file, peer_hub,
-                                                                 no_network) -> None:
+def test_tf_mode_fid_equals_torch_fidelity_loading_from_the_hub(
+    folders, full_weights_file, peer_hub, no_network
+) -> None:
     real, fake = str(folders["real"]), str(folders["fake"])
-    theirs = torch_fidelity.calculate_metrics(input1=real, input2=fake, fid=True, cache=False, verbose=False,
-                                              batch_size=8, cuda=False)["frechet_inception_distance"]
+    theirs = torch_fidelity.calculate_metrics(
+        input1=real, input2=fake, fid=True, cache=False, verbose=False, batch_size=8, cuda=False
+    )["frechet_inception_distance"]
     ours = ganeval.fid(real, fake, mode="tf", weights=full_weights_file, progress=False)
     assert ours["fid"] == pytest.approx(theirs, rel=1e-4) and theirs > 1.0
 
@@ -138,9 +152,11 @@ def test_clean_resize_equals_clean_fids_bit_for_bit() -> None:
     rng = np.random.default_rng(0)
     shapes = [(32, 32), (28, 28), (64, 48), (299, 299), (300, 298), (512, 512), (1, 1), (2, 700), (1024, 37)]
     for h, w in shapes:
-        for image in (rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
-                      np.repeat(rng.integers(0, 256, (h, w, 1), dtype=np.uint8), 3, axis=2),
-                      np.full((h, w, 3), 255, np.uint8)):
+        for image in (
+            rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+            np.repeat(rng.integers(0, 256, (h, w, 1), dtype=np.uint8), 3, axis=2),
+            np.full((h, w, 3), 255, np.uint8),
+        ):
             theirs, ours = resize(image), pil_bicubic_float(image)
             assert ours.dtype == theirs.dtype == np.float32
             assert ours.shape == theirs.shape == (299, 299, 3)
@@ -173,8 +189,15 @@ def test_clean_mode_pool3_and_fid_equal_clean_fids_pipeline(folders, full_weight
     feats = {}
     for which in ("real", "fake", "large"):
         with torch.inference_mode():
-            feats[which] = cleanfid_fid.get_folder_features(str(folders[which]), model, num_workers=0, batch_size=8,
-                                                            device=torch.device("cpu"), mode="clean", verbose=False)
+            feats[which] = cleanfid_fid.get_folder_features(
+                str(folders[which]),
+                model,
+                num_workers=0,
+                batch_size=8,
+                device=torch.device("cpu"),
+                mode="clean",
+                verbose=False,
+            )
         ours = _ours(folders[which], full_weights_file, "clean")
         assert ours.shape == feats[which].shape
         assert np.abs(ours - feats[which]).max() <= 1e-4

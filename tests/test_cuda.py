@@ -89,13 +89,16 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Two PNG folders of N 32×32 images from different distributions."""
     root = tmp_path_factory.mktemp("cuda-sets")
-    return (write_images(root / "real", smooth_images(N, 32, seed=51)),
-            write_images(root / "fake", smooth_images(N, 32, seed=52, shift=40)))
+    return (
+        write_images(root / "real", smooth_images(N, 32, seed=51)),
+        write_images(root / "fake", smooth_images(N, 32, seed=52, shift=40)),
+    )
 
 
 def score(sets: tuple[Path, Path], weights: Path, device: str) -> ganeval.Result:
-    return ganeval.score(*sets, metrics=METRICS, weights=weights, device=device, cache=False, batch_size=BATCH,
-                         progress=False)
+    return ganeval.score(
+        *sets, metrics=METRICS, weights=weights, device=device, cache=False, batch_size=BATCH, progress=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +130,11 @@ def assert_scores_close(actual: ganeval.Result | dict, expected: ganeval.Result,
     """FID, KID and SWD within ``rel``; precision, recall, density and coverage within one point of N."""
     for key in ("fid", "kid", "swd"):
         if key in expected.scores:
-            assert math.isclose(actual[key], expected[key], rel_tol=rel, abs_tol=1e-9), (key, actual[key], expected[key])
+            assert math.isclose(actual[key], expected[key], rel_tol=rel, abs_tol=1e-9), (
+                key,
+                actual[key],
+                expected[key],
+            )
     for key in ("precision", "recall", "density", "coverage"):
         if key in expected.scores:
             assert abs(actual[key] - expected[key]) <= 1.0 / N + 1e-12, (key, actual[key], expected[key])
@@ -165,10 +172,12 @@ def allow_tf32(on: bool) -> None:
 @pytest.mark.parametrize("mode", ["tf", "clean", "pytorch-fid"])
 def test_extraction_on_cuda_matches_the_cpu(mode: str, sets, weights) -> None:
     real, _ = sets
-    cpu = ganeval.compute_features(real, Extractor(weights=weights, mode=mode, device="cpu", batch_size=BATCH),
-                                   cache=False, progress=False)
-    gpu = ganeval.compute_features(real, Extractor(weights=weights, mode=mode, device="cuda", batch_size=BATCH),
-                                   cache=False, progress=False)
+    cpu = ganeval.compute_features(
+        real, Extractor(weights=weights, mode=mode, device="cpu", batch_size=BATCH), cache=False, progress=False
+    )
+    gpu = ganeval.compute_features(
+        real, Extractor(weights=weights, mode=mode, device="cuda", batch_size=BATCH), cache=False, progress=False
+    )
     assert str(gpu.provenance["device"]).startswith("cuda") and str(cpu.provenance["device"]).startswith("cpu")
     assert gpu.names == cpu.names
     assert_rows_close(gpu.pool3, cpu.pool3)
@@ -216,8 +225,16 @@ def test_every_precision_runs_on_cuda_within_its_bound(sets, weights) -> None:
     for precision in PRECISIONS:
         extractor = Extractor(weights=weights, device="cuda", batch_size=BATCH, precision=precision)
         pool3[precision] = extractor.forward(images)[0]
-        result = ganeval.fid(real, fake, weights=weights, device="cuda", precision=precision, cache=False,
-                             batch_size=BATCH, progress=False)
+        result = ganeval.fid(
+            real,
+            fake,
+            weights=weights,
+            device="cuda",
+            precision=precision,
+            cache=False,
+            batch_size=BATCH,
+            progress=False,
+        )
         assert result.provenance["precision"] == precision
         fids[precision] = result["fid"]
         assert np.isfinite(pool3[precision]).all() and math.isfinite(fids[precision]), precision
@@ -240,12 +257,42 @@ def test_torchrun_with_one_gpu_equals_one_process(sets, weights, cuda_score, tmp
     """torchrun --nproc_per_node=1 --device cuda: the process takes cuda:LOCAL_RANK and prints the one result.
     With a world size of 1 ganeval joins no process group (see the NCCL test below for the collectives)."""
     real, fake = sets
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "PYTHONWARNINGS": "ignore"}
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
-                          "-m", "ganeval", "score", str(real), str(fake), "--metrics", ",".join(METRICS), "--weights",
-                          str(weights), "--device", "cuda", "--batch-size", str(BATCH), "--no-cache", "--json", "-q"],
-                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300, check=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONWARNINGS": "ignore",
+    }
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=1",
+            "-m",
+            "ganeval",
+            "score",
+            str(real),
+            str(fake),
+            "--metrics",
+            ",".join(METRICS),
+            "--weights",
+            str(weights),
+            "--device",
+            "cuda",
+            "--batch-size",
+            str(BATCH),
+            "--no-cache",
+            "--json",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     together = json.loads(run.stdout)
     assert str(together["provenance"]["device"]).startswith("cuda:0")
@@ -257,8 +304,15 @@ def test_nccl_collectives_in_a_group_of_one(sets, weights, cuda_score, generator
     """ganeval's process-group code (object gather/broadcast on rank 0) over NCCL. One GPU cannot hold two
     NCCL ranks, so this makes a group of one in this process and has ganeval treat it as a group."""
     real, _ = sets
-    options = {"metrics": ("fid", "kid"), "num_samples": 20, "batch_size": BATCH, "weights": weights, "cache": False,
-               "progress": False, "device": "cuda"}
+    options = {
+        "metrics": ("fid", "kid"),
+        "num_samples": 20,
+        "batch_size": BATCH,
+        "weights": weights,
+        "cache": False,
+        "progress": False,
+        "device": "cuda",
+    }
     alone = Evaluator(real, **options).score(generator)
     torch.cuda.set_device(0)
     dist.init_process_group("nccl", store=dist.HashStore(), rank=0, world_size=1)
@@ -276,8 +330,14 @@ def test_nccl_collectives_in_a_group_of_one(sets, weights, cuda_score, generator
 
 def test_evaluator_on_cuda_matches_the_cpu_and_restores_rng_and_modes(sets, weights, generator) -> None:
     real, _ = sets
-    options = {"metrics": ("fid", "kid"), "num_samples": 20, "batch_size": BATCH, "weights": weights, "cache": False,
-               "progress": False}
+    options = {
+        "metrics": ("fid", "kid"),
+        "num_samples": 20,
+        "batch_size": BATCH,
+        "weights": weights,
+        "cache": False,
+        "progress": False,
+    }
     # score() restores torch's RNG; building an Evaluator does not promise it (folding BatchNorm into new
     # nn.Conv2d layers draws their throwaway initialisation from torch's global RNG), so both are built first
     on_cpu_evaluator = Evaluator(real, device="cpu", **options)
@@ -314,8 +374,15 @@ def test_training_on_cuda_checkpoints_and_resumes(model: str, tmp_path: Path) ->
     def quiet(line: str) -> None:
         pass
 
-    settings = {"model": model, "data": "shapes", "size": 32, "width": 8, "batch_size": 8, "sample_every": 2,
-                "device": "cuda"}
+    settings = {
+        "model": model,
+        "data": "shapes",
+        "size": 32,
+        "width": 8,
+        "batch_size": 8,
+        "sample_every": 2,
+        "device": "cuda",
+    }
     whole = Trainer(TrainConfig(out=str(tmp_path / "whole"), steps=4, checkpoint_every=2, **settings), log=quiet).run()
     part = Trainer(TrainConfig(out=str(tmp_path / "part"), steps=2, checkpoint_every=2, **settings), log=quiet)
     assert next(part.generator.parameters()).is_cuda and next(part.discriminator.parameters()).is_cuda

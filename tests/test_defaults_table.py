@@ -20,8 +20,9 @@ _CHANGED = {"PR_K": 7, "DC_K": 9, "SEED": 11, "SWD_IMAGES": 123}
 
 def _fresh(module: str) -> ModuleType:
     """A new, unregistered copy of ``ganeval.metrics.<module>`` executed from its source now."""
-    spec = importlib.util.spec_from_file_location(f"ganeval.metrics.{module}",
-                                                  Path(ganeval.metrics.__file__).with_name(f"{module}.py"))
+    spec = importlib.util.spec_from_file_location(
+        f"ganeval.metrics.{module}", Path(ganeval.metrics.__file__).with_name(f"{module}.py")
+    )
     copy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(copy)
     return copy

@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 
 import ganeval.metrics.diagnostics as diag
-from ganeval.metrics.diagnostics import (authenticity, class_coverage, duplicate_rate, duplicates, k_nearest,
-                                         nearest_neighbours, pair_distance_percentile, support_size)
+from ganeval.metrics.diagnostics import (
+    authenticity,
+    class_coverage,
+    duplicate_rate,
+    duplicates,
+    k_nearest,
+    nearest_neighbours,
+    pair_distance_percentile,
+    support_size,
+)
 
 
 def pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -24,7 +32,7 @@ def brute_knn(q: np.ndarray, p: np.ndarray, k: int, exclude_self: bool = False) 
     d = pairwise(q, p)
     if exclude_self:
         np.fill_diagonal(d, np.inf)
-    order = np.argsort(d, axis=1, kind="stable")[:, :k]      # stable: ties go to the lowest index
+    order = np.argsort(d, axis=1, kind="stable")[:, :k]  # stable: ties go to the lowest index
     return np.take_along_axis(d, order, axis=1), order
 
 
@@ -72,8 +80,8 @@ def test_large_offsets_where_the_expansion_misorders() -> None:
     sign = np.where(rng.random(180) < 0.5, 1.0, -1.0)[:, None]
     cloud = 1e4 * sign + 1e-3 * rng.normal(size=(180, 32))
     points, queries = cloud[:120], cloud[120:]
-    naive = (queries ** 2).sum(1)[:, None] + (points ** 2).sum(1)[None, :] - 2 * queries @ points.T
-    assert (naive.argmin(axis=1) != brute_knn(queries, points, 1)[1][:, 0]).any()    # the premise
+    naive = (queries**2).sum(1)[:, None] + (points**2).sum(1)[None, :] - 2 * queries @ points.T
+    assert (naive.argmin(axis=1) != brute_knn(queries, points, 1)[1][:, 0]).any()  # the premise
     check_knn(queries, points, 3, block_size=25)
     check_knn(points, points, 3, exclude_self=True, block_size=25)
 
@@ -130,7 +138,7 @@ def test_collapsed_fakes_have_many_duplicates() -> None:
 
 def birthday_probability(k: int, copies: int, s: int) -> float:
     """P(a batch of s distinct rows of K points × ``copies`` repeats holds two copies of one point)."""
-    return 1.0 - math.comb(k, s) * copies ** s / math.comb(k * copies, s)
+    return 1.0 - math.comb(k, s) * copies**s / math.comb(k * copies, s)
 
 
 def test_support_size_birthday_bound(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,12 +148,12 @@ def test_support_size_birthday_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     result = support_size(fake, 1e-9, seed=11)
     expected = math.sqrt(2 * math.log(2) * k)
     assert expected / 1.6 <= result.batch_size_at_half <= expected * 1.6
-    assert result.support_estimate == result.batch_size_at_half ** 2
+    assert result.support_estimate == result.batch_size_at_half**2
     assert result == support_size(fake, 1e-9, seed=11)
     one = support_size(fake, 1e-9, seed=12, draws=400, batch_sizes=[7])
     assert one.probabilities[7] == pytest.approx(birthday_probability(k, copies, 7), abs=0.1)
     few = support_size(fake, 1e-9, seed=11, draws=20)
-    monkeypatch.setattr(diag, "_EDGE_CAP", 0)          # the direct per-batch check gives the same answers
+    monkeypatch.setattr(diag, "_EDGE_CAP", 0)  # the direct per-batch check gives the same answers
     assert support_size(fake, 1e-9, seed=11, draws=20) == few
     distinct = support_size(rng.normal(size=(50, 8)), 1e-9, seed=1)
     assert distinct.support_estimate is None and distinct.fraction_at_largest == 0.0
@@ -191,14 +199,24 @@ def test_bad_inputs_raise_value_error() -> None:
     bad = x.copy()
     bad[3, 1] = np.nan
     calls = [
-        lambda: nearest_neighbours(bad, x), lambda: nearest_neighbours(x[0], x), lambda: k_nearest(x, x, 21),
-        lambda: k_nearest(x, x, 20, exclude_self=True), lambda: k_nearest(x, x, 0),
-        lambda: nearest_neighbours(x, x[:, :3]), lambda: authenticity(x[:1], x), lambda: duplicate_rate(x, -1.0),
-        lambda: duplicate_rate(x, np.inf), lambda: pair_distance_percentile(x, 101.0, seed=0),
-        lambda: support_size(x, 0.1, seed=0, batch_sizes=[30]), lambda: support_size(x, 0.1, seed=0, draws=0),
-        lambda: class_coverage(x, np.zeros(20), x, k=21), lambda: class_coverage(x, np.zeros(19), x),
-        lambda: class_coverage(x, np.zeros(20), x, classes=[1]), lambda: duplicates(x, x[:, :2], seed=0),
-        lambda: nearest_neighbours(x.astype(complex), x), lambda: nearest_neighbours(x, x, block_size=0),
+        lambda: nearest_neighbours(bad, x),
+        lambda: nearest_neighbours(x[0], x),
+        lambda: k_nearest(x, x, 21),
+        lambda: k_nearest(x, x, 20, exclude_self=True),
+        lambda: k_nearest(x, x, 0),
+        lambda: nearest_neighbours(x, x[:, :3]),
+        lambda: authenticity(x[:1], x),
+        lambda: duplicate_rate(x, -1.0),
+        lambda: duplicate_rate(x, np.inf),
+        lambda: pair_distance_percentile(x, 101.0, seed=0),
+        lambda: support_size(x, 0.1, seed=0, batch_sizes=[30]),
+        lambda: support_size(x, 0.1, seed=0, draws=0),
+        lambda: class_coverage(x, np.zeros(20), x, k=21),
+        lambda: class_coverage(x, np.zeros(19), x),
+        lambda: class_coverage(x, np.zeros(20), x, classes=[1]),
+        lambda: duplicates(x, x[:, :2], seed=0),
+        lambda: nearest_neighbours(x.astype(complex), x),
+        lambda: nearest_neighbours(x, x, block_size=0),
     ]
     for call in calls:
         with pytest.raises(ValueError):

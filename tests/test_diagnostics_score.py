@@ -40,8 +40,12 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         held.append(tinted(PER_CLASS, 20 + i, colour))
     write_images(root / "heldout", np.concatenate(held))
     (root / "copies").mkdir()
-    planted = {"copy_a.png": "red/0003.png", "copy_b.png": "green/0000.png", "copy_c.png": "blue/0007.png",
-               "copy_d.png": "blue/0011.png"}
+    planted = {
+        "copy_a.png": "red/0003.png",
+        "copy_b.png": "green/0000.png",
+        "copy_c.png": "blue/0007.png",
+        "copy_d.png": "blue/0011.png",
+    }
     for fake_name, train_name in planted.items():
         shutil.copy(root / "train" / train_name, root / "copies" / fake_name)
     for i, image in enumerate(np.concatenate(held)[::5][:8]):
@@ -63,8 +67,9 @@ def brute_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @pytest.mark.slow
 def test_memorization_matches_brute_force_and_finds_the_planted_copies(data, extractor) -> None:
-    result = ganeval.score(data["train"], data["copies"], metrics=["fid", "authpct"], extractor=extractor,
-                           progress=False)
+    result = ganeval.score(
+        data["train"], data["copies"], metrics=["fid", "authpct"], extractor=extractor, progress=False
+    )
     train, fake = pool3(data["train"], extractor), pool3(data["copies"], extractor)
     d = brute_distances(fake, train)
     nn, nn_index = d.min(1), d.argmin(1)
@@ -90,22 +95,31 @@ def test_pairs_grid_shows_each_fake_beside_its_training_file(data, extractor, tm
     shown = ganeval.write_pairs_grid(path, result, data["train"], data["copies"], 6)
     assert [p.distance for p in shown] == sorted(p.distance for p in shown) and len(shown) == 6
     grid = np.asarray(Image.open(path).convert("RGB"))
-    expected = np.asarray(pairs_picture(shown, [np.asarray(Image.open(data["copies"] / p.fake_name)) for p in shown],
-                                        [np.asarray(Image.open(data["train"] / p.train_name)) for p in shown]))
+    expected = np.asarray(
+        pairs_picture(
+            shown,
+            [np.asarray(Image.open(data["copies"] / p.fake_name)) for p in shown],
+            [np.asarray(Image.open(data["train"] / p.train_name)) for p in shown],
+        )
+    )
     assert np.array_equal(grid, expected)
     # first pair, top-left: fake at (4, 4), its training image one cell (+ gap) to the right; 32 px ×3 nearest
     fake = np.asarray(Image.open(data["copies"] / shown[0].fake_name)).repeat(3, 0).repeat(3, 1)
     train = np.asarray(Image.open(data["train"] / shown[0].train_name)).repeat(3, 0).repeat(3, 1)
-    assert np.array_equal(grid[4:4 + CELL, 4:4 + CELL], fake)
-    assert np.array_equal(grid[4:4 + CELL, 8 + CELL:8 + 2 * CELL], train)
-    assert not np.array_equal(fake, np.asarray(Image.open(data["train"] / shown[5].train_name)).repeat(3, 0).repeat(3, 1))
+    assert np.array_equal(grid[4 : 4 + CELL, 4 : 4 + CELL], fake)
+    assert np.array_equal(grid[4 : 4 + CELL, 8 + CELL : 8 + 2 * CELL], train)
+    assert not np.array_equal(
+        fake, np.asarray(Image.open(data["train"] / shown[5].train_name)).repeat(3, 0).repeat(3, 1)
+    )
 
 
 @pytest.mark.slow
 def test_modes_collapsed_vs_heldout(data, extractor) -> None:
     collapsed = ganeval.modes(data["train"], data["collapsed"], extractor=extractor, progress=False)
     healthy = ganeval.modes(data["train"], data["heldout"], extractor=extractor, progress=False)
-    assert collapsed["duplicate_rate"] > 0.5 and collapsed["duplicate_rate"] > 20 * max(collapsed["duplicate_rate_real"], 0.01)
+    assert collapsed["duplicate_rate"] > 0.5 and collapsed["duplicate_rate"] > 20 * max(
+        collapsed["duplicate_rate_real"], 0.01
+    )
     assert collapsed["classes_covered"] == 1 and collapsed["classes_total"] == 3
     assert collapsed["class_histogram"] == {"blue": 0.0, "green": 1.0, "red": 0.0}
     assert collapsed["support_estimate"] is not None and collapsed["support_estimate"] <= 9
@@ -156,12 +170,32 @@ def test_real_labels_and_class_fid(extractor) -> None:
 def test_cli_memorization_and_modes(data, extractor, tmp_path) -> None:
     runner = CliRunner()
     grid = tmp_path / "closest.png"
-    out = runner.invoke(cli, ["memorization", str(data["train"]), str(data["copies"]), "--grid", str(grid),
-                              "--pairs", "4", "--json", "--device", "cpu"])
+    out = runner.invoke(
+        cli,
+        [
+            "memorization",
+            str(data["train"]),
+            str(data["copies"]),
+            "--grid",
+            str(grid),
+            "--pairs",
+            "4",
+            "--json",
+            "--device",
+            "cpu",
+        ],
+    )
     assert out.exit_code == 0, out.output
     doc = json.loads(out.stdout)
-    assert doc["copies"] == 4 and set(doc) >= {"authpct", "copy_rate", "copy_threshold", "nn_distance_median",
-                                                "provenance", "n_real", "n_fake"}
+    assert doc["copies"] == 4 and set(doc) >= {
+        "authpct",
+        "copy_rate",
+        "copy_threshold",
+        "nn_distance_median",
+        "provenance",
+        "n_real",
+        "n_fake",
+    }
     assert Image.open(grid).size == (4 * (2 * CELL + 4 + 12) + 4, CELL + 14 + 12)
 
     out = runner.invoke(cli, ["modes", str(data["train"]), str(data["heldout"]), "--device", "cpu", "-q"])
@@ -171,12 +205,34 @@ def test_cli_memorization_and_modes(data, extractor, tmp_path) -> None:
     doc = json.loads(out.stdout)
     assert "duplicate_rate" in doc and "support_estimate" in doc and "classes_covered" not in doc
 
-    out = runner.invoke(cli, ["score", str(data["train"]), str(data["copies"]), "--metrics", "fid,kid,authpct,modes",
-                              "--kid-subset-size", "10", "--json", "-q"])
+    out = runner.invoke(
+        cli,
+        [
+            "score",
+            str(data["train"]),
+            str(data["copies"]),
+            "--metrics",
+            "fid,kid,authpct,modes",
+            "--kid-subset-size",
+            "10",
+            "--json",
+            "-q",
+        ],
+    )
     assert out.exit_code == 0, out.output
     doc = json.loads(out.stdout)
-    keys = ["authpct", "copy_rate", "nn_distance_median", "duplicate_rate", "duplicate_rate_real", "support_estimate",
-            "classes_covered", "classes_total", "class_kl", "class_histogram"]
+    keys = [
+        "authpct",
+        "copy_rate",
+        "nn_distance_median",
+        "duplicate_rate",
+        "duplicate_rate_real",
+        "support_estimate",
+        "classes_covered",
+        "classes_total",
+        "class_kl",
+        "class_histogram",
+    ]
     assert set(keys) <= set(doc) and doc["copies"] == 4 and "fid" in doc and "kid" in doc
 
     csv_path = tmp_path / "scores.csv"
@@ -190,7 +246,9 @@ def test_cli_diagnostic_errors(data, extractor, tmp_path) -> None:
     assert runner.invoke(cli, ["stats", str(data["train"]), "-o", str(stats), "-q"]).exit_code == 0
     out = runner.invoke(cli, ["modes", str(stats), str(data["heldout"]), "-q"])
     assert out.exit_code == 2 and "holds only statistics" in out.stderr and "Traceback" not in out.output
-    out = runner.invoke(cli, ["memorization", str(data["train"]), str(data["copies"]), "--grid", str(tmp_path / "g.txt")])
+    out = runner.invoke(
+        cli, ["memorization", str(data["train"]), str(data["copies"]), "--grid", str(tmp_path / "g.txt")]
+    )
     assert out.exit_code == 2 and "*.png" in out.output
     out = runner.invoke(cli, ["score", str(data["train"]), str(data["copies"]), "--metrics", "fid,memo", "-q"])
     assert out.exit_code == 2 and "unknown metric(s) memo" in out.stderr
@@ -211,8 +269,9 @@ def test_evaluator_diagnostics_equal_score_and_images_replay(data, extractor) ->
     def generator(n: int) -> torch.Tensor:
         return (torch.rand(n, 3, 32, 32) * 255).to(torch.uint8)
 
-    ev = ganeval.Evaluator(data["train"], metrics=("authpct", "modes"), num_samples=20, device="cpu", batch_size=8,
-                           progress=False)
+    ev = ganeval.Evaluator(
+        data["train"], metrics=("authpct", "modes"), num_samples=20, device="cpu", batch_size=8, progress=False
+    )
     result = ev.score(generator)
     from ganeval.evaluator import batch_seed
 
@@ -222,8 +281,15 @@ def test_evaluator_diagnostics_equal_score_and_images_replay(data, extractor) ->
         drawn.append(generator(count))
     drawn = torch.cat(drawn).permute(0, 2, 3, 1).numpy()
     direct = ganeval.score(data["train"], drawn, metrics=["authpct", "modes"], extractor=extractor, progress=False)
-    for key in ("authpct", "copy_rate", "nn_distance_median", "duplicate_rate", "support_estimate", "classes_covered",
-                "class_histogram"):
+    for key in (
+        "authpct",
+        "copy_rate",
+        "nn_distance_median",
+        "duplicate_rate",
+        "support_estimate",
+        "classes_covered",
+        "class_histogram",
+    ):
         assert result[key] == (None if direct[key] is None else pytest.approx(direct[key], rel=1e-5)), key
     replay = ev.images(generator, [19, 0, 9])
     assert sorted(replay) == [0, 9, 19]
@@ -252,7 +318,7 @@ def test_named_dataset_labels() -> None:
 def _per_class(source, count: int, offset: int = 0):
     from ganeval.sources import ArraySource
 
-    index = np.concatenate([np.flatnonzero(source.labels == c)[offset:offset + count] for c in source.classes])
+    index = np.concatenate([np.flatnonzero(source.labels == c)[offset : offset + count] for c in source.classes])
     return ArraySource(source.images[index], source.label, labels=source.labels[index], classes=source.classes)
 
 

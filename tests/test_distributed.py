@@ -45,14 +45,22 @@ def one_thread() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("distributed")
-    return (write_images(root / "real", smooth_images(11, 32, seed=41)),
-            write_images(root / "fake", smooth_images(9, 32, seed=42, shift=0.3)))
+    return (
+        write_images(root / "real", smooth_images(11, 32, seed=41)),
+        write_images(root / "fake", smooth_images(9, 32, seed=42, shift=0.3)),
+    )
 
 
 def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args],
-                          capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
 
 
 @pytest.mark.subprocess
@@ -65,8 +73,9 @@ def test_commands_that_do_not_split_refuse_torchrun(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_cli_two_processes_equal_one_and_a_bad_file_on_the_second_rank_stops_every_rank(sets, tmp_path: Path,
-                                                                                         trunk_info) -> None:
+def test_cli_two_processes_equal_one_and_a_bad_file_on_the_second_rank_stops_every_rank(
+    sets, tmp_path: Path, trunk_info
+) -> None:
     """An unreadable file in rank 1's share stops every rank with the error one process gives; with --skip-bad,
     `score` of every split metric equals one process's."""
     real, _ = sets
@@ -75,26 +84,64 @@ def test_cli_two_processes_equal_one_and_a_bad_file_on_the_second_rank_stops_eve
     for path in sorted(real.iterdir()):
         (broken / path.name).write_bytes(path.read_bytes())
     (broken / "0005.png").write_bytes(b"not a png")  # batch 1 (images 4-7): rank 1's
-    run = torchrun("-m", "ganeval", "fid", str(real), str(broken), "--batch-size", str(BATCH), "--no-cache", "-q",
-                   "--device", "cpu", cwd=tmp_path)
+    run = torchrun(
+        "-m",
+        "ganeval",
+        "fid",
+        str(real),
+        str(broken),
+        "--batch-size",
+        str(BATCH),
+        "--no-cache",
+        "-q",
+        "--device",
+        "cpu",
+        cwd=tmp_path,
+    )
     assert run.returncode != 0
     errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
     assert errors and "0005.png" in errors[0]
-    skipping = torchrun("-m", "ganeval", "score", str(real), str(broken), "--metrics", "fid,kid,pr,swd",
-                        "--batch-size", str(BATCH), "--no-cache", "--json", "-q", "--skip-bad", "--device", "cpu",
-                        cwd=tmp_path)
+    skipping = torchrun(
+        "-m",
+        "ganeval",
+        "score",
+        str(real),
+        str(broken),
+        "--metrics",
+        "fid,kid,pr,swd",
+        "--batch-size",
+        str(BATCH),
+        "--no-cache",
+        "--json",
+        "-q",
+        "--skip-bad",
+        "--device",
+        "cpu",
+        cwd=tmp_path,
+    )
     assert skipping.returncode == 0, skipping.stderr[-2000:]
     together = json.loads(skipping.stdout)  # one JSON document: only rank 0 printed
     with one_thread():
-        alone = ganeval.score(real, broken, metrics=["fid", "kid", "pr", "swd"], batch_size=BATCH, cache=False,
-                              skip_bad=True, device="cpu", progress=False)
+        alone = ganeval.score(
+            real,
+            broken,
+            metrics=["fid", "kid", "pr", "swd"],
+            batch_size=BATCH,
+            cache=False,
+            skip_bad=True,
+            device="cpu",
+            progress=False,
+        )
     assert_scores_close({key: together[key] for key in alone.scores}, alone.scores)
     assert together["provenance"]["world_size"] == 2 and "world_size" not in alone.provenance
     assert together["n_real"] == 11 and together["n_fake"] == 10
-    assert len(together["provenance"]["fake"]["skipped"]) == 1 and "0005.png" in together["provenance"]["fake"]["skipped"][0]
+    assert (
+        len(together["provenance"]["fake"]["skipped"]) == 1
+        and "0005.png" in together["provenance"]["fake"]["skipped"][0]
+    )
 
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np, torch, torch.distributed as dist
     import ganeval
@@ -121,9 +168,9 @@ SCRIPT = textwrap.dedent('''
                "stream_n": streamed_result.n_fake, "world_size": scored.provenance.get("world_size")},
               open(f"{out}/rank{rank}.json", "w"))
     dist.destroy_process_group()
-''')
+""")
 
-SHARED = textwrap.dedent('''
+SHARED = textwrap.dedent("""
     def make_generator():
         torch.manual_seed(7)
         return torch.nn.Sequential(torch.nn.Linear(8, 3 * 32 * 32), torch.nn.Tanh(), torch.nn.Unflatten(1, (3, 32, 32)))
@@ -131,7 +178,7 @@ SHARED = textwrap.dedent('''
     def streamed(rank):
         images = torch.from_numpy(np.random.default_rng(9).uniform(-1, 1, (4, 3, 3, 32, 32)).astype(np.float32))
         return [images[0], images[2]] if rank == 0 else [images[1], images[3][:2]]
-''')
+""")
 
 
 @pytest.mark.slow
@@ -150,8 +197,15 @@ def test_evaluator_and_feature_order_in_a_ddp_script(sets, tmp_path: Path, trunk
         alone = ganeval.compute_features(real, Extractor(device="cpu", batch_size=BATCH), cache=False, progress=False)
         assert np.array_equal(np.load(tmp_path / "pool3.npy"), alone.pool3)
         assert json.loads((tmp_path / "names.json").read_text()) == alone.names
-        ev = Evaluator(real, metrics=("fid", "kid", "pr", "swd"), num_samples=10, batch_size=BATCH, device="cpu",
-                       cache=False, progress=False)
+        ev = Evaluator(
+            real,
+            metrics=("fid", "kid", "pr", "swd"),
+            num_samples=10,
+            batch_size=BATCH,
+            device="cpu",
+            cache=False,
+            progress=False,
+        )
         scored = ev.score(namespace["make_generator"](), z_dim=8)
         ev.reset()
         zero, one = namespace["streamed"](0), namespace["streamed"](1)
@@ -171,10 +225,12 @@ def test_the_comparison_tells_a_wrong_value() -> None:
     """The tolerance the tests above use lets through BLAS reordering (1e-15 relative), not a wrong number."""
     same = {"fid": 7.632979479309377, "kid": 1e-17, "n": 3, "hist": {"a": 0.25}}
     assert_scores_close({"fid": 7.632979479309391, "kid": -2e-17, "n": 3, "hist": {"a": 0.25}}, same)
-    for wrong in ({"fid": 7.63298, "kid": 1e-17, "n": 3, "hist": {"a": 0.25}},
-                  {"fid": 7.632979479309377, "kid": 1e-17, "n": 4, "hist": {"a": 0.25}},
-                  {"fid": 7.632979479309377, "kid": 1e-17, "n": 3, "hist": {"a": 0.26}},
-                  {"fid": 7.632979479309377, "kid": 1e-17, "n": 3}):
+    for wrong in (
+        {"fid": 7.63298, "kid": 1e-17, "n": 3, "hist": {"a": 0.25}},
+        {"fid": 7.632979479309377, "kid": 1e-17, "n": 4, "hist": {"a": 0.25}},
+        {"fid": 7.632979479309377, "kid": 1e-17, "n": 3, "hist": {"a": 0.26}},
+        {"fid": 7.632979479309377, "kid": 1e-17, "n": 3},
+    ):
         with pytest.raises(AssertionError):
             assert_scores_close(wrong, same)
     assert_scores_close({"swd": 1.0 + 1e-8}, {"swd": 1.0})

@@ -61,14 +61,31 @@ def test_api_equals_cli_on_the_same_images_saved_as_png(image_dirs, full_weights
     fake = fake_tensor(8, seed=1)  # values beyond [-1, 1] too: both paths clamp
     folder = save_pngs(fake, tmp_path / "fake", (-1, 1))
     metrics = ("fid", "kid", "is", "pr")
-    ev = ganeval.Evaluator(real, metrics=metrics, weights=full_weights_file, batch_size=8, is_splits=2,
-                           device="cpu", progress=False)
+    ev = ganeval.Evaluator(
+        real, metrics=metrics, weights=full_weights_file, batch_size=8, is_splits=2, device="cpu", progress=False
+    )
     ev.update(fake[:5])
     ev.update(fake[5:])
     ours = ev.compute()
-    out = CliRunner().invoke(cli, ["score", str(real), str(folder), "--metrics", ",".join(metrics), "--json", "-q",
-                                   "--weights", str(full_weights_file), "--batch-size", "8", "--is-splits", "2"],
-                             catch_exceptions=False)
+    out = CliRunner().invoke(
+        cli,
+        [
+            "score",
+            str(real),
+            str(folder),
+            "--metrics",
+            ",".join(metrics),
+            "--json",
+            "-q",
+            "--weights",
+            str(full_weights_file),
+            "--batch-size",
+            "8",
+            "--is-splits",
+            "2",
+        ],
+        catch_exceptions=False,
+    )
     assert out.exit_code == 0, out.output
     theirs = json.loads(out.stdout)
     assert set(ours) == {k for k in theirs if k not in ("n_real", "n_fake", "provenance", "warnings")}
@@ -129,8 +146,9 @@ def test_quantise_is_save_image() -> None:
 @pytest.mark.slow
 def test_score_restores_modes_and_rng_and_repeats_exactly(image_dirs, extractor) -> None:
     real, _ = image_dirs
-    ev = ganeval.Evaluator(real, metrics=("fid", "kid"), num_samples=10, batch_size=4, seed=3, device="cpu",
-                           progress=False)
+    ev = ganeval.Evaluator(
+        real, metrics=("fid", "kid"), num_samples=10, batch_size=4, seed=3, device="cpu", progress=False
+    )
     generator = TinyGenerator()
     generator.train()
     generator.norm.eval()  # a mixed state must come back exactly
@@ -143,8 +161,9 @@ def test_score_restores_modes_and_rng_and_repeats_exactly(image_dirs, extractor)
     second = ev.score(generator)
     assert first.to_dict()["fid"] == second.to_dict()["fid"] and first["kid"] == second["kid"]
     assert first.n_fake == 10 and first.provenance["generator"]["latent_shape"] == [16]
-    other_seed = ganeval.Evaluator(real, metrics=("fid",), num_samples=10, batch_size=4, seed=4, device="cpu",
-                                   progress=False).score(generator)
+    other_seed = ganeval.Evaluator(
+        real, metrics=("fid",), num_samples=10, batch_size=4, seed=4, device="cpu", progress=False
+    ).score(generator)
     assert other_seed["fid"] != first["fid"]
 
     # A callable generator drawing from torch's global RNG is seeded too, and the state restored.
@@ -168,8 +187,9 @@ def test_streaming_fid_keeps_no_features_and_equals_stored_features(image_dirs, 
     assert streaming._pool3 == [] and sum(len(p) for p in stored._pool3) == 12
     from_sums = streaming.compute()["fid"]
     rows = np.concatenate(stored._pool3).astype(np.float64)
-    from_rows = ganeval.frechet_distance(stored._real.features.mu, stored._real.features.sigma, rows.mean(0),
-                                         np.cov(rows, rowvar=False))
+    from_rows = ganeval.frechet_distance(
+        stored._real.features.mu, stored._real.features.sigma, rows.mean(0), np.cov(rows, rowvar=False)
+    )
     # 12 images: rank-deficient covariances, where round-off shows at ~1e-8 (docs/how-fid-is-computed.md).
     assert from_sums == pytest.approx(from_rows, rel=1e-7)
     assert stored.compute()["fid"] == from_sums  # the same running sums either way
@@ -178,13 +198,25 @@ def test_streaming_fid_keeps_no_features_and_equals_stored_features(image_dirs, 
         streaming.compute()
 
 
-@pytest.mark.parametrize("batch,message", [
-    (torch.zeros(2, 3, 32), r"update\(\) batch 1: expected images of shape \(B, C, H, W\) with C = 1 or 3, got \(2, 3, 32\)"),
-    (torch.zeros(2, 4, 32, 32), r"C = 1 or 3, got \(2, 4, 32, 32\)"),
-    (torch.zeros(2, 3, 32, 32, dtype=torch.int64), r"expected float images in \[-1.0, 1.0\] or uint8, got dtype torch.int64"),
-    (torch.zeros(2, 3, 32, 32).index_put_((torch.tensor([1]),), torch.tensor(float("nan"))), r"image 1 contains NaN"),
-    ([[0.0]], r"expected a tensor of images \(B, C, H, W\), got list"),
-])
+@pytest.mark.parametrize(
+    "batch,message",
+    [
+        (
+            torch.zeros(2, 3, 32),
+            r"update\(\) batch 1: expected images of shape \(B, C, H, W\) with C = 1 or 3, got \(2, 3, 32\)",
+        ),
+        (torch.zeros(2, 4, 32, 32), r"C = 1 or 3, got \(2, 4, 32, 32\)"),
+        (
+            torch.zeros(2, 3, 32, 32, dtype=torch.int64),
+            r"expected float images in \[-1.0, 1.0\] or uint8, got dtype torch.int64",
+        ),
+        (
+            torch.zeros(2, 3, 32, 32).index_put_((torch.tensor([1]),), torch.tensor(float("nan"))),
+            r"image 1 contains NaN",
+        ),
+        ([[0.0]], r"expected a tensor of images \(B, C, H, W\), got list"),
+    ],
+)
 def test_bad_batches_fail_on_the_first_batch(batch, message, image_dirs, extractor) -> None:
     real, _ = image_dirs
     ev = ganeval.Evaluator(real, metrics=("fid",), batch_size=8, device="cpu", progress=False)
@@ -209,8 +241,11 @@ def test_generator_errors_name_what_was_expected(image_dirs, extractor) -> None:
         calls.append(count)
         return torch.zeros(count, 3, 32 + len(calls), 32)
 
-    with pytest.raises(BadInputError, match=r"generator batch 2: images of shape \(C, H, W\) = \(3, 35, 32\), but the "
-                                            r"first batch had \(3, 34, 32\)"):
+    with pytest.raises(
+        BadInputError,
+        match=r"generator batch 2: images of shape \(C, H, W\) = \(3, 35, 32\), but the "
+        r"first batch had \(3, 34, 32\)",
+    ):
         ev.score(growing)
     module = torch.nn.Linear(4, 4)
     with pytest.raises(BadInputError, match="Linear has no z_dim attribute: pass z_dim="):

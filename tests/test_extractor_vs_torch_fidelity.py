@@ -49,7 +49,13 @@ def test_fid_matches_torch_fidelity(image_dirs, full_weights_file, no_network) -
     real, fake = image_dirs
     ours = ganeval.fid(real, fake, weights=full_weights_file, cache=False, batch_size=8, progress=False)
     theirs = torch_fidelity.calculate_metrics(
-        input1=str(real), input2=str(fake), fid=True, cache=False, verbose=False, batch_size=8, cuda=False,
+        input1=str(real),
+        input2=str(fake),
+        fid=True,
+        cache=False,
+        verbose=False,
+        batch_size=8,
+        cuda=False,
         feature_extractor_weights_path=str(full_weights_file),
     )["frechet_inception_distance"]
     assert ours["fid"] == pytest.approx(theirs, rel=1e-4)

@@ -27,20 +27,36 @@ import pytest
 from ganeval.errors import GanevalError
 
 CTX = multiprocessing.get_context("forkserver")
-CTX.set_forkserver_preload(["numpy", "pandas", "torch", "PIL.Image", "safetensors.torch", "ganeval.cache",
-                            "ganeval.stats", "ganeval.result", "ganeval.leaderboard.store",
-                            "ganeval.leaderboard.scoring", "ganeval.train.checkpoint", "pytest"])
+CTX.set_forkserver_preload(
+    [
+        "numpy",
+        "pandas",
+        "torch",
+        "PIL.Image",
+        "safetensors.torch",
+        "ganeval.cache",
+        "ganeval.stats",
+        "ganeval.result",
+        "ganeval.leaderboard.store",
+        "ganeval.leaderboard.scoring",
+        "ganeval.train.checkpoint",
+        "pytest",
+    ]
+)
 STALL_AFTER = 64 * 1024
 WAIT_S = 120.0
 KEY = "ab" * 32
 SHA = "c0ffee" * 10 + "abcd"
 SETUP = "5e7a95e7a95e"
 
-pytestmark = [pytest.mark.subprocess,
-              pytest.mark.skipif(os.name != "posix", reason="SIGKILL, flock and RLIMIT_FSIZE are POSIX")]
+pytestmark = [
+    pytest.mark.subprocess,
+    pytest.mark.skipif(os.name != "posix", reason="SIGKILL, flock and RLIMIT_FSIZE are POSIX"),
+]
 
 
 # --- the writers under test, each writing a deterministic version (> 64 KiB) of its file ----------------
+
 
 def _features(version: int):
     from ganeval.parts import POOL3, Features, VectorPart
@@ -48,15 +64,15 @@ def _features(version: int):
     rng = np.random.default_rng(version)
     pool3 = rng.standard_normal((256, 512)).astype(np.float32)
     part = VectorPart(256, rows=pool3, mu=pool3.mean(0).astype(np.float64), sigma=np.cov(pool3, rowvar=False))
-    return Features(names=[f"img{i:03d}.png" for i in range(256)], provenance={"version": version},
-                    parts={POOL3: part})
+    return Features(names=[f"img{i:03d}.png" for i in range(256)], provenance={"version": version}, parts={POOL3: part})
 
 
 def _result(version: int, padding: int = 100_000):
     from ganeval.result import Result
 
-    return Result(scores={"fid": float(version)}, n_real=1, n_fake=1,
-                  provenance={"version": version, "padding": "x" * padding})
+    return Result(
+        scores={"fid": float(version)}, n_real=1, n_fake=1, provenance={"version": version, "padding": "x" * padding}
+    )
 
 
 def _table(version: int):
@@ -64,9 +80,18 @@ def _table(version: int):
 
     from ganeval.leaderboard.store import _typed
 
-    rows = [{"run": f"run{version}", "step": step, "checkpoint": f"/runs/run{version}/step_{step}",
-             "checkpoint_sha256": f"{version:04d}{step:060d}", "setup": SETUP, "fid": version + step / 1000,
-             "warnings": "w" * 200} for step in range(400)]
+    rows = [
+        {
+            "run": f"run{version}",
+            "step": step,
+            "checkpoint": f"/runs/run{version}/step_{step}",
+            "checkpoint_sha256": f"{version:04d}{step:060d}",
+            "setup": SETUP,
+            "fid": version + step / 1000,
+            "warnings": "w" * 200,
+        }
+        for step in range(400)
+    ]
     return _typed(pd.DataFrame(rows))
 
 
@@ -115,16 +140,26 @@ def write(kind: str, target: Path, version: int) -> Path:
         from ganeval.train.checkpoint import save_checkpoint
 
         generator, discriminator = _modules(version)
-        return save_checkpoint(target / "run", 100, generator, discriminator, {"version": version},
-                               {"step": 100, "version": version, "tensor": generator.weight.detach().clone()})
+        return save_checkpoint(
+            target / "run",
+            100,
+            generator,
+            discriminator,
+            {"version": version},
+            {"step": 100, "version": version, "tensor": generator.weight.detach().clone()},
+        )
     raise AssertionError(kind)
 
 
 def destination(kind: str, target: Path) -> Path:
-    return {"cache": target / "home" / "features" / f"{KEY}.npz", "stats": target / "ref.npz",
-            "csv": target / "runs.csv", "leaderboard": target / "lb.csv",
-            "pairs": target / "lb.csv.pairs" / f"{SHA[:16]}-{SETUP}.png",
-            "checkpoint": target / "run" / "checkpoints" / "step_000100"}[kind]
+    return {
+        "cache": target / "home" / "features" / f"{KEY}.npz",
+        "stats": target / "ref.npz",
+        "csv": target / "runs.csv",
+        "leaderboard": target / "lb.csv",
+        "pairs": target / "lb.csv.pairs" / f"{SHA[:16]}-{SETUP}.png",
+        "checkpoint": target / "run" / "checkpoints" / "step_000100",
+    }[kind]
 
 
 def snapshot(path: Path) -> dict[str, bytes] | None:
@@ -135,6 +170,7 @@ def snapshot(path: Path) -> dict[str, bytes] | None:
 
 
 # --- the child side ---------------------------------------------------------------------------------------
+
 
 class _StallingFile:
     """A writable file that, once ``after`` bytes went through it, flushes them to the disk, tells the parent
@@ -148,7 +184,7 @@ class _StallingFile:
         if self._written + len(data) < self._after:
             self._written += len(data)
             return self._handle.write(data)
-        self._handle.write(data[:self._after - self._written])  # a torn file: only its beginning
+        self._handle.write(data[: self._after - self._written])  # a torn file: only its beginning
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self._conn.send(("stalled", self._after))
@@ -168,6 +204,7 @@ class _StallingFile:
 def _arm(kind: str, moment: str, conn) -> None:
     """Install the stall for ``moment`` in this (child) process."""
     if moment == "before-rename":
+
         def replace(src, dst, *args, **kwargs):
             conn.send(("stalled", os.path.basename(dst)))
             time.sleep(3600)
@@ -228,8 +265,9 @@ KINDS = ["cache", "stats", "csv", "leaderboard", "pairs", "checkpoint"]
 @pytest.mark.parametrize("previous", [False, True], ids=["no-previous", "previous"])
 @pytest.mark.parametrize("moment", ["mid-write", "before-rename"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_sigkill_leaves_the_previous_file_or_none(kind: str, moment: str, previous: bool, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigkill_leaves_the_previous_file_or_none(
+    kind: str, moment: str, previous: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GANEVAL_HOME", str(tmp_path / "home"))
     dest = destination(kind, tmp_path)
     if previous:
@@ -306,8 +344,9 @@ def _check_readable(kind: str, dest: Path, version: int) -> None:
         generator, _ = _modules(version)
         assert read_meta(dest)["version"] == version
         assert load_state(dest)["version"] == version
-        np.testing.assert_array_equal(load_file(str(dest / "generator.safetensors"))["weight"].numpy(),
-                                      generator.weight.detach().numpy())
+        np.testing.assert_array_equal(
+            load_file(str(dest / "generator.safetensors"))["weight"].numpy(), generator.weight.detach().numpy()
+        )
 
 
 def test_a_live_writers_temporary_file_is_never_removed(tmp_path: Path) -> None:
@@ -328,9 +367,9 @@ def test_old_temporary_files_of_other_machines_are_removed_after_a_day(tmp_path:
     from ganeval.atomic import STALE_SECONDS, atomic_write
 
     dest = tmp_path / "file.bin"
-    other_host = tmp_path / ".file.bin.0123abcd-1-xyz.tmp"   # another machine's writer: cannot be checked
-    legacy = tmp_path / ".file.bin.k3j4h5.tmp"               # the name an older ganeval gave
-    foreign = tmp_path / ".file.bin.notes.txt"               # not ours: never touched
+    other_host = tmp_path / ".file.bin.0123abcd-1-xyz.tmp"  # another machine's writer: cannot be checked
+    legacy = tmp_path / ".file.bin.k3j4h5.tmp"  # the name an older ganeval gave
+    foreign = tmp_path / ".file.bin.notes.txt"  # not ours: never touched
     for path in (other_host, legacy, foreign):
         path.write_bytes(b"x")
     with atomic_write(dest) as handle:
@@ -345,6 +384,7 @@ def test_old_temporary_files_of_other_machines_are_removed_after_a_day(tmp_path:
 
 
 # --- concurrent writers -----------------------------------------------------------------------------------
+
 
 def _cache_writer(home: str, version: int, rounds: int, conn) -> None:
     from ganeval.cache import store_entry
@@ -434,9 +474,15 @@ def _leaderboard_updater(path: str, writer: int, rows: int, conn) -> None:
     from ganeval.leaderboard.store import rank, update_table, upsert
 
     for i in range(rows):
-        row = {"run": f"run{writer}", "step": i, "checkpoint": f"c{writer}-{i}",
-               "checkpoint_sha256": f"{writer:02d}{i:062d}", "setup": SETUP, "fid": writer + i / 100,
-               "scored_at": f"2026-01-01T00:00:{writer:02d}"}
+        row = {
+            "run": f"run{writer}",
+            "step": i,
+            "checkpoint": f"c{writer}-{i}",
+            "checkpoint_sha256": f"{writer:02d}{i:062d}",
+            "setup": SETUP,
+            "fid": writer + i / 100,
+            "scored_at": f"2026-01-01T00:00:{writer:02d}",
+        }
         update_table(path, lambda table, row=row: rank(upsert(table, row), "fid"))
     conn.send("done")
 
@@ -458,6 +504,7 @@ def test_concurrent_leaderboard_updates_lose_no_row(tmp_path: Path) -> None:
 
 # --- a full disk --------------------------------------------------------------------------------------------
 
+
 def _limited_writer(kind: str, target: str, limit: int, conn) -> None:
     import resource
 
@@ -473,8 +520,9 @@ def _limited_writer(kind: str, target: str, limit: int, conn) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_file_size_limit_gives_one_clear_error_and_no_partial_file(kind: str, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_size_limit_gives_one_clear_error_and_no_partial_file(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Over RLIMIT_FSIZE every write fails with EFBIG, as on a full disk: one line naming the file and the
     reason, the previous version (a small one, under the limit) unchanged, no temporary file left."""
     monkeypatch.setenv("GANEVAL_HOME", str(tmp_path / "home"))
@@ -501,8 +549,9 @@ def test_file_size_limit_gives_one_clear_error_and_no_partial_file(kind: str, tm
 
 
 @pytest.mark.parametrize("where", ["write", "fsync"])
-def test_no_space_left_gives_one_clear_error_and_no_partial_file(where: str, tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_space_left_gives_one_clear_error_and_no_partial_file(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """ENOSPC (simulated: the file system reports it on a write, or only when the data is flushed at fsync)."""
     import ganeval.atomic
     from ganeval.stats import Statistics, save_statistics
@@ -555,8 +604,9 @@ class _Killed(BaseException):
 
 
 @pytest.mark.parametrize("renames_done", [0, 1, 2])
-def test_checkpoint_rewrite_killed_between_renames_stays_loadable(renames_done: int, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_checkpoint_rewrite_killed_between_renames_stays_loadable(
+    renames_done: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Rewriting step 100 is killed after ``renames_done`` of its renames (old aside, new in) and before its
     cleanup: the step is still listed and loadable (old or new version), and the next save of the run puts
     things in order."""

@@ -70,39 +70,78 @@ _BAD_NPY_HEADER = (SyntaxError, tokenize.TokenError)
 
 KNOWN_FINDINGS = {
     # id: (file, function where the exception leaves ganeval, exception types, what triggers it)
-    "npy-holding-npz": ("sources.py", "array_to_nhwc", (AttributeError,),
-                        "a .npy file whose bytes are an .npz (zip) archive: np.load returns an NpzFile"),
-    "npz-holding-npy": ("sources.py", "load_array_file", (TypeError,),
-                        "an .npz file whose bytes are a .npy array: np.load returns an ndarray, used as a context manager"),
-    "npz-member-unreadable": ("sources.py", "load_array_file", _UNREADABLE_MEMBER,
-                              "an .npz member with the encryption flag, an unknown compression method or a damaged stream"),
-    "npy-bad-header": ("sources.py", "load_array_file", _BAD_NPY_HEADER,
-                       "a .npy (or an .npz member) whose header numpy cannot tokenize or parse"),
-    "stats-member-unreadable": ("stats.py", "load_statistics", _UNREADABLE_MEMBER,
-                                "a statistics .npz member with the encryption flag, an unknown compression method or "
-                                "a damaged stream"),
-    "stats-bad-header": ("stats.py", "load_statistics", _BAD_NPY_HEADER,
-                         "a statistics .npz member whose .npy header numpy cannot tokenize or parse"),
+    "npy-holding-npz": (
+        "sources.py",
+        "array_to_nhwc",
+        (AttributeError,),
+        "a .npy file whose bytes are an .npz (zip) archive: np.load returns an NpzFile",
+    ),
+    "npz-holding-npy": (
+        "sources.py",
+        "load_array_file",
+        (TypeError,),
+        "an .npz file whose bytes are a .npy array: np.load returns an ndarray, used as a context manager",
+    ),
+    "npz-member-unreadable": (
+        "sources.py",
+        "load_array_file",
+        _UNREADABLE_MEMBER,
+        "an .npz member with the encryption flag, an unknown compression method or a damaged stream",
+    ),
+    "npy-bad-header": (
+        "sources.py",
+        "load_array_file",
+        _BAD_NPY_HEADER,
+        "a .npy (or an .npz member) whose header numpy cannot tokenize or parse",
+    ),
+    "stats-member-unreadable": (
+        "stats.py",
+        "load_statistics",
+        _UNREADABLE_MEMBER,
+        "a statistics .npz member with the encryption flag, an unknown compression method or a damaged stream",
+    ),
+    "stats-bad-header": (
+        "stats.py",
+        "load_statistics",
+        _BAD_NPY_HEADER,
+        "a statistics .npz member whose .npy header numpy cannot tokenize or parse",
+    ),
     "stats-n-infinite": ("stats.py", "load_statistics", (OverflowError,), "n stored as float ±inf"),
     "stats-empty": ("stats.py", "validate_statistics", (ValueError,), "mu of shape (0,) and sigma (0, 0)"),
-    "tiff-strip-offsets-type": ("sources.py", "decode_image", (TypeError,),
-                                "a TIFF whose StripOffsets tag has type ASCII/RATIONAL/FLOAT/DOUBLE: Pillow seeks to a "
-                                "str/float offset (TypeError)"),
-    "name-with-control-characters": ("", "", (), "a file or member name with a newline (or another control "
-                                     "character) is printed raw: the message is not one line"),
+    "tiff-strip-offsets-type": (
+        "sources.py",
+        "decode_image",
+        (TypeError,),
+        "a TIFF whose StripOffsets tag has type ASCII/RATIONAL/FLOAT/DOUBLE: Pillow seeks to a "
+        "str/float offset (TypeError)",
+    ),
+    "name-with-control-characters": (
+        "",
+        "",
+        (),
+        "a file or member name with a newline (or another control "
+        "character) is printed raw: the message is not one line",
+    ),
 }
 """The crash classes this fuzzing found in ganeval/sources.py and stats.py (all fixed), each pinned with an
 exact input in ``test_finding_pinned``."""
+
+
 def fuzz_settings(target: str) -> settings:
-    return settings(max_examples=max(1, int(EXAMPLES[target] * SCALE)), deadline=None, derandomize=not EXPLORE,
-                    database=None, print_blob=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much])
+    return settings(
+        max_examples=max(1, int(EXAMPLES[target] * SCALE)),
+        deadline=None,
+        derandomize=not EXPLORE,
+        database=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    )
 
 
 @contextlib.contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
     """Fail an example that runs longer than ``seconds`` (a hang) instead of waiting for it."""
+
     def expire(signum, frame):
         raise TimeoutError(f"an example ran longer than {seconds} s")
 
@@ -120,6 +159,7 @@ def time_limit(seconds: float) -> Iterator[None]:
 
 # --- seeds: small valid files of every kind, to be damaged -------------------------------------------------
 
+
 def _encoded(mode: str, fmt: str, size: tuple[int, int] = (6, 5), **options) -> bytes:
     rng = np.random.default_rng(len(mode) + len(fmt))
     if mode == "I;16":
@@ -132,10 +172,19 @@ def _encoded(mode: str, fmt: str, size: tuple[int, int] = (6, 5), **options) -> 
 
 
 IMAGE_SEEDS = [
-    _encoded("RGB", "PNG"), _encoded("L", "PNG"), _encoded("P", "PNG"), _encoded("RGBA", "PNG"),
-    _encoded("I;16", "PNG"), _encoded("RGB", "JPEG", quality=90), _encoded("L", "JPEG"),
-    _encoded("RGB", "JPEG", progressive=True), _encoded("RGB", "BMP"), _encoded("RGB", "TIFF"),
-    _encoded("RGB", "TIFF", compression="tiff_deflate"), _encoded("RGB", "PPM"), _encoded("RGB", "WEBP"),
+    _encoded("RGB", "PNG"),
+    _encoded("L", "PNG"),
+    _encoded("P", "PNG"),
+    _encoded("RGBA", "PNG"),
+    _encoded("I;16", "PNG"),
+    _encoded("RGB", "JPEG", quality=90),
+    _encoded("L", "JPEG"),
+    _encoded("RGB", "JPEG", progressive=True),
+    _encoded("RGB", "BMP"),
+    _encoded("RGB", "TIFF"),
+    _encoded("RGB", "TIFF", compression="tiff_deflate"),
+    _encoded("RGB", "PPM"),
+    _encoded("RGB", "WEBP"),
     _encoded("RGB", "GIF"),
 ]
 
@@ -168,14 +217,20 @@ ZIP_SEEDS = [
     _zip({"x.ppm": IMAGE_SEEDS[11]}, zipfile.ZIP_LZMA),
 ]
 ARRAY_FILE_SEEDS = [
-    _npy(_PIXELS), _npy(_PIXELS.transpose(0, 3, 1, 2)), _npy(_PIXELS[..., 0]), _npz(images=_PIXELS),
-    _npz(compressed=True, images=_PIXELS), _npz(x=_PIXELS[:, :, :, :1]), _npz(images=_PIXELS, labels=np.arange(2)),
+    _npy(_PIXELS),
+    _npy(_PIXELS.transpose(0, 3, 1, 2)),
+    _npy(_PIXELS[..., 0]),
+    _npz(images=_PIXELS),
+    _npz(compressed=True, images=_PIXELS),
+    _npz(x=_PIXELS[:, :, :, :1]),
+    _npz(images=_PIXELS, labels=np.arange(2)),
 ]
 _MU = np.random.default_rng(1).standard_normal(4)
 _SIGMA = np.cov(np.random.default_rng(2).standard_normal((9, 4)), rowvar=False)
 _META = json.dumps({"format": "ganeval-stats", "format_version": 1, "extractor": "x", "mode": "tf"})
 STATS_SEEDS = [
-    _npz(mu=_MU, sigma=_SIGMA, n=np.int64(9), meta=np.array(_META)), _npz(mu=_MU, sigma=_SIGMA),
+    _npz(mu=_MU, sigma=_SIGMA, n=np.int64(9), meta=np.array(_META)),
+    _npz(mu=_MU, sigma=_SIGMA),
     _npz(compressed=True, mu=_MU, sigma=_SIGMA, n=np.int64(9), meta=np.array(_META)),
 ]
 
@@ -196,15 +251,16 @@ def damaged(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
         elif what == "xor":
             data[at] ^= 1 << draw(st.integers(0, 7))
         elif what == "delete":
-            del data[at:at + draw(st.integers(1, 16))]
+            del data[at : at + draw(st.integers(1, 16))]
         elif what == "repeat":
-            data[at:at] = data[at:at + draw(st.integers(1, 16))]
+            data[at:at] = data[at : at + draw(st.integers(1, 16))]
         else:
             del data[at:]
     return bytes(data)
 
 
 # --- the documented outcomes ---------------------------------------------------------------------------------
+
 
 def _one_line_naming(exc: BaseException, name: str) -> None:
     message = str(exc)
@@ -256,6 +312,7 @@ def scratch() -> Iterator[Path]:
 
 # --- the input loader ------------------------------------------------------------------------------------------
 
+
 @fuzz_settings("image")
 @given(data=damaged(IMAGE_SEEDS), ext=st.sampled_from([".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".ppm"]))
 def test_fuzz_image_files_in_a_folder(data: bytes, ext: str) -> None:
@@ -286,8 +343,7 @@ def test_fuzz_array_files(data: bytes, ext: str) -> None:
         expect_source_outcome(path, str(path), "array-file")
 
 
-DTYPES = [np.uint8, np.int8, np.uint16, np.int32, np.int64, np.float16, np.float32, np.float64, np.bool_,
-          np.complex64]
+DTYPES = [np.uint8, np.int8, np.uint16, np.int32, np.int64, np.float16, np.float32, np.float64, np.bool_, np.complex64]
 
 
 def small_arrays() -> st.SearchStrategy[np.ndarray]:
@@ -320,6 +376,7 @@ def test_fuzz_small_arrays(array: np.ndarray, via: str) -> None:
 
 # --- the statistics loader ----------------------------------------------------------------------------------
 
+
 @fuzz_settings("stats-bytes")
 @given(data=damaged(STATS_SEEDS))
 def test_fuzz_statistics_bytes(data: bytes) -> None:
@@ -330,9 +387,16 @@ def test_fuzz_statistics_bytes(data: bytes) -> None:
 
 
 _FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
-_JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([2 ** 70, -2 ** 70]),
-                         st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(["", "1", "v1", "ü", "x" * 40]),
-                         st.lists(st.integers(0, 2), max_size=2), st.just({"a": 1}))
+_JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([2**70, -(2**70)]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["", "1", "v1", "ü", "x" * 40]),
+    st.lists(st.integers(0, 2), max_size=2),
+    st.just({"a": 1}),
+)
 
 
 @st.composite
@@ -346,8 +410,9 @@ def stats_fields(draw: st.DrawFn) -> dict[str, np.ndarray]:
     how = draw(st.sampled_from(["valid", "valid", "missing", "dtype", "shape", "value"]))
     if how != "missing":
         fields["mu"] = mu
-    how_sigma = draw(st.sampled_from(["valid", "valid", "missing", "dtype", "shape", "value", "asymmetric",
-                                      "negative"]))
+    how_sigma = draw(
+        st.sampled_from(["valid", "valid", "missing", "dtype", "shape", "value", "asymmetric", "negative"])
+    )
     if how_sigma != "missing":
         fields["sigma"] = sigma
     dtype = st.sampled_from([np.float16, np.float32, np.int64, np.uint8, np.bool_, np.complex128, "U3", "S2"])
@@ -358,8 +423,11 @@ def stats_fields(draw: st.DrawFn) -> dict[str, np.ndarray]:
             with np.errstate(all="ignore"):
                 fields[key] = fields[key].astype(draw(dtype))
         elif how_key == "shape":
-            fields[key] = draw(hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0,
-                                                                         max_side=4), elements=_FLOATS))
+            fields[key] = draw(
+                hnp.arrays(
+                    np.float64, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4), elements=_FLOATS
+                )
+            )
         elif how_key == "value" and fields[key].size:
             flat = fields[key].reshape(-1).copy()
             flat[draw(st.integers(0, flat.size - 1))] = draw(st.sampled_from([np.nan, np.inf, -np.inf, 1e308]))
@@ -368,19 +436,47 @@ def stats_fields(draw: st.DrawFn) -> dict[str, np.ndarray]:
             fields[key] = fields[key] + np.triu(np.ones((dim, dim)), 1)
         elif how_key == "negative" and dim:
             fields[key] = fields[key] - 10 * np.eye(dim) * (1 + np.abs(sigma).max())
-    n = draw(st.one_of(st.none(), st.integers(-2, 10 ** 6), st.sampled_from([2 ** 63 - 1]), _FLOATS,
-                       st.sampled_from(["12", "x", b"7"]), st.just([1, 2]), st.just([3])))
+    n = draw(
+        st.one_of(
+            st.none(),
+            st.integers(-2, 10**6),
+            st.sampled_from([2**63 - 1]),
+            _FLOATS,
+            st.sampled_from(["12", "x", b"7"]),
+            st.just([1, 2]),
+            st.just([3]),
+        )
+    )
     if n is not None:
         fields["n"] = np.array(n)
-    meta = draw(st.one_of(
-        st.none(),
-        st.fixed_dictionaries({}, optional={"format": st.sampled_from(["ganeval-stats", "other", None, 1]),
-                                            "format_version": _JSON_VALUES, "extractor": _JSON_VALUES,
-                                            "mode": _JSON_VALUES}).map(json.dumps),
-        st.sampled_from(['{"format_version": NaN}', '{"format_version": Infinity}', "[1, 2]", '"text"', "7",
-                         "{", "", "null", '{"format": "ganeval-stats", "format_version": 1e400}']),
-        st.just(np.arange(3)),
-    ))
+    meta = draw(
+        st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "format": st.sampled_from(["ganeval-stats", "other", None, 1]),
+                    "format_version": _JSON_VALUES,
+                    "extractor": _JSON_VALUES,
+                    "mode": _JSON_VALUES,
+                },
+            ).map(json.dumps),
+            st.sampled_from(
+                [
+                    '{"format_version": NaN}',
+                    '{"format_version": Infinity}',
+                    "[1, 2]",
+                    '"text"',
+                    "7",
+                    "{",
+                    "",
+                    "null",
+                    '{"format": "ganeval-stats", "format_version": 1e400}',
+                ]
+            ),
+            st.just(np.arange(3)),
+        )
+    )
     if meta is not None:
         fields["meta"] = np.array(meta)
     return fields
@@ -407,6 +503,7 @@ def test_report_fuzz_counts(record_testsuite_property: Callable[[str, object], N
 
 # --- the crashes found, pinned with exact inputs ----------------------------------------------------------
 
+
 def _headers(data: bytes) -> tuple[bytearray, list[int], list[int]]:
     """The bytes, the offsets of every local file header and of every central directory header."""
     buffer = bytearray(data)
@@ -429,17 +526,19 @@ def compression_method(data: bytes, method: int) -> bytes:
     """A zip/npz whose members all claim compression ``method`` (99: none that zipfile knows)."""
     buffer, local, central = _headers(data)
     for at in local:
-        buffer[at + 8:at + 10] = method.to_bytes(2, "little")
+        buffer[at + 8 : at + 10] = method.to_bytes(2, "little")
     for at in central:
-        buffer[at + 10:at + 12] = method.to_bytes(2, "little")
+        buffer[at + 10 : at + 12] = method.to_bytes(2, "little")
     return bytes(buffer)
 
 
 def broken_deflate(data: bytes) -> bytes:
     """A deflated zip/npz whose first member's stream starts with a stored block of inconsistent lengths."""
     buffer, (first, *_), _ = _headers(data)
-    name_length, extra_length = int.from_bytes(buffer[first + 26:first + 28], "little"), \
-        int.from_bytes(buffer[first + 28:first + 30], "little")
+    name_length, extra_length = (
+        int.from_bytes(buffer[first + 26 : first + 28], "little"),
+        int.from_bytes(buffer[first + 28 : first + 30], "little"),
+    )
     buffer[first + 30 + name_length + extra_length] = 0x00
     return bytes(buffer)
 
@@ -449,16 +548,20 @@ def tiff_tag_type(data: bytes, tag: int, kind: int) -> bytes:
     buffer = bytearray(data)
     assert buffer[:4] == b"II*\x00"
     ifd = int.from_bytes(buffer[4:8], "little")
-    for i in range(int.from_bytes(buffer[ifd:ifd + 2], "little")):
+    for i in range(int.from_bytes(buffer[ifd : ifd + 2], "little")):
         entry = ifd + 2 + 12 * i
-        if int.from_bytes(buffer[entry:entry + 2], "little") == tag:
-            buffer[entry + 2:entry + 4] = kind.to_bytes(2, "little")
+        if int.from_bytes(buffer[entry : entry + 2], "little") == tag:
+            buffer[entry + 2 : entry + 4] = kind.to_bytes(2, "little")
             return bytes(buffer)
     raise AssertionError(f"no tag {tag}")
 
 
-_UNCLOSED_HEADER = (b"\x93NUMPY\x01\x00v\x00" + b"{'descr': '|u1', 'fortran_order': False, 'shape': (2, 4, 5, 3"
-                    .ljust(117, b" ") + b"\n" + bytes(120))
+_UNCLOSED_HEADER = (
+    b"\x93NUMPY\x01\x00v\x00"
+    + b"{'descr': '|u1', 'fortran_order': False, 'shape': (2, 4, 5, 3".ljust(117, b" ")
+    + b"\n"
+    + bytes(120)
+)
 
 
 def _npz_member(name: str, payload: bytes, **arrays: np.ndarray) -> bytes:
@@ -476,13 +579,23 @@ FINDING_CASES: dict[str, tuple[str, Callable[[], bytes], str]] = {
     "npz-holding-npy": ("images.npz", lambda: _npy(_PIXELS), "source"),
     "npz-member-unreadable/encrypted-flag": ("images.npz", lambda: encrypted_flag(_npz(images=_PIXELS)), "source"),
     "npz-member-unreadable/method-99": ("images.npz", lambda: compression_method(_npz(images=_PIXELS), 99), "source"),
-    "npz-member-unreadable/broken-deflate": ("images.npz", lambda: broken_deflate(_npz(compressed=True, images=_PIXELS)),
-                                             "source"),
+    "npz-member-unreadable/broken-deflate": (
+        "images.npz",
+        lambda: broken_deflate(_npz(compressed=True, images=_PIXELS)),
+        "source",
+    ),
     "npy-bad-header": ("images.npy", lambda: _UNCLOSED_HEADER, "source"),
     "stats-member-unreadable/encrypted-flag": ("ref.npz", lambda: encrypted_flag(_npz(mu=_MU, sigma=_SIGMA)), "stats"),
-    "stats-member-unreadable/method-99": ("ref.npz", lambda: compression_method(_npz(mu=_MU, sigma=_SIGMA), 99), "stats"),
-    "stats-member-unreadable/broken-deflate": ("ref.npz", lambda: broken_deflate(_npz(compressed=True, mu=_MU,
-                                                                                     sigma=_SIGMA)), "stats"),
+    "stats-member-unreadable/method-99": (
+        "ref.npz",
+        lambda: compression_method(_npz(mu=_MU, sigma=_SIGMA), 99),
+        "stats",
+    ),
+    "stats-member-unreadable/broken-deflate": (
+        "ref.npz",
+        lambda: broken_deflate(_npz(compressed=True, mu=_MU, sigma=_SIGMA)),
+        "stats",
+    ),
     "stats-bad-header": ("ref.npz", lambda: _npz_member("mu.npy", _UNCLOSED_HEADER, sigma=_SIGMA), "stats"),
     "stats-n-infinite": ("ref.npz", lambda: _npz(mu=_MU, sigma=_SIGMA, n=np.float64(np.inf)), "stats"),
     "stats-empty": ("ref.npz", lambda: _npz(mu=np.zeros(0), sigma=np.zeros((0, 0))), "stats"),

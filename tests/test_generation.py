@@ -19,8 +19,12 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from ganeval.train.trainer import TrainConfig, Trainer
 
     out = tmp_path_factory.mktemp("gen") / "run"
-    Trainer(TrainConfig(out=str(out), data="shapes", size=32, width=8, batch_size=8, sample_every=0, steps=1,
-                        checkpoint_every=1), log=lambda line: None).run()
+    Trainer(
+        TrainConfig(
+            out=str(out), data="shapes", size=32, width=8, batch_size=8, sample_every=0, steps=1, checkpoint_every=1
+        ),
+        log=lambda line: None,
+    ).run()
     return out
 
 
@@ -28,8 +32,10 @@ def test_sample_draws_the_images_the_evaluator_scores(tiny_run: Path, image_dirs
     from ganeval.train.trainer import load_generator
 
     folder = tmp_path / "pngs"
-    result = CliRunner().invoke(cli, ["sample", str(tiny_run), "-n", "6", "-o", str(folder), "--seed", "7",
-                                      "--batch-size", "4", "--device", "cpu"])
+    result = CliRunner().invoke(
+        cli,
+        ["sample", str(tiny_run), "-n", "6", "-o", str(folder), "--seed", "7", "--batch-size", "4", "--device", "cpu"],
+    )
     assert result.exit_code == 0, result.output
     sampled = [np.asarray(Image.open(path).convert("RGB")) for path in sorted(folder.glob("*.png"))]
     real, _ = image_dirs

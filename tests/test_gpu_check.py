@@ -28,8 +28,15 @@ def gpu_check(*args: str, out: Path | None = None) -> subprocess.CompletedProces
     env = {key: value for key, value in os.environ.items() if key != "OUT"}
     if out is not None:
         env["OUT"] = str(out)
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.mark.subprocess
@@ -44,7 +51,7 @@ def test_dry_run_skips_every_step_prints_the_summary_and_writes_out(tmp_path: Pa
     assert "tests/test_cuda.py" in run.stdout and "CUDA tests collected" in run.stdout
     assert "$ python benchmarks/bench_speed.py --device cuda --precisions fp32,tf32,bf16,fp16" in run.stdout
     assert "$ python benchmarks/bench_train.py --device cuda" in run.stdout
-    summary = lines[lines.index("=== summary"):]
+    summary = lines[lines.index("=== summary") :]
     assert all(any(step in line and "skipped (dry run)" in line for line in summary) for step in STEPS)
     assert summary[-1] == "gpu_check: dry run, nothing measured"
     assert (tmp_path / "out" / "gpu_check.txt").read_text(encoding="utf-8") == run.stdout
@@ -83,7 +90,9 @@ def test_a_module_importing_a_missing_package_is_found_out(tmp_path: Path) -> No
     """gpu_check leaves such a CUDA test module out (with a note) instead of failing on its collection error,
     e.g. one that imports a peer, which the GPU machine lacks."""
     module = tmp_path / "test_example.py"
-    module.write_text("import os\nimport surely_not_installed_xyz.sub\nfrom conftest import smooth_images\n"
-                      "from ganeval import fid\ntry:\n    import also_not_installed_xyz\nexcept ImportError:\n"
-                      "    pass\n\n\ndef test_nothing():\n    import not_at_module_level_xyz\n")
+    module.write_text(
+        "import os\nimport surely_not_installed_xyz.sub\nfrom conftest import smooth_images\n"
+        "from ganeval import fid\ntry:\n    import also_not_installed_xyz\nexcept ImportError:\n"
+        "    pass\n\n\ndef test_nothing():\n    import not_at_module_level_xyz\n"
+    )
     assert load_gpu_check().missing_imports(module) == ["surely_not_installed_xyz"]

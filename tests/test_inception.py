@@ -95,12 +95,18 @@ def test_precision_keys_the_cache_apart_and_mixed_statistics_are_refused() -> No
 
     fp32, bf16 = Extractor(device="cpu"), Extractor(device="cpu", precision="bf16")
     assert "precision" not in fp32.identity("pool3")  # entries made before precisions existed keep their key
-    assert entry_key("c" * 64, "inception:pool3", fp32, {}) == entry_key("c" * 64, "inception:pool3", Extractor(
-        device="cpu", precision="fp32"), {})
+    assert entry_key("c" * 64, "inception:pool3", fp32, {}) == entry_key(
+        "c" * 64, "inception:pool3", Extractor(device="cpu", precision="fp32"), {}
+    )
     assert entry_key("c" * 64, "inception:pool3", fp32, {}) != entry_key("c" * 64, "inception:pool3", bf16, {})
     assert entry_key("c" * 64, "inception:pool3", fp32, {}) != entry_key("c" * 64, "inception:spatial", fp32, {})
-    made = {"extractor": "inception-v3-tf-2015-12-05", "weights_sha256": "ab" * 32, "has_classifier": False,
-            "weights_standard": True, "mode": "tf"}
+    made = {
+        "extractor": "inception-v3-tf-2015-12-05",
+        "weights_sha256": "ab" * 32,
+        "has_classifier": False,
+        "weights_standard": True,
+        "mode": "tf",
+    }
     assert check_compatible(made, {**made, "precision": "fp32"}, "a", "b") == []
     with pytest.raises(IncompatibleStatsError, match="precision fp32 vs bf16"):
         check_compatible(made, {**made, "precision": "bf16"}, "a", "b")

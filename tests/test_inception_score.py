@@ -56,7 +56,7 @@ def test_hand_computed_two_images() -> None:
     KL = 3/4 ln(3/2) + 1/4 ln(1/2) = 3/4 ln 3 − ln 2 for both, so IS = 3^(3/4) / 2."""
     logits = np.array([[math.log(3.0), 0.0], [0.0, math.log(3.0)]])
     result = inception_score(logits, splits=1)
-    assert result.mean == pytest.approx(3 ** 0.75 / 2, rel=1e-14)
+    assert result.mean == pytest.approx(3**0.75 / 2, rel=1e-14)
     assert result.std == 0.0
 
 
@@ -65,7 +65,7 @@ def test_hand_computed_two_splits() -> None:
     mean (1 + a)/2, population std |a − 1|/2."""
     logits = np.array([[0.3, -1.0], [0.3, -1.0], [math.log(3.0), 0.0], [0.0, math.log(3.0)]])
     result = inception_score(logits, splits=2, shuffle=False)
-    a = 3 ** 0.75 / 2
+    a = 3**0.75 / 2
     np.testing.assert_allclose(result.values, [1.0, a], rtol=1e-14)
     assert result.mean == pytest.approx((1 + a) / 2, rel=1e-14)
     assert result.std == pytest.approx(abs(a - 1) / 2, rel=1e-12)
@@ -98,17 +98,22 @@ def test_seed_reproducible_and_matters() -> None:
     c = inception_score(logits, splits=3, seed=12)
     np.testing.assert_array_equal(a.values, b.values)
     assert not np.allclose(a.values, c.values)
-    np.testing.assert_array_equal(inception_score(logits, splits=3, shuffle=False, seed=11).values,
-                                  inception_score(logits, splits=3, shuffle=False, seed=12).values)
+    np.testing.assert_array_equal(
+        inception_score(logits, splits=3, shuffle=False, seed=11).values,
+        inception_score(logits, splits=3, shuffle=False, seed=12).values,
+    )
 
 
-@pytest.mark.parametrize("logits, kwargs, message", [
-    (np.zeros(5), {}, "2-D"),
-    (np.zeros((5, 3)), {"splits": 0}, "splits"),
-    (np.zeros((5, 3)), {"splits": 6}, "at least as many images as splits"),
-    (np.full((5, 3), np.nan), {"splits": 1}, "NaN or infinite"),
-    (np.full((5, 3), -np.inf), {"splits": 1}, "NaN or infinite"),
-])
+@pytest.mark.parametrize(
+    "logits, kwargs, message",
+    [
+        (np.zeros(5), {}, "2-D"),
+        (np.zeros((5, 3)), {"splits": 0}, "splits"),
+        (np.zeros((5, 3)), {"splits": 6}, "at least as many images as splits"),
+        (np.full((5, 3), np.nan), {"splits": 1}, "NaN or infinite"),
+        (np.full((5, 3), -np.inf), {"splits": 1}, "NaN or infinite"),
+    ],
+)
 def test_invalid_input_raises(logits: np.ndarray, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         inception_score(logits, **kwargs)

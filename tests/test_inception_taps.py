@@ -16,9 +16,24 @@ from ganeval.inception import PART_DIMS, SPATIAL_CHANNELS, FIDInceptionV3, build
 from ganeval.preprocess import preprocess_tf
 
 POOLS = {"pool_64": "64", "pool_192": "192", "pool_768": "768"}  # ours → torch-fidelity's feature name
-TOP_LEVEL = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3", "Mixed_5b",
-             "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a",
-             "Mixed_7b", "Mixed_7c")
+TOP_LEVEL = (
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+    "Mixed_5b",
+    "Mixed_5c",
+    "Mixed_5d",
+    "Mixed_6a",
+    "Mixed_6b",
+    "Mixed_6c",
+    "Mixed_6d",
+    "Mixed_6e",
+    "Mixed_7a",
+    "Mixed_7b",
+    "Mixed_7c",
+)
 
 
 def assert_relative_close(got: torch.Tensor, expected: torch.Tensor, rel: float = 1e-5) -> None:
@@ -86,8 +101,14 @@ def test_forward_stops_after_the_deepest_part(net, x) -> None:
     branch: list[torch.Tensor] = []
     handles = [getattr(net, name).register_forward_hook(lambda *_, name=name: calls.append(name)) for name in TOP_LEVEL]
     handles.append(net.Mixed_6d.branch1x1.register_forward_hook(lambda _m, _i, out: branch.append(out.clone())))
-    last_block = {(): None, ("pool_64",): "Conv2d_2b_3x3", ("pool_192",): "Conv2d_4a_3x3", ("spatial",): "Mixed_6d",
-                  ("pool_64", "pool_768"): "Mixed_6e", ("pool3",): "Mixed_7c"}
+    last_block = {
+        (): None,
+        ("pool_64",): "Conv2d_2b_3x3",
+        ("pool_192",): "Conv2d_4a_3x3",
+        ("spatial",): "Mixed_6d",
+        ("pool_64", "pool_768"): "Mixed_6e",
+        ("pool3",): "Mixed_7c",
+    }
     one = x[:1]
     try:
         with torch.inference_mode():
@@ -95,7 +116,7 @@ def test_forward_stops_after_the_deepest_part(net, x) -> None:
                 calls.clear()
                 parts = net.taps(one, wanted)
                 assert sorted(parts) == sorted(wanted)
-                assert calls == list(TOP_LEVEL[:TOP_LEVEL.index(last) + 1] if last else []), wanted
+                assert calls == list(TOP_LEVEL[: TOP_LEVEL.index(last) + 1] if last else []), wanted
                 if wanted == ("spatial",):
                     expected = branch[-1][:, :SPATIAL_CHANNELS].permute(0, 2, 3, 1).reshape(1, -1)
                     assert branch[-1].shape == (1, 192, 17, 17) and torch.equal(parts["spatial"], expected)
@@ -129,8 +150,9 @@ def test_spatial_and_pools_match_torch_fidelity(full_weights_file, net, images, 
     require_peer("torch_fidelity")
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    reference = FeatureExtractorInceptionV3("inception-v3-compat", list(POOLS.values()),
-                                            feature_extractor_weights_path=str(full_weights_file))
+    reference = FeatureExtractorInceptionV3(
+        "inception-v3-compat", list(POOLS.values()), feature_extractor_weights_path=str(full_weights_file)
+    )
     captured: list[torch.Tensor] = []
     handle = reference.Mixed_6d.branch1x1.register_forward_hook(lambda _m, _i, out: captured.append(out.clone()))
     try:

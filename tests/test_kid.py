@@ -9,16 +9,21 @@ import pytest
 import torch
 from torch_fidelity.metric_kid import kid_features_to_metric
 
-from ganeval.metrics.kid import (DEFAULT_SEED, KID_SUBSET_SIZE, KID_SUBSETS, kernel_inception_distance,
-                                 mmd2_unbiased, polynomial_kernel)
+from ganeval.metrics.kid import (
+    DEFAULT_SEED,
+    KID_SUBSET_SIZE,
+    KID_SUBSETS,
+    kernel_inception_distance,
+    mmd2_unbiased,
+    polynomial_kernel,
+)
 
 
 def slow_kernel(a: np.ndarray, b: np.ndarray, degree: int, gamma: float, coef0: float) -> float:
     return (gamma * sum(float(u) * float(v) for u, v in zip(a, b)) + coef0) ** degree
 
 
-def slow_mmd2(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None,
-              coef0: float = 1.0) -> float:
+def slow_mmd2(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None, coef0: float = 1.0) -> float:
     """Bińkowski et al. eq. (unbiased): 1/(m(m−1)) Σ_{i≠j} k(xᵢ,xⱼ) + 1/(m(m−1)) Σ_{i≠j} k(yᵢ,yⱼ)
     − 2/m² Σ_{i,j} k(xᵢ,yⱼ), with explicit loops over pairs."""
     m = len(x)
@@ -60,8 +65,9 @@ def test_mmd2_matches_double_loop() -> None:
     x, y = rng.standard_normal((9, 5)), rng.standard_normal((9, 5)) + 0.4
     ours = mmd2_unbiased(polynomial_kernel(x, x), polynomial_kernel(x, y), polynomial_kernel(y, y))
     assert ours == pytest.approx(slow_mmd2(x, y), rel=1e-10)
-    assert mmd2_unbiased(polynomial_kernel(x, x, 2, 0.3, 2.0), polynomial_kernel(x, y, 2, 0.3, 2.0),
-                         polynomial_kernel(y, y, 2, 0.3, 2.0)) == pytest.approx(slow_mmd2(x, y, 2, 0.3, 2.0), rel=1e-10)
+    assert mmd2_unbiased(
+        polynomial_kernel(x, x, 2, 0.3, 2.0), polynomial_kernel(x, y, 2, 0.3, 2.0), polynomial_kernel(y, y, 2, 0.3, 2.0)
+    ) == pytest.approx(slow_mmd2(x, y, 2, 0.3, 2.0), rel=1e-10)
 
 
 def test_kid_matches_slow_reference_with_the_documented_draws() -> None:
@@ -133,24 +139,34 @@ def test_float32_input_is_computed_in_float64() -> None:
     np.testing.assert_array_equal(ours.values, wide.values)
 
 
-@pytest.mark.parametrize("real, fake, kwargs, message", [
-    (np.zeros(5), np.zeros((5, 3)), {}, "2-D"),
-    (np.zeros((5, 3)), np.zeros((5, 4)), {}, "dimensions differ"),
-    (np.zeros((1, 3)), np.zeros((5, 3)), {}, "at least 2 rows"),
-    (np.zeros((5, 3)), np.full((5, 3), np.nan), {}, "NaN or infinite"),
-    (np.zeros((5, 3)), np.full((5, 3), np.inf), {}, "NaN or infinite"),
-    (np.zeros((5, 3)), np.zeros((5, 3)), {"subsets": 0}, "subsets"),
-    (np.zeros((5, 3)), np.zeros((5, 3)), {"subset_size": 1}, "subset_size"),
-])
+@pytest.mark.parametrize(
+    "real, fake, kwargs, message",
+    [
+        (np.zeros(5), np.zeros((5, 3)), {}, "2-D"),
+        (np.zeros((5, 3)), np.zeros((5, 4)), {}, "dimensions differ"),
+        (np.zeros((1, 3)), np.zeros((5, 3)), {}, "at least 2 rows"),
+        (np.zeros((5, 3)), np.full((5, 3), np.nan), {}, "NaN or infinite"),
+        (np.zeros((5, 3)), np.full((5, 3), np.inf), {}, "NaN or infinite"),
+        (np.zeros((5, 3)), np.zeros((5, 3)), {"subsets": 0}, "subsets"),
+        (np.zeros((5, 3)), np.zeros((5, 3)), {"subset_size": 1}, "subset_size"),
+    ],
+)
 def test_invalid_input_raises(real: np.ndarray, fake: np.ndarray, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         kernel_inception_distance(real, fake, **kwargs)
 
 
 def tf_kid(real: np.ndarray, fake: np.ndarray, dtype: torch.dtype, **kwargs: object) -> dict:
-    return kid_features_to_metric(torch.from_numpy(real).to(dtype), torch.from_numpy(fake).to(dtype),
-                                  kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None,
-                                  kid_kernel_poly_coef0=1, verbose=False, **kwargs)
+    return kid_features_to_metric(
+        torch.from_numpy(real).to(dtype),
+        torch.from_numpy(fake).to(dtype),
+        kid_kernel="poly",
+        kid_kernel_poly_degree=3,
+        kid_kernel_poly_gamma=None,
+        kid_kernel_poly_coef0=1,
+        verbose=False,
+        **kwargs,
+    )
 
 
 @pytest.mark.peers

@@ -22,8 +22,9 @@ def brute(queries: np.ndarray, points: np.ndarray, k: int, exclude_self: bool = 
     return np.take_along_axis(squared, order, axis=1), order
 
 
-def search(queries: np.ndarray, points: np.ndarray | None, k: int, block: int, exclude_self: bool = False,
-           step=None) -> tuple[np.ndarray, np.ndarray]:
+def search(
+    queries: np.ndarray, points: np.ndarray | None, k: int, block: int, exclude_self: bool = False, step=None
+) -> tuple[np.ndarray, np.ndarray]:
     """``knn.k_nearest_squared``; ``points`` None: queries against themselves (the symmetric sweep)."""
     arrays = [queries] if points is None else [queries, points]
     geometry = knn.Geometry(queries.shape[1], block, torch.device("cpu"), arrays)
@@ -49,9 +50,9 @@ def near_duplicate_clusters() -> np.ndarray:
 @pytest.mark.parametrize("block", [40, 16, 7])
 def test_near_duplicate_clusters_match_brute_force(block: int) -> None:
     x = near_duplicate_clusters()
-    expanded = (x ** 2).sum(1)[:, None] + (x ** 2).sum(1)[None, :] - 2 * x @ x.T
+    expanded = (x**2).sum(1)[:, None] + (x**2).sum(1)[None, :] - 2 * x @ x.T
     np.fill_diagonal(expanded, np.inf)
-    assert (np.argsort(expanded, axis=1)[:, :3] != brute(x, x, 3, True)[1]).any()     # the premise
+    assert (np.argsort(expanded, axis=1)[:, :3] != brute(x, x, 3, True)[1]).any()  # the premise
     assert_same(search(x, None, 3, block, exclude_self=True), brute(x, x, 3, True))
     assert_same(search(x[:25], x, 3, block), brute(x[:25], x, 3))
 

@@ -36,8 +36,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory, trunk_info) -> Path:
     """runs/alpha (DCGAN) and runs/group/beta (WGAN-GP), tiny, with checkpoints at steps 2 and 4."""
     root = tmp_path_factory.mktemp("runs") / "runs"
     for name, model in (("alpha", "dcgan"), ("group/beta", "wgan-gp")):
-        config = TrainConfig(out=str(root / name), model=model, data="shapes", size=32, width=4, z_dim=8,
-                             batch_size=4, steps=4, checkpoint_every=2, sample_every=0)
+        config = TrainConfig(
+            out=str(root / name),
+            model=model,
+            data="shapes",
+            size=32,
+            width=4,
+            z_dim=8,
+            batch_size=4,
+            steps=4,
+            checkpoint_every=2,
+            sample_every=0,
+        )
         Trainer(config, log=lambda line: None).run()
     return root
 
@@ -78,7 +88,12 @@ def test_one_row_per_checkpoint_with_every_column_ranked_and_equal_to_the_evalua
     table = pd.read_csv(out, dtype={"checkpoint_sha256": str, "setup": str})
     assert tuple(table.columns) == COLUMNS
     assert len(table) == 4
-    assert sorted(zip(table["run"], table["step"])) == [("alpha", 2), ("alpha", 4), ("group/beta", 2), ("group/beta", 4)]
+    assert sorted(zip(table["run"], table["step"])) == [
+        ("alpha", 2),
+        ("alpha", 4),
+        ("group/beta", 2),
+        ("group/beta", 4),
+    ]
     assert list(table["rank"]) == [1, 2, 3, 4] and list(table["fid"]) == sorted(table["fid"])
     assert set(table["rank_by"]) == {"fid"} and table["setup"].nunique() == 1
     assert (table["samples"] == SAMPLES).all() and (table["seed"] == ganeval.defaults.SEED).all()
@@ -108,15 +123,18 @@ def trunk_sha256() -> str:
 
 
 @pytest.mark.slow
-def test_a_rerun_scores_nothing_new_and_a_new_checkpoint_only(my_runs, image_dirs, tmp_path, count_generator_calls) -> None:
+def test_a_rerun_scores_nothing_new_and_a_new_checkpoint_only(
+    my_runs, image_dirs, tmp_path, count_generator_calls
+) -> None:
     real, _ = image_dirs
     out = tmp_path / "lb.csv"
     assert invoke("leaderboard", my_runs, "--reference", real, "--out", out, *OPTIONS).exit_code == 0
     assert sum(count_generator_calls) == 4 * SAMPLES
     before = out.read_bytes()
     count_generator_calls.clear()
-    again = invoke("leaderboard", my_runs, "--reference", real, "--out", out, "--kid-subset-size", "4",
-                   "--batch-size", "4")  # the short command: metrics, samples and seed come from the CSV
+    again = invoke(
+        "leaderboard", my_runs, "--reference", real, "--out", out, "--kid-subset-size", "4", "--batch-size", "4"
+    )  # the short command: metrics, samples and seed come from the CSV
     assert again.exit_code == 0, again.output
     assert count_generator_calls == [] and out.read_bytes() == before
     assert "4 of 4 checkpoint(s) already scored" in again.output
@@ -131,8 +149,9 @@ def test_a_rerun_scores_nothing_new_and_a_new_checkpoint_only(my_runs, image_dir
 
 
 @pytest.mark.slow
-def test_an_interrupted_run_leaves_a_valid_csv_that_the_rerun_completes(runs, image_dirs, tmp_path,
-                                                                        monkeypatch) -> None:
+def test_an_interrupted_run_leaves_a_valid_csv_that_the_rerun_completes(
+    runs, image_dirs, tmp_path, monkeypatch
+) -> None:
     real, _ = image_dirs
     out = tmp_path / "lb.csv"
     original = ganeval.Evaluator.score
@@ -159,8 +178,9 @@ def test_an_interrupted_run_leaves_a_valid_csv_that_the_rerun_completes(runs, im
 
 
 @pytest.mark.slow
-def test_another_setup_gets_its_own_rows_and_ranks_and_rescore_replaces(runs, image_dirs, tmp_path,
-                                                                       count_generator_calls) -> None:
+def test_another_setup_gets_its_own_rows_and_ranks_and_rescore_replaces(
+    runs, image_dirs, tmp_path, count_generator_calls
+) -> None:
     real, fake = image_dirs
     out = tmp_path / "lb.csv"
     assert invoke("leaderboard", runs, "--reference", real, "--out", out, *OPTIONS).exit_code == 0
@@ -181,7 +201,7 @@ def test_another_setup_gets_its_own_rows_and_ranks_and_rescore_replaces(runs, im
     assert len(after) == 8 and after["setup"].nunique() == 2
 
 
-FACTORY = '''
+FACTORY = """
 import torch
 
 class Tiny(torch.nn.Module):
@@ -196,7 +216,7 @@ class Tiny(torch.nn.Module):
 
 def build_generator(config):
     return Tiny(int(config.get("z_dim", 8)))
-'''
+"""
 
 
 class Evil:
@@ -242,7 +262,9 @@ def test_foreign_checkpoints_through_generator_and_a_malicious_pickle_is_refused
     evil = tmp_path / "evil"
     evil.mkdir()
     torch.save({"weight": Evil(marker)}, evil / "g_1.pt")
-    refused = invoke("leaderboard", "--generator", spec, evil, "--reference", real, "--out", tmp_path / "x.csv", *OPTIONS)
+    refused = invoke(
+        "leaderboard", "--generator", spec, evil, "--reference", real, "--out", tmp_path / "x.csv", *OPTIONS
+    )
     assert refused.exit_code == 2, refused.output
     assert "g_1.pt" in refused.output and "refused" in refused.output and "Traceback" not in refused.output
     assert not marker.exists() and not (tmp_path / "x.csv").exists()
@@ -252,7 +274,9 @@ def test_foreign_checkpoints_through_generator_and_a_malicious_pickle_is_refused
 def test_plot_and_report_are_made_and_show_every_checkpoint(runs, image_dirs, tmp_path) -> None:
     real, _ = image_dirs
     out, plot, report = tmp_path / "lb.csv", tmp_path / "curves.png", tmp_path / "report.html"
-    result = invoke("leaderboard", runs, "--reference", real, "--out", out, "--plot", plot, "--report", report, *OPTIONS)
+    result = invoke(
+        "leaderboard", runs, "--reference", real, "--out", out, "--plot", plot, "--report", report, *OPTIONS
+    )
     assert result.exit_code == 0, result.output
     with Image.open(plot) as image:
         assert image.size == (2 * 480, 360)  # fid and kid panels
@@ -265,21 +289,34 @@ def test_plot_and_report_are_made_and_show_every_checkpoint(runs, image_dirs, tm
         assert found, row.checkpoint
         with Image.open(io.BytesIO(base64.b64decode(found.group(1)))) as grid:
             assert grid.size == (4 * 34 + 2, 4 * 34 + 2)  # 16 samples of 32 px, 2-px gaps
-    assert "src=\"http" not in page and page.count("data:image/png;base64,") == 4 + 1  # grids and curves
+    assert 'src="http' not in page and page.count("data:image/png;base64,") == 4 + 1  # grids and curves
 
 
 def test_bad_inputs_are_one_line_errors(runs, image_dirs, tmp_path) -> None:
     real, _ = image_dirs
     checkpoint = checkpoint_folders(runs)[0]
     cases = [
-        (["leaderboard", checkpoint / "generator.safetensors", "--reference", real, "--out", tmp_path / "a.csv"],
-         "--generator"),
+        (
+            ["leaderboard", checkpoint / "generator.safetensors", "--reference", real, "--out", tmp_path / "a.csv"],
+            "--generator",
+        ),
         (["leaderboard", tmp_path, "--reference", real, "--out", tmp_path / "b.csv"], "no ganeval checkpoints"),
         (["leaderboard", runs, "--reference", real, "--out", tmp_path / "c.csv", "--sort-by", "speed"], "--sort-by"),
         (["leaderboard", runs, "--reference", real, "--out", tmp_path / "d.csv", "--state-key", "g"], "--state-key"),
         (["leaderboard", runs, "--reference", real, "--out", real / "0000.png"], "not a ganeval leaderboard"),
-        (["leaderboard", runs, "--generator", "nosuchmodule_xyz:build", "--reference", real,
-          "--out", tmp_path / "e.csv"], "cannot import nosuchmodule_xyz"),
+        (
+            [
+                "leaderboard",
+                runs,
+                "--generator",
+                "nosuchmodule_xyz:build",
+                "--reference",
+                real,
+                "--out",
+                tmp_path / "e.csv",
+            ],
+            "cannot import nosuchmodule_xyz",
+        ),
     ]
     for args, expected in cases:
         result = invoke(*args, *OPTIONS[:2])
@@ -299,9 +336,18 @@ def test_discovery_finds_runs_at_any_depth_and_ignores_temporary_folders(runs, t
 
 
 def test_ranking_follows_each_metrics_direction_ties_and_missing_values() -> None:
-    rows = [{"checkpoint_sha256": f"{i}", "setup": "s", "run": "r", "step": i, "scored_at": "t",
-             "fid": fid, "precision": precision} for i, (fid, precision) in enumerate([(3.0, 0.5), (1.0, 0.9),
-                                                                                     (1.0, 0.7), (None, 0.1)])]
+    rows = [
+        {
+            "checkpoint_sha256": f"{i}",
+            "setup": "s",
+            "run": "r",
+            "step": i,
+            "scored_at": "t",
+            "fid": fid,
+            "precision": precision,
+        }
+        for i, (fid, precision) in enumerate([(3.0, 0.5), (1.0, 0.9), (1.0, 0.7), (None, 0.1)])
+    ]
     table = None
     for row in rows:
         table = upsert(table if table is not None else read_table("/nonexistent.csv"), row)
@@ -317,8 +363,24 @@ def test_ranking_follows_each_metrics_direction_ties_and_missing_values() -> Non
 @pytest.mark.slow
 def test_demo_trains_scores_and_reports(tmp_path, trunk_info) -> None:
     out = tmp_path / "demo"
-    result = invoke("demo", "--out", out, "--data", "shapes", "--steps", 4, "--checkpoints", 2, "--samples", 6,
-                    "--reference-images", 6, "--width", 4, "-q")
+    result = invoke(
+        "demo",
+        "--out",
+        out,
+        "--data",
+        "shapes",
+        "--steps",
+        4,
+        "--checkpoints",
+        2,
+        "--samples",
+        6,
+        "--reference-images",
+        6,
+        "--width",
+        4,
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     table = read_table(out / "leaderboard.csv")
     assert sorted(zip(table["run"], table["step"])) == [("dcgan", 2), ("dcgan", 4), ("wgan-gp", 1), ("wgan-gp", 2)]
@@ -326,8 +388,24 @@ def test_demo_trains_scores_and_reports(tmp_path, trunk_info) -> None:
     assert (out / "curves.png").stat().st_size > 1000 and (out / "report.html").stat().st_size > 1000
     stats = load_statistics(out / "reference_stats.npz")
     assert stats.n == 6 and stats.meta["weights_sha256"] == trunk_sha256()
-    again = invoke("demo", "--out", out, "--data", "shapes", "--steps", 4, "--checkpoints", 2, "--samples", 6,
-                   "--reference-images", 6, "--width", 4, "-q")
+    again = invoke(
+        "demo",
+        "--out",
+        out,
+        "--data",
+        "shapes",
+        "--steps",
+        4,
+        "--checkpoints",
+        2,
+        "--samples",
+        6,
+        "--reference-images",
+        6,
+        "--width",
+        4,
+        "-q",
+    )
     assert again.exit_code == 0 and "4 of 4 checkpoint(s) already scored" in again.output
 
 
@@ -366,8 +444,25 @@ def test_diagnostic_columns_and_closest_pairs_in_the_report(runs, image_dirs, tm
 
     real, _ = image_dirs
     out, report = tmp_path / "lb.csv", tmp_path / "report.html"
-    result = invoke("leaderboard", runs, "--reference", real, "--out", out, "--metrics", "fid,authpct,modes",
-                    "--samples", SAMPLES, "--batch-size", "4", "--sort-by", "copy_rate", "--report", report, "-q")
+    result = invoke(
+        "leaderboard",
+        runs,
+        "--reference",
+        real,
+        "--out",
+        out,
+        "--metrics",
+        "fid,authpct,modes",
+        "--samples",
+        SAMPLES,
+        "--batch-size",
+        "4",
+        "--sort-by",
+        "copy_rate",
+        "--report",
+        report,
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     table = read_table(out)
     assert len(table) == 4 and set(table["rank_by"]) == {"copy_rate"}
@@ -376,8 +471,9 @@ def test_diagnostic_columns_and_closest_pairs_in_the_report(runs, image_dirs, tm
     assert table["classes_covered"].isna().all()  # the reference has no class subfolders
     best = table.iloc[0]
     generator = load_generator(best["checkpoint"])[0]
-    evaluator = ganeval.Evaluator(real, metrics=("fid", "authpct", "modes"), num_samples=SAMPLES, batch_size=4,
-                                  progress=False)
+    evaluator = ganeval.Evaluator(
+        real, metrics=("fid", "authpct", "modes"), num_samples=SAMPLES, batch_size=4, progress=False
+    )
     expected = evaluator.score(generator)
     for key in ("authpct", "copy_rate", "nn_distance_median", "duplicate_rate"):
         assert best[key] == pytest.approx(expected[key], rel=1e-6), key

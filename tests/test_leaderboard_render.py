@@ -29,19 +29,40 @@ def _table() -> pd.DataFrame:
         for step in (1000, 2000, 3000):
             sha = f"{run_index}{step:04d}".ljust(64, "a")
             fid = 60.0 - step / 100 - 7 * run_index
-            rows.append({
-                "rank": NAN, "run": run, "step": step, "checkpoint": f"runs/{run}/ckpt_{step}.pt",
-                "checkpoint_sha256": sha,
-                "fid": fid, "fid_ci95_low": fid - 1.5, "fid_ci95_high": fid + 1.5,
-                "kid": 0.05 - step / 1e5 + 0.001 * run_index, "kid_std": 0.0011,
-                "is": 2.0 + step / 2000 if run_index == 0 else NAN, "is_std": 0.1 if run_index == 0 else NAN,
-                "precision": 0.5 + step / 10000 + 0.05 * run_index, "recall": 0.3 + step / 20000,
-                "density": NAN, "coverage": NAN, "swd": NAN,
-                "samples": 5000, "seed": 2020, "metrics": "fid,kid,is,pr", "rank_by": "fid",
-                "reference": "real/", "reference_sha256": "b" * 64, "extractor": "inception",
-                "weights_sha256": "c" * 64, "mode": "tf", "setup": "0123456789ab", "ganeval_version": "0.1",
-                "wall_s": 12.345, "scored_at": "2024-01-01T00:00:00+00:00",
-            })
+            rows.append(
+                {
+                    "rank": NAN,
+                    "run": run,
+                    "step": step,
+                    "checkpoint": f"runs/{run}/ckpt_{step}.pt",
+                    "checkpoint_sha256": sha,
+                    "fid": fid,
+                    "fid_ci95_low": fid - 1.5,
+                    "fid_ci95_high": fid + 1.5,
+                    "kid": 0.05 - step / 1e5 + 0.001 * run_index,
+                    "kid_std": 0.0011,
+                    "is": 2.0 + step / 2000 if run_index == 0 else NAN,
+                    "is_std": 0.1 if run_index == 0 else NAN,
+                    "precision": 0.5 + step / 10000 + 0.05 * run_index,
+                    "recall": 0.3 + step / 20000,
+                    "density": NAN,
+                    "coverage": NAN,
+                    "swd": NAN,
+                    "samples": 5000,
+                    "seed": 2020,
+                    "metrics": "fid,kid,is,pr",
+                    "rank_by": "fid",
+                    "reference": "real/",
+                    "reference_sha256": "b" * 64,
+                    "extractor": "inception",
+                    "weights_sha256": "c" * 64,
+                    "mode": "tf",
+                    "setup": "0123456789ab",
+                    "ganeval_version": "0.1",
+                    "wall_s": 12.345,
+                    "scored_at": "2024-01-01T00:00:00+00:00",
+                }
+            )
     rows[2]["fid"] = NAN  # baseline at step 3000 was not scored for fid
     table = pd.DataFrame(rows).sort_values("fid", na_position="last").reset_index(drop=True)
     table["rank"] = [float(i + 1) if not math.isnan(f) else NAN for i, f in enumerate(table["fid"])]
@@ -167,8 +188,8 @@ def test_report_rows_in_given_order_and_formatting(tmp_path: Path) -> None:
     row = re.search(rf'<tr id="ckpt-{best["checkpoint_sha256"][:16]}">(.*?)</tr>', text, re.S).group(1)
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
     assert cells[0] == "1" and cells[2] == str(best["step"])
-    assert f'{best["fid"]:.4f} [{best["fid_ci95_low"]:.4f}, {best["fid_ci95_high"]:.4f}]' in cells
-    assert f'{best["kid"]:.6f} ± 0.001100' in cells
+    assert f"{best['fid']:.4f} [{best['fid_ci95_low']:.4f}, {best['fid_ci95_high']:.4f}]" in cells
+    assert f"{best['kid']:.6f} ± 0.001100" in cells
     assert best["checkpoint_sha256"][:12] in cells
     assert best["checkpoint_sha256"] not in cells
 

@@ -61,8 +61,14 @@ def test_datasets_do_not_import_the_sources_or_the_training_code() -> None:
 
 def test_no_cycle_between_sources_datasets_and_training_data() -> None:
     graph = _graph()
-    for module in ("ganeval.sources", "ganeval.datasets", "ganeval.train.data", "ganeval.decode",
-                   "ganeval.imagesource", "ganeval.images"):
+    for module in (
+        "ganeval.sources",
+        "ganeval.datasets",
+        "ganeval.train.data",
+        "ganeval.decode",
+        "ganeval.imagesource",
+        "ganeval.images",
+    ):
         assert module not in _reachable(graph, module), f"{module} imports itself through a cycle"
 
 

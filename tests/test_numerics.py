@@ -49,8 +49,9 @@ def test_fid_of_exactly_rank_deficient_covariances_matches_50_digits(rank1: int,
     b = rng.integers(-3, 4, (dim, rank2)).astype(np.float64)
     sigma1, sigma2 = a @ a.T, b @ b.T
     mu1, mu2 = rng.integers(-2, 3, dim).astype(np.float64), rng.integers(-2, 3, dim).astype(np.float64)
-    exact = float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2)
-                  - 2 * _exact_trace_sqrt(sigma1, sigma2))
+    exact = float(
+        ((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2) - 2 * _exact_trace_sqrt(sigma1, sigma2)
+    )
     ours = frechet_distance(mu1, sigma1, mu2, sigma2)
     assert math.isfinite(ours)
     assert ours == pytest.approx(exact, rel=1e-13, abs=1e-12 * np.trace(sigma1 + sigma2))
@@ -73,12 +74,15 @@ def test_fid_of_sample_covariances_with_fewer_images_than_dimensions(n1: int, n2
     assert ours == pytest.approx(_sqrtm_fid(mu1, sigma1, mu2, sigma2), rel=1e-6)
 
 
-@pytest.mark.parametrize("a, b", [
-    ([1.0, 1e-12, 1e-6, 2.0, 5.0], [0.0, 3.0, 1e-3, 0.0, 4.0]),    # Σ₁ positive definite (Cholesky), Σ₂ singular
-    ([0.0, 0.0, 1.0, 4.0, 9.0], [1.0, 2.0, 0.0, 0.0, 16.0]),        # both singular (eigendecomposition)
-    ([1e-300, 1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 1e-300]),
-    ([1.0, 1e-6, 2.0, 5.0, 0.0], [0.0, 1e-9, 0.0, 4.0, 1.0]),       # a product (1e-15) below the round-off floor
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ([1.0, 1e-12, 1e-6, 2.0, 5.0], [0.0, 3.0, 1e-3, 0.0, 4.0]),  # Σ₁ positive definite (Cholesky), Σ₂ singular
+        ([0.0, 0.0, 1.0, 4.0, 9.0], [1.0, 2.0, 0.0, 0.0, 16.0]),  # both singular (eigendecomposition)
+        ([1e-300, 1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 1e-300]),
+        ([1.0, 1e-6, 2.0, 5.0, 0.0], [0.0, 1e-9, 0.0, 4.0, 1.0]),  # a product (1e-15) below the round-off floor
+    ],
+)
 def test_fid_of_commuting_near_singular_covariances_closed_form(a: list[float], b: list[float]) -> None:
     """Σ₁ = Q·diag(a)·Qᵀ, Σ₂ = Q·diag(b)·Qᵀ (Q a random rotation): Tr((Σ₁Σ₂)^½) = Σ √(aᵢbᵢ), to 1e-10
     relative, except that eigenvalue products under the documented floor D·ε·max (which round-off in
@@ -93,10 +97,11 @@ def test_fid_of_commuting_near_singular_covariances_closed_form(a: list[float], 
     assert trace_sqrt_product(sigma1, sigma2) == pytest.approx(closed, rel=0, abs=tolerance)
     expected = sum(a) + sum(b) - 2 * closed
     assert frechet_distance(np.zeros(5), sigma1, np.zeros(5), sigma2) == pytest.approx(
-        expected, rel=0, abs=2 * tolerance + 1e-12 * (sum(a) + sum(b)))
+        expected, rel=0, abs=2 * tolerance + 1e-12 * (sum(a) + sum(b))
+    )
 
 
-@pytest.mark.parametrize("scale", [2.0 ** -700, 1e-300, 1e-160, 1e160, 1e300, 2.0 ** 700])
+@pytest.mark.parametrize("scale", [2.0**-700, 1e-300, 1e-160, 1e160, 1e300, 2.0**700])
 def test_fid_of_statistics_of_extreme_magnitude(scale: float) -> None:
     """FID(√s·μ, s·Σ) = s·FID(μ, Σ): exact up to round-off at magnitudes whose products under- or overflow
     float64 (before: 25% off at 1e-200, LinAlgError at 1e200). A precomputed factor gives the same."""
@@ -109,7 +114,8 @@ def test_fid_of_statistics_of_extreme_magnitude(scale: float) -> None:
     assert scaled / scale == pytest.approx(reference, rel=1e-12)
     factor = psd_factor(sigma1 * scale)
     assert trace_sqrt_product(None, sigma2 * scale, factor1=factor) / scale == pytest.approx(
-        trace_sqrt_product(sigma1, sigma2), rel=1e-12)
+        trace_sqrt_product(sigma1, sigma2), rel=1e-12
+    )
 
 
 def test_fid_beyond_float64_and_without_dimensions_raise() -> None:
@@ -136,7 +142,7 @@ def _kid_loops(real: np.ndarray, fake: np.ndarray, subsets: int, size: int, seed
         xx = math.fsum(k(x[i], x[j]) for i in range(size) for j in range(size) if i != j)
         yy = math.fsum(k(y[i], y[j]) for i in range(size) for j in range(size) if i != j)
         xy = math.fsum(k(x[i], y[j]) for i in range(size) for j in range(size))
-        values.append((xx + yy) / (size * (size - 1)) - 2 * xy / size ** 2)
+        values.append((xx + yy) / (size * (size - 1)) - 2 * xy / size**2)
     return values
 
 
@@ -167,12 +173,14 @@ def test_kid_of_extreme_features_is_finite_or_refused() -> None:
     """Tiny features: kernel values 1 up to round-off, KID about 0, finite. Features whose cubed kernel
     overflows float64: ValueError, not NaN."""
     rng = np.random.default_rng(2)
-    tiny = kernel_inception_distance(rng.standard_normal((6, 4)) * 1e-200, rng.standard_normal((6, 4)) * 1e-200,
-                                     subsets=3, subset_size=3)
+    tiny = kernel_inception_distance(
+        rng.standard_normal((6, 4)) * 1e-200, rng.standard_normal((6, 4)) * 1e-200, subsets=3, subset_size=3
+    )
     assert np.isfinite(tiny.values).all() and abs(tiny.mean) < 1e-12
     with pytest.raises(ValueError, match="float64 range"):
-        kernel_inception_distance(rng.standard_normal((6, 4)) * 1e120, rng.standard_normal((6, 4)), subsets=2,
-                                  subset_size=3)
+        kernel_inception_distance(
+            rng.standard_normal((6, 4)) * 1e120, rng.standard_normal((6, 4)), subsets=2, subset_size=3
+        )
 
 
 # --- Inception Score --------------------------------------------------------------------------------------
@@ -183,7 +191,9 @@ def _is_reference(logits: np.ndarray, splits: int, seed: int) -> list[float]:
     order = np.random.RandomState(seed).permutation(len(logits))
     values = []
     for i in range(splits):
-        rows = [[float(v) for v in logits[j]] for j in order[i * len(logits) // splits:(i + 1) * len(logits) // splits]]
+        rows = [
+            [float(v) for v in logits[j]] for j in order[i * len(logits) // splits : (i + 1) * len(logits) // splits]
+        ]
         log_p = []
         for row in rows:
             top = max(row)
@@ -204,8 +214,9 @@ def _is_reference(logits: np.ndarray, splits: int, seed: int) -> list[float]:
     return values
 
 
-@pytest.mark.parametrize("magnitude, dtype", [(1e4, np.float32), (3e38, np.float32), (1e300, np.float64),
-                                              (1e308, np.float64)])
+@pytest.mark.parametrize(
+    "magnitude, dtype", [(1e4, np.float32), (3e38, np.float32), (1e300, np.float64), (1e308, np.float64)]
+)
 def test_inception_score_of_logits_that_overflow_a_softmax(magnitude: float, dtype: type) -> None:
     """Logits of ±1e4 overflow exp in float32 (and ±3e38 in float64, ±1e308 overflow even their
     differences): the score is finite and equals the exact log-sum-exp computation to 1e-12."""
@@ -231,8 +242,12 @@ def _prdc_brute(real: np.ndarray, fake: np.ndarray, k_pr: int = 3, k_dc: int = 5
     rr, ff, rf = squared(real, real), squared(fake, fake), squared(real, fake)
     real_pr, real_dc = np.sort(rr, 1)[:, k_pr], np.sort(rr, 1)[:, k_dc]
     fake_pr = np.sort(ff, 1)[:, k_pr]
-    return (float((rf <= real_pr[:, None]).any(0).mean()), float((rf <= fake_pr[None, :]).any(1).mean()),
-            float((rf <= real_dc[:, None]).sum() / (k_dc * len(fake))), float((rf.min(1) <= real_dc).mean()))
+    return (
+        float((rf <= real_pr[:, None]).any(0).mean()),
+        float((rf <= fake_pr[None, :]).any(1).mean()),
+        float((rf <= real_dc[:, None]).sum() / (k_dc * len(fake))),
+        float((rf.min(1) <= real_dc).mean()),
+    )
 
 
 def _prdc(real: np.ndarray, fake: np.ndarray) -> tuple[float, ...]:
@@ -260,8 +275,17 @@ def _duplicates(case: str) -> tuple[np.ndarray, np.ndarray]:
     raise AssertionError(case)
 
 
-@pytest.mark.parametrize("case", ["one point, both sets", "one point each, apart", "real one point, fakes spread",
-                                  "groups of 4 and 6", "fakes copy reals", "float32, large, pairs"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "one point, both sets",
+        "one point each, apart",
+        "real one point, fakes spread",
+        "groups of 4 and 6",
+        "fakes copy reals",
+        "float32, large, pairs",
+    ],
+)
 def test_prdc_with_duplicate_points_matches_brute_force(case: str) -> None:
     """Duplicates are neighbours at distance exactly 0 (radius 0 when a point has >= k copies): every value
     equals the brute-force definition, is finite, and lies in its documented range."""
@@ -276,7 +300,7 @@ def test_prdc_with_duplicate_points_matches_brute_force(case: str) -> None:
         assert ours == (0.0, 0.0, 0.0, 0.0)
 
 
-@pytest.mark.parametrize("scale", [2.0 ** -600, 1e-200, 1e-160, 1e160, 1e200, 2.0 ** 600])
+@pytest.mark.parametrize("scale", [2.0**-600, 1e-200, 1e-160, 1e160, 1e200, 2.0**600])
 def test_prdc_of_features_of_extreme_magnitude(scale: float) -> None:
     """Scaling both sets leaves every comparison of distances unchanged, so the metrics too (before: every
     pair a duplicate at 1e-200, overflow at 1e160); radii scale with the features."""

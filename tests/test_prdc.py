@@ -50,13 +50,16 @@ def gaussian_sets(n_real: int, n_fake: int, dim: int, seed: int, dtype=np.float3
     return real.astype(dtype), fake.astype(dtype)
 
 
-@pytest.mark.parametrize(("n", "dim", "block_size", "dtype"), [
-    (40, 3, None, np.float64),
-    (97, 17, 7, np.float32),
-    (130, 64, 32, np.float32),
-    (64, 5, 64, np.float64),
-    (75, 200, 16, np.float32),
-])
+@pytest.mark.parametrize(
+    ("n", "dim", "block_size", "dtype"),
+    [
+        (40, 3, None, np.float64),
+        (97, 17, 7, np.float32),
+        (130, 64, 32, np.float32),
+        (64, 5, 64, np.float64),
+        (75, 200, 16, np.float32),
+    ],
+)
 def test_matches_brute_force(n: int, dim: int, block_size: int | None, dtype: type) -> None:
     real, fake = gaussian_sets(n, n, dim, seed=n + dim, dtype=dtype)
     result = precision_recall_density_coverage(real, fake, block_size=block_size)
@@ -162,8 +165,7 @@ def test_memorising_generator_ties_match_brute_force() -> None:
     copies = real[np.random.default_rng(0).permutation(120)[:60]]
     fake = np.concatenate([copies, gaussian_sets(60, 60, 96, seed=9)[1]])
     for block_size in (None, 50, 17):
-        assert as_dict(precision_recall_density_coverage(real, fake, block_size=block_size)) == \
-            brute_prdc(real, fake)
+        assert as_dict(precision_recall_density_coverage(real, fake, block_size=block_size)) == brute_prdc(real, fake)
 
 
 def test_ties_need_the_tolerance(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,21 +226,24 @@ def test_memory_stays_blocked() -> None:
     assert (resident_kib("VmHWM:") - start) / 1024 < 30
 
 
-@pytest.mark.parametrize(("real", "fake", "kwargs", "message"), [
-    (np.zeros(10), np.zeros((10, 2)), {}, "2-D"),
-    (np.zeros((10, 2, 2)), np.zeros((10, 2)), {}, "2-D"),
-    (np.zeros((10, 2)), np.zeros((10, 3)), {}, "different feature dimensions"),
-    (np.zeros((10, 0)), np.zeros((10, 0)), {}, "no feature columns"),
-    (np.full((10, 2), np.nan), np.zeros((10, 2)), {}, "real contains NaN"),
-    (np.zeros((10, 2)), np.full((10, 2), np.inf), {}, "fake contains NaN or infinite"),
-    (np.zeros((5, 2)), np.zeros((10, 2)), {}, "too few points"),
-    (np.zeros((10, 2)), np.zeros((10, 2)), {"k_pr": 10}, "too few points"),
-    (np.zeros((10, 2)), np.zeros((10, 2)), {"k_dc": 0}, "k_dc must be a positive integer"),
-    (np.zeros((10, 2)), np.zeros((10, 2)), {"k_pr": 2.5}, "k_pr must be a positive integer"),
-    (np.zeros((10, 2)), np.zeros((10, 2)), {"block_size": 0}, "block_size"),
-    (np.zeros((10, 2), dtype=bool), np.zeros((10, 2)), {}, "real numbers"),
-    (np.full((10, 2), "a"), np.zeros((10, 2)), {}, "real numbers"),
-])
+@pytest.mark.parametrize(
+    ("real", "fake", "kwargs", "message"),
+    [
+        (np.zeros(10), np.zeros((10, 2)), {}, "2-D"),
+        (np.zeros((10, 2, 2)), np.zeros((10, 2)), {}, "2-D"),
+        (np.zeros((10, 2)), np.zeros((10, 3)), {}, "different feature dimensions"),
+        (np.zeros((10, 0)), np.zeros((10, 0)), {}, "no feature columns"),
+        (np.full((10, 2), np.nan), np.zeros((10, 2)), {}, "real contains NaN"),
+        (np.zeros((10, 2)), np.full((10, 2), np.inf), {}, "fake contains NaN or infinite"),
+        (np.zeros((5, 2)), np.zeros((10, 2)), {}, "too few points"),
+        (np.zeros((10, 2)), np.zeros((10, 2)), {"k_pr": 10}, "too few points"),
+        (np.zeros((10, 2)), np.zeros((10, 2)), {"k_dc": 0}, "k_dc must be a positive integer"),
+        (np.zeros((10, 2)), np.zeros((10, 2)), {"k_pr": 2.5}, "k_pr must be a positive integer"),
+        (np.zeros((10, 2)), np.zeros((10, 2)), {"block_size": 0}, "block_size"),
+        (np.zeros((10, 2), dtype=bool), np.zeros((10, 2)), {}, "real numbers"),
+        (np.full((10, 2), "a"), np.zeros((10, 2)), {}, "real numbers"),
+    ],
+)
 def test_invalid_inputs(real: np.ndarray, fake: np.ndarray, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         precision_recall_density_coverage(real, fake, **kwargs)
@@ -258,8 +263,9 @@ def test_invalid_radii_requests() -> None:
 @pytest.mark.cuda
 def test_cuda_matches_cpu() -> None:
     real, fake = gaussian_sets(500, 500, 64, seed=12)
-    assert precision_recall_density_coverage(real, fake, device="cuda", block_size=128) == \
-        precision_recall_density_coverage(real, fake, block_size=128)
+    assert precision_recall_density_coverage(
+        real, fake, device="cuda", block_size=128
+    ) == precision_recall_density_coverage(real, fake, block_size=128)
     collapsed = np.repeat(real[3:4], 500, axis=0)
     assert as_dict(precision_recall_density_coverage(real, collapsed, device="cuda")) == brute_prdc(real, collapsed)
 

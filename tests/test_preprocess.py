@@ -8,8 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganeval.preprocess import (MODES, get_mode, pil_bicubic_float, preprocess_pytorch_fid, preprocess_tf,
-                                tf_resize_bilinear)
+from ganeval.preprocess import (
+    MODES,
+    get_mode,
+    pil_bicubic_float,
+    preprocess_pytorch_fid,
+    preprocess_tf,
+    tf_resize_bilinear,
+)
 from ganeval.errors import GanevalError
 
 
@@ -36,8 +42,10 @@ def tf1_resize_reference(image: np.ndarray, out_h: int, out_w: int) -> np.ndarra
     return out
 
 
-@pytest.mark.parametrize("in_size,out_size", [((32, 32), (299, 299)), ((28, 20), (41, 57)),
-                                               ((64, 48), (17, 23)), ((5, 7), (5, 7)), ((1, 3), (4, 2))])
+@pytest.mark.parametrize(
+    "in_size,out_size",
+    [((32, 32), (299, 299)), ((28, 20), (41, 57)), ((64, 48), (17, 23)), ((5, 7), (5, 7)), ((1, 3), (4, 2))],
+)
 def test_tf_resize_matches_reference(in_size, out_size) -> None:
     rng = np.random.default_rng(sum(in_size) * 100 + sum(out_size))
     image = rng.integers(0, 256, size=(*in_size, 3)).astype(np.float32)

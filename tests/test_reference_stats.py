@@ -18,9 +18,19 @@ SHIPPED = Path(__file__).resolve().parent.parent / "reference_stats" / "manifest
 
 
 def _valid_entry(**changes: object) -> dict:
-    entry = {"name": "toy-train-tf-test", "dataset": "toy", "split": "train", "resolution": 32, "n_images": 10,
-             "mode": "tf", "producer": "test", "url": "https://example.invalid/toy.npz", "sha256": None,
-             "format": "npz mu/sigma", "notes": "made up"}
+    entry = {
+        "name": "toy-train-tf-test",
+        "dataset": "toy",
+        "split": "train",
+        "resolution": 32,
+        "n_images": 10,
+        "mode": "tf",
+        "producer": "test",
+        "url": "https://example.invalid/toy.npz",
+        "sha256": None,
+        "format": "npz mu/sigma",
+        "notes": "made up",
+    }
     entry.update(changes)
     return entry
 
@@ -54,8 +64,16 @@ def test_shipped_manifest_loads_with_valid_entries() -> None:
 def test_shipped_manifest_covers_the_datasets_users_ask_for() -> None:
     entries = load_manifest()
     have = {(entry["dataset"], entry["split"]) for entry in entries}
-    for wanted in [("cifar10", "train"), ("cifar10", "test"), ("celeba", "all"), ("svhn", "train"),
-                   ("imagenet", "train"), ("imagenet", "valid"), ("lsun_bedroom", "train"), ("lsun_church", "train")]:
+    for wanted in [
+        ("cifar10", "train"),
+        ("cifar10", "test"),
+        ("celeba", "all"),
+        ("svhn", "train"),
+        ("imagenet", "train"),
+        ("imagenet", "valid"),
+        ("lsun_bedroom", "train"),
+        ("lsun_church", "train"),
+    ]:
         assert wanted in have
     assert {entry["resolution"] for entry in entries if entry["dataset"] == "ffhq"} >= {1024, 256}
     assert any(entry["mode"] == "tf" and entry["producer"] == "TTUR" for entry in entries)
@@ -71,8 +89,10 @@ def test_cleanfid_entries_follow_cleanfid_naming_and_mode_mapping() -> None:
     entries = [entry for entry in load_manifest() if entry["producer"] == "clean-fid"]
     assert entries
     for entry in entries:
-        expected = (f"https://www.cs.cmu.edu/~clean-fid/stats/{entry['dataset']}_{to_cleanfid[entry['mode']]}_"
-                    f"{entry['split']}_{entry['resolution']}.npz")
+        expected = (
+            f"https://www.cs.cmu.edu/~clean-fid/stats/{entry['dataset']}_{to_cleanfid[entry['mode']]}_"
+            f"{entry['split']}_{entry['resolution']}.npz"
+        )
         assert entry["url"] == expected
 
 
@@ -125,13 +145,16 @@ def test_missing_key_names_the_file_and_entry(manifest_file) -> None:
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("changes, fragment", [
-    ({"mode": "legacy_tensorflow"}, "unknown mode"),
-    ({"sha256": "ABC"}, "sha256"),
-    ({"sha256": "AB" * 32}, "sha256"),
-    ({"resolution": "32"}, "resolution"),
-    ({"name": ""}, "name"),
-])
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        ({"mode": "legacy_tensorflow"}, "unknown mode"),
+        ({"sha256": "ABC"}, "sha256"),
+        ({"sha256": "AB" * 32}, "sha256"),
+        ({"resolution": "32"}, "resolution"),
+        ({"name": ""}, "name"),
+    ],
+)
 def test_bad_values_are_refused(manifest_file, changes: dict, fragment: str) -> None:
     path = manifest_file(json.dumps([_valid_entry(**changes)]))
     with pytest.raises(GanevalError, match=re.escape(fragment)) as info:

@@ -24,19 +24,35 @@ def test_every_key_is_declared_once_and_the_tables_follow_the_registry() -> None
     assert csv_columns()[: len(keys)] == tuple(keys)
     assert "sfid" in store.METRIC_COLUMNS and "sfid_ci95_low" in store.METRIC_COLUMNS
     assert "swd_levels" not in store.METRIC_COLUMNS and "copies" not in store.METRIC_COLUMNS
-    assert set(store.HIGHER_IS_BETTER) == {"is", "precision", "recall", "density", "coverage", "authpct",
-                                           "classes_covered"}
+    assert set(store.HIGHER_IS_BETTER) == {
+        "is",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "authpct",
+        "classes_covered",
+    }
     assert "sfid" in store.RANKABLE and "sfid" not in store.HIGHER_IS_BETTER
     keywords = registry.option_keywords()
-    assert {"dims", "kid_subsets", "kid_subset_size", "is_splits", "pr_features", "swd_size", "swd_images",
-            "classes"} == set(keywords)
+    assert {
+        "dims",
+        "kid_subsets",
+        "kid_subset_size",
+        "is_splits",
+        "pr_features",
+        "swd_size",
+        "swd_images",
+        "classes",
+    } == set(keywords)
 
 
 def test_a_new_metric_lives_in_its_own_module() -> None:
     """The registry's acceptance rule: sFID, added through it, is named in its own module only (the CLI command,
     keyword, JSON key, CSV and leaderboard columns come from its registry entry)."""
-    found = subprocess.run(["grep", "-rl", "--include=*.py", "sfid", str(PACKAGE)], capture_output=True, text=True,
-                           check=False).stdout.split()
+    found = subprocess.run(
+        ["grep", "-rl", "--include=*.py", "sfid", str(PACKAGE)], capture_output=True, text=True, check=False
+    ).stdout.split()
     assert sorted(Path(f).relative_to(PACKAGE).as_posix() for f in found) == ["metrics/sfid.py"]
 
 

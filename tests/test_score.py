@@ -23,8 +23,22 @@ from ganeval.metrics.kid import kernel_inception_distance
 from ganeval.metrics.prdc import precision_recall_density_coverage
 from ganeval.result import csv_columns
 
-JSON_KEYS = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density", "coverage", "swd",
-             "swd_levels", "n_real", "n_fake", "provenance")
+JSON_KEYS = (
+    "fid",
+    "kid",
+    "kid_std",
+    "is",
+    "is_std",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "swd",
+    "swd_levels",
+    "n_real",
+    "n_fake",
+    "provenance",
+)
 
 
 @pytest.fixture
@@ -41,8 +55,9 @@ def forward_counter(full_extractor, monkeypatch: pytest.MonkeyPatch) -> list[int
 
 
 @pytest.mark.slow
-def test_all_metrics_from_one_pass_match_the_metric_functions(image_dirs, full_extractor, fresh_home,
-                                                              decode_counter, forward_counter) -> None:
+def test_all_metrics_from_one_pass_match_the_metric_functions(
+    image_dirs, full_extractor, fresh_home, decode_counter, forward_counter
+) -> None:
     real, fake = image_dirs
     result = ganeval.score(real, fake, extractor=full_extractor, progress=False, is_splits=4)
     assert len(decode_counter) == 16, "each image decoded exactly once for all five metrics"
@@ -69,8 +84,9 @@ def test_all_metrics_from_one_pass_match_the_metric_functions(image_dirs, full_e
 
 
 @pytest.mark.slow
-def test_new_fakes_against_cached_reals_decode_only_the_fakes(image_dirs, full_extractor, fresh_home,
-                                                             decode_counter, tmp_path) -> None:
+def test_new_fakes_against_cached_reals_decode_only_the_fakes(
+    image_dirs, full_extractor, fresh_home, decode_counter, tmp_path
+) -> None:
     real, fake = image_dirs
     ganeval.score(real, fake, extractor=full_extractor, progress=False)
     other = write_images(tmp_path / "other", smooth_images(8, 32, seed=9, shift=20))
@@ -82,8 +98,9 @@ def test_new_fakes_against_cached_reals_decode_only_the_fakes(image_dirs, full_e
 
 
 @pytest.mark.slow
-def test_a_missing_part_is_computed_without_redoing_the_cached_ones(image_dirs, full_extractor, fresh_home,
-                                                                   decode_counter, forward_counter) -> None:
+def test_a_missing_part_is_computed_without_redoing_the_cached_ones(
+    image_dirs, full_extractor, fresh_home, decode_counter, forward_counter
+) -> None:
     real, fake = image_dirs
     ganeval.fid(real, fake, extractor=full_extractor, progress=False)
     assert sum(forward_counter) == 16
@@ -151,8 +168,16 @@ def test_cli_score_table_json_and_csv(image_dirs, full_weights_file, fresh_home,
     table = run("score", str(real), str(fake), *common)
     assert table.exit_code == 0, table.output
     lines = table.stdout.strip().splitlines()
-    assert [line.split(":")[0] for line in lines] == ["FID", "KID", "IS", "precision", "recall", "density",
-                                                      "coverage", "SWD×1e3"]
+    assert [line.split(":")[0] for line in lines] == [
+        "FID",
+        "KID",
+        "IS",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "SWD×1e3",
+    ]
     value_ends = {re.match(r"\S+:\s+\S+", line).end() for line in lines}
     assert len(value_ends) == 1, "values are right-aligned in one column"
     assert re.search(r"KID: +\d\.\d{6}  ± \d\.\d{6}", table.stdout)
@@ -163,8 +188,9 @@ def test_cli_score_table_json_and_csv(image_dirs, full_weights_file, fresh_home,
         assert key in doc
     assert isinstance(doc["swd_levels"], list) and doc["n_real"] == 8
     assert doc["provenance"]["weights_sha256"] and doc["provenance"]["seed"] == 2020
-    subset = json.loads(run("score", str(real), str(fake), *common, "--json", "--metrics", "fid,kid,pr",
-                            "--csv", str(csv_file)).stdout)
+    subset = json.loads(
+        run("score", str(real), str(fake), *common, "--json", "--metrics", "fid,kid,pr", "--csv", str(csv_file)).stdout
+    )
     assert {"fid", "kid", "precision"} <= set(subset) and "swd" not in subset and "is" not in subset
     with open(csv_file, newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -176,8 +202,18 @@ def test_cli_score_table_json_and_csv(image_dirs, full_weights_file, fresh_home,
 @pytest.mark.slow
 def test_cli_single_metric_commands(image_dirs, full_weights_file, fresh_home, tmp_path) -> None:
     real, fake = image_dirs
-    common = ["--weights", str(full_weights_file), "--device", "cpu", "--batch-size", "8", "-q", "--json",
-              "--is-splits", "4"]
+    common = [
+        "--weights",
+        str(full_weights_file),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "8",
+        "-q",
+        "--json",
+        "--is-splits",
+        "4",
+    ]
     assert set(json.loads(run("kid", str(real), str(fake), *common).stdout)) >= {"kid", "kid_std"}
     is_doc = json.loads(run("is", str(fake), *common).stdout)
     assert "is" in is_doc and "fid" not in is_doc and is_doc["n_real"] is None
@@ -213,8 +249,9 @@ def test_cached_parts_keep_their_own_provenance(image_dirs, extractor, full_extr
 
 
 @pytest.mark.slow
-def test_vgg16_precision_recall_shares_the_decode_pass(image_dirs, extractor, fresh_home, decode_counter,
-                                                       tmp_path) -> None:
+def test_vgg16_precision_recall_shares_the_decode_pass(
+    image_dirs, extractor, fresh_home, decode_counter, tmp_path
+) -> None:
     """--pr-features vgg16: the same decoded batches feed Inception (FID) and VGG16 (P/R); the numbers equal
     the pure function on VGG16 features computed separately."""
     import torch
@@ -227,18 +264,24 @@ def test_vgg16_precision_recall_shares_the_decode_pass(image_dirs, extractor, fr
     weights = tmp_path / "vgg-seeded.pth"
     torch.save(state, weights)
     real, fake = image_dirs
-    result = ganeval.score(real, fake, metrics=["fid", "pr"], pr_features="vgg16", vgg_weights=weights,
-                           extractor=extractor, progress=False)
+    result = ganeval.score(
+        real, fake, metrics=["fid", "pr"], pr_features="vgg16", vgg_weights=weights, extractor=extractor, progress=False
+    )
     assert len(decode_counter) == 16
     assert result.provenance["pr_features"] == "vgg16" and result.provenance["pr"]["pr_weights_standard"] is False
     assert any("non-standard VGG16 weights" in w for w in result.warnings)
     vgg = VGGExtractor(weights=weights, device="cpu")
     decode_counter.clear()
-    features = [ganeval.compute_features(side, extractor, inception=False, vgg=vgg, progress=False).vgg
-                for side in (real, fake)]
+    features = [
+        ganeval.compute_features(side, extractor, inception=False, vgg=vgg, progress=False).vgg for side in (real, fake)
+    ]
     assert decode_counter == [], "the VGG16 part came from the cache"
     for side, cached in zip((real, fake), features):
         np.testing.assert_allclose(vgg.forward([open_source(side).load(3)])[0], cached[3], rtol=1e-5, atol=1e-6)
     expected = precision_recall_density_coverage(features[0], features[1], seed=2020)
     assert (result["precision"], result["recall"], result["density"], result["coverage"]) == (
-        expected.precision, expected.recall, expected.density, expected.coverage)
+        expected.precision,
+        expected.recall,
+        expected.density,
+        expected.coverage,
+    )

@@ -60,7 +60,14 @@ def _is_true(node: ast.AST | None) -> bool:
 
 def test_the_scan_sees_the_whole_package() -> None:
     names = {p.relative_to(PACKAGE).as_posix() for p in SOURCES}
-    assert {"weights.py", "sources.py", "stats.py", "cache.py", "train/checkpoint.py", "leaderboard/discovery.py"} <= names
+    assert {
+        "weights.py",
+        "sources.py",
+        "stats.py",
+        "cache.py",
+        "train/checkpoint.py",
+        "leaderboard/discovery.py",
+    } <= names
 
 
 def test_no_pickle_module_is_imported() -> None:
@@ -71,8 +78,13 @@ def test_no_pickle_module_is_imported() -> None:
                 found += [_where(path, node) for alias in node.names if alias.name.split(".")[0] in PICKLE_MODULES]
             elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PICKLE_MODULES:
                 found.append(_where(path, node))
-            elif isinstance(node, ast.Call) and _name(node.func) in ("__import__", "importlib.import_module") \
-                    and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value in PICKLE_MODULES:
+            elif (
+                isinstance(node, ast.Call)
+                and _name(node.func) in ("__import__", "importlib.import_module")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and node.args[0].value in PICKLE_MODULES
+            ):
                 found.append(_where(path, node))
     assert found == []
 
@@ -84,8 +96,9 @@ def test_allow_pickle_is_never_true() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 for keyword in node.keywords:
-                    if keyword.arg == "allow_pickle" and not (isinstance(keyword.value, ast.Constant)
-                                                              and keyword.value.value is False):
+                    if keyword.arg == "allow_pickle" and not (
+                        isinstance(keyword.value, ast.Constant) and keyword.value.value is False
+                    ):
                         found.append(_where(path, node))
                     if keyword.arg is None and _name(node.func).endswith("load"):  # load(**options): cannot check
                         found.append(_where(path, node))
@@ -103,8 +116,11 @@ def test_every_torch_load_has_weights_only_true() -> None:
                 weights_only = next((k.value for k in node.keywords if k.arg == "weights_only"), None)
                 if not _is_true(weights_only) or any(k.arg is None for k in node.keywords):
                     found.append(_where(path, node))
-            if isinstance(node, ast.ImportFrom) and node.module == "torch" and \
-                    any(alias.name == "load" for alias in node.names):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "torch"
+                and any(alias.name == "load" for alias in node.names)
+            ):
                 found.append(_where(path, node) + " (from torch import load)")
         # torch.load passed around uncalled (``loader = torch.load``) would escape the check above
         for node in ast.walk(tree):
@@ -123,16 +139,23 @@ def test_torchscript_is_loaded_only_from_the_verified_packaged_trunk() -> None:
             loads = [n for n in ast.walk(function) if isinstance(n, ast.Call) and _name(n.func) == "torch.jit.load"]
             if loads:
                 uses.append((path.name, function.name))
-                checks = [n for n in ast.walk(function) if isinstance(n, ast.Compare)
-                          and any(_name(c) == "TRUNK_SHA256" for c in [n.left, *n.comparators])]
+                checks = [
+                    n
+                    for n in ast.walk(function)
+                    if isinstance(n, ast.Compare) and any(_name(c) == "TRUNK_SHA256" for c in [n.left, *n.comparators])
+                ]
                 assert checks and min(c.lineno for c in checks) < min(n.lineno for n in loads), function.name
     assert uses == [("weights.py", "converted_trunk")]
 
 
 def test_no_eval_exec_or_pickle_readers() -> None:
     banned = {"eval", "exec", "pd.read_pickle", "pandas.read_pickle", "np.load_pickle", "yaml.load", "yaml.unsafe_load"}
-    found = [(_where(path, node), _name(node.func)) for path, tree in _parsed() for node in ast.walk(tree)
-             if isinstance(node, ast.Call) and _name(node.func) in banned]
+    found = [
+        (_where(path, node), _name(node.func))
+        for path, tree in _parsed()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and _name(node.func) in banned
+    ]
     assert found == []
 
 
@@ -141,8 +164,15 @@ def test_network_access_only_in_the_verified_download() -> None:
     fixed https addresses with a pinned sha256, and every call of download_file passes a pinned sha256."""
     from ganeval import vgg, weights
 
-    network = {"urllib.request.urlopen", "urlopen", "requests.get", "http.client.HTTPSConnection",
-               "http.client.HTTPConnection", "socket.socket", "socket.create_connection"}
+    network = {
+        "urllib.request.urlopen",
+        "urlopen",
+        "requests.get",
+        "http.client.HTTPSConnection",
+        "http.client.HTTPConnection",
+        "socket.socket",
+        "socket.create_connection",
+    }
     uses, downloads, delegated = [], [], []
     for path, tree in _parsed():
         for function in ast.walk(tree):
@@ -150,11 +180,16 @@ def test_network_access_only_in_the_verified_download() -> None:
                 for node in ast.walk(function):
                     if isinstance(node, ast.Call) and _name(node.func) in network:
                         uses.append((path.name, function.name))
-                    if isinstance(node, ast.Call) and any(k.arg == "download" and _is_true(k.value) for k in node.keywords):
+                    if isinstance(node, ast.Call) and any(
+                        k.arg == "download" and _is_true(k.value) for k in node.keywords
+                    ):
                         delegated.append((path.name, function.name))
                     if isinstance(node, ast.Call) and _name(node.func).split(".")[-1] == "download_file":
-                        sha = node.args[2] if len(node.args) > 2 else next(
-                            (k.value for k in node.keywords if k.arg == "sha256"), None)
+                        sha = (
+                            node.args[2]
+                            if len(node.args) > 2
+                            else next((k.value for k in node.keywords if k.arg == "sha256"), None)
+                        )
                         downloads.append((path.name, _name(sha) if sha is not None else ""))
     assert set(uses) == {("weights.py", "download_file")}
     # The one download ganeval leaves to a library: torchvision's MNIST/CIFAR-10 (its own https mirrors, checked
@@ -165,15 +200,19 @@ def test_network_access_only_in_the_verified_download() -> None:
     assert downloads == [("weights.py", "spec.sha256")], downloads
     for url, sha in ((weights.FULL_URL, weights.FULL_SHA256), (vgg.VGG16_URL, vgg.VGG16_SHA256)):
         assert url.startswith("https://") and re.fullmatch(r"[0-9a-f]{64}", sha)
-    for spec, url, sha in ((weights.inception_spec(), weights.FULL_URL, weights.FULL_SHA256),
-                           (vgg.vgg16_spec(), vgg.VGG16_URL, vgg.VGG16_SHA256)):
+    for spec, url, sha in (
+        (weights.inception_spec(), weights.FULL_URL, weights.FULL_SHA256),
+        (vgg.vgg16_spec(), vgg.VGG16_URL, vgg.VGG16_SHA256),
+    ):
         assert (spec.url, spec.sha256) == (url, sha)
-    assert weights.FULL_URL == ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-                                "pt_inception-2015-12-05-6726825d.pth")
+    assert weights.FULL_URL == (
+        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+    )
     assert vgg.VGG16_URL == "https://download.pytorch.org/models/vgg16-397923af.pth"
 
 
 # --- zip-slip --------------------------------------------------------------------------------------------------
+
 
 def _png(seed: int, size: int = 24) -> bytes:
     pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
@@ -183,8 +222,14 @@ def _png(seed: int, size: int = 24) -> bytes:
 
 
 def _hostile_zip(path: Path, absolute_target: Path) -> list[str]:
-    names = ["../../evil-up.png", "../../../../../../../../tmp/evil-deep.png", str(absolute_target),
-             "..\\..\\evil-backslash.png", "ok/../../evil-mixed.png", "fine.png"]
+    names = [
+        "../../evil-up.png",
+        "../../../../../../../../tmp/evil-deep.png",
+        str(absolute_target),
+        "..\\..\\evil-backslash.png",
+        "ok/../../evil-mixed.png",
+        "fine.png",
+    ]
     with zipfile.ZipFile(path, "w") as archive:
         for i, name in enumerate(names):
             info = zipfile.ZipInfo(name)  # ZipInfo keeps the name as given (writestr would strip a leading /)
@@ -196,8 +241,9 @@ def _files(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file() or p.is_symlink()}
 
 
-def test_zip_member_names_are_never_paths_written_to(tmp_path: Path, fresh_home: Path, extractor,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_zip_member_names_are_never_paths_written_to(
+    tmp_path: Path, fresh_home: Path, extractor, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Scoring a zip whose members are named ../../evil.png, /abs/path.png, ..\\..\\x.png works (ganeval reads
     members from the archive, never extracts them) and creates nothing but the cache entry: not beside the
     zip, not in the working folder, not at the absolute path."""
@@ -220,17 +266,26 @@ def test_zip_member_names_are_never_paths_written_to(tmp_path: Path, fresh_home:
 
     created = _files(tmp_path) - before
     assert created and all(fresh_home in p.parents for p in created), sorted(map(str, created))
-    assert not absolute_target.exists() and not list(tmp_path.rglob("evil*")) and not Path("/tmp/evil-deep.png").exists()
+    assert (
+        not absolute_target.exists() and not list(tmp_path.rglob("evil*")) and not Path("/tmp/evil-deep.png").exists()
+    )
 
 
 # --- path-like strings in statistics files and leaderboard CSVs ------------------------------------------------
 
-HOSTILE = ["../../../../evil", "/tmp/ganeval-evil-abs", "..\\..\\evil", "<script>alert(1)</script>",
-           "evil\nsecond line", "$(touch evil)"]
+HOSTILE = [
+    "../../../../evil",
+    "/tmp/ganeval-evil-abs",
+    "..\\..\\evil",
+    "<script>alert(1)</script>",
+    "evil\nsecond line",
+    "$(touch evil)",
+]
 
 
-def test_statistics_meta_with_paths_is_never_written_to(tmp_path: Path, fresh_home: Path, extractor,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_statistics_meta_with_paths_is_never_written_to(
+    tmp_path: Path, fresh_home: Path, extractor, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A statistics file whose provenance is path-like (source, content key, extractor, weights...) is only
     data: FID from two such files, with --csv, writes the CSV and nothing else (outside $GANEVAL_HOME)."""
     from ganeval.result import append_csv
@@ -239,8 +294,16 @@ def test_statistics_meta_with_paths_is_never_written_to(tmp_path: Path, fresh_ho
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     rows = rng.standard_normal((40, 16))
-    meta = {"source": HOSTILE[0], "content_sha256": HOSTILE[0], "extractor": HOSTILE[1], "mode": "tf",
-            "weights_sha256": HOSTILE[2], "skipped": HOSTILE, "cached": HOSTILE[1], "ganeval_version": HOSTILE[5]}
+    meta = {
+        "source": HOSTILE[0],
+        "content_sha256": HOSTILE[0],
+        "extractor": HOSTILE[1],
+        "mode": "tf",
+        "weights_sha256": HOSTILE[2],
+        "skipped": HOSTILE,
+        "cached": HOSTILE[1],
+        "ganeval_version": HOSTILE[5],
+    }
     a = save_statistics(Statistics(rows.mean(0), np.cov(rows, rowvar=False), 40, meta), tmp_path / "a.npz")
     b = save_statistics(Statistics(rows.mean(0) + 1, np.cov(rows, rowvar=False), 40, meta), tmp_path / "b.npz")
     assert load_statistics(a).meta["source"] == HOSTILE[0]
@@ -260,17 +323,42 @@ def _hostile_table(path: Path):
 
     rows = []
     for i, text in enumerate(HOSTILE):
-        rows.append({"run": text, "step": i, "checkpoint": text, "checkpoint_sha256": text, "setup": text[:12],
-                     "fid": float(i), "reference": text, "extractor": text, "mode": text, "options": json.dumps({}),
-                     "metrics": "fid", "scored_at": f"2026-01-0{i + 1}", "warnings": text})
-    rows.append({"run": "good", "step": 1, "checkpoint": "c", "checkpoint_sha256": "ab" * 32, "setup": "0123456789ab",
-                 "fid": 1.0, "metrics": "fid", "scored_at": "2026-01-09"})
+        rows.append(
+            {
+                "run": text,
+                "step": i,
+                "checkpoint": text,
+                "checkpoint_sha256": text,
+                "setup": text[:12],
+                "fid": float(i),
+                "reference": text,
+                "extractor": text,
+                "mode": text,
+                "options": json.dumps({}),
+                "metrics": "fid",
+                "scored_at": f"2026-01-0{i + 1}",
+                "warnings": text,
+            }
+        )
+    rows.append(
+        {
+            "run": "good",
+            "step": 1,
+            "checkpoint": "c",
+            "checkpoint_sha256": "ab" * 32,
+            "setup": "0123456789ab",
+            "fid": 1.0,
+            "metrics": "fid",
+            "scored_at": "2026-01-09",
+        }
+    )
     write_table(path, _typed(pd.DataFrame(rows)))
     return rows
 
 
-def test_hostile_leaderboard_csv_is_shown_and_reported_without_writing_elsewhere(tmp_path: Path,
-                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hostile_leaderboard_csv_is_shown_and_reported_without_writing_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`leaderboard show` prints a CSV whose cells are path-like or HTML; the report escapes them; nothing is
     written but the report."""
     from click.testing import CliRunner
@@ -286,8 +374,7 @@ def test_hostile_leaderboard_csv_is_shown_and_reported_without_writing_elsewhere
     shown = CliRunner().invoke(cli, ["leaderboard", "show", str(csv_path)])
     assert shown.exit_code == 0, shown.output
     table = rank(read_table(csv_path), "fid")
-    report = write_report(table, tmp_path / "report.html", grids={}, pairs={"ab" * 32: _png(0)},
-                          provenance=HOSTILE)
+    report = write_report(table, tmp_path / "report.html", grids={}, pairs={"ab" * 32: _png(0)}, provenance=HOSTILE)
     html = report.read_text(encoding="utf-8")
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert _files(tmp_path) - before == {tmp_path / "report.html"}
@@ -309,8 +396,9 @@ def test_pairs_pngs_of_ganeval_checkpoints_stay_in_the_pairs_folder(tmp_path: Pa
     assert _files(tmp_path) == {folder / f"{sha[:16]}-{setup}.png"}
 
 
-@pytest.mark.parametrize("sha, setup", [("../../../../../../../../etc/passwd", "0123456789ab"),
-                                        ("ab" * 32, "../../../../x")])
+@pytest.mark.parametrize(
+    "sha, setup", [("../../../../../../../../etc/passwd", "0123456789ab"), ("ab" * 32, "../../../../x")]
+)
 def test_pairs_path_from_a_hostile_csv_stays_in_the_pairs_folder(tmp_path: Path, sha: str, setup: str) -> None:
     from ganeval.leaderboard.scoring import pairs_path
 

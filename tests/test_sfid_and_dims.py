@@ -59,9 +59,12 @@ def test_statistics_files_record_their_dims_and_refuse_to_mix(image_dirs, extrac
     assert stats768.mu.shape == (768,) and stats768.meta["part"] == "inception:pool_768"
     path = ganeval.save_statistics(stats768, tmp_path / "real768.npz")
     direct = ganeval.fid(real, fake, dims=768, extractor=extractor, progress=False)["fid"]
-    assert ganeval.fid(path, fake, dims=768, extractor=extractor, progress=False)["fid"] == pytest.approx(direct,
-                                                                                                           rel=1e-9)
-    with pytest.raises(BadInputError, match=r"statistics of inception:pool_768 \(768-d\) and inception:pool3 was asked"):
+    assert ganeval.fid(path, fake, dims=768, extractor=extractor, progress=False)["fid"] == pytest.approx(
+        direct, rel=1e-9
+    )
+    with pytest.raises(
+        BadInputError, match=r"statistics of inception:pool_768 \(768-d\) and inception:pool3 was asked"
+    ):
         ganeval.fid(path, fake, extractor=extractor, progress=False)
     pool3 = ganeval.save_statistics(ganeval.statistics(real, extractor=extractor, progress=False), tmp_path / "p.npz")
     with pytest.raises(BadInputError, match="inception:pool_192 was asked"):
@@ -75,10 +78,12 @@ def test_cli_dims_and_sfid(image_dirs, extractor, tmp_path) -> None:
     assert out.exit_code == 0, out.output
     doc = json.loads(out.stdout)
     assert doc["provenance"]["fid"]["dims"] == 768
-    assert doc["fid"] == pytest.approx(ganeval.fid(real, fake, dims=768, extractor=extractor, progress=False)["fid"],
-                                       rel=1e-9)
-    stats = runner.invoke(cli, ["stats", str(real), "-o", str(tmp_path / "r768.npz"), "--dims", "768", "-q",
-                                "--device", "cpu"])
+    assert doc["fid"] == pytest.approx(
+        ganeval.fid(real, fake, dims=768, extractor=extractor, progress=False)["fid"], rel=1e-9
+    )
+    stats = runner.invoke(
+        cli, ["stats", str(real), "-o", str(tmp_path / "r768.npz"), "--dims", "768", "-q", "--device", "cpu"]
+    )
     assert stats.exit_code == 0 and "part inception:pool_768" in stats.output, stats.output
     from_file = runner.invoke(cli, ["fid", str(tmp_path / "r768.npz"), str(fake), "--dims", "768", "--json", "-q"])
     assert json.loads(from_file.stdout)["fid"] == pytest.approx(doc["fid"], rel=1e-9)
@@ -117,5 +122,5 @@ def test_swd_keeps_the_same_images_in_score_and_evaluator(image_dirs, extractor)
     ev = ganeval.Evaluator(real, ("swd",), swd_images=5, batch_size=3, device="cpu", progress=False)
     images = torch.from_numpy(smooth_images(8, 32, seed=2, shift=60)).permute(0, 3, 1, 2).contiguous()
     for start in range(0, 8, 3):
-        ev.update(images[start:start + 3])
+        ev.update(images[start : start + 3])
     assert ev.compute()["swd"] == pytest.approx(direct["swd"], rel=1e-6)

@@ -66,7 +66,7 @@ def test_pixel_conversions(tmp_path: Path) -> None:
     out = decode_image(tmp_path / "gray.png", "gray.png")
     assert out.shape == (4, 4, 3) and all(np.array_equal(out[..., c], gray) for c in range(3))
 
-    deep = (np.arange(16, dtype=np.uint16).reshape(4, 4) * 4369)  # 0 … 65535
+    deep = np.arange(16, dtype=np.uint16).reshape(4, 4) * 4369  # 0 … 65535
     Image.fromarray(deep).save(tmp_path / "deep.png")
     out = decode_image(tmp_path / "deep.png", "deep.png")
     np.testing.assert_array_equal(out[..., 0], np.round(deep / 257).astype(np.uint8))
@@ -83,7 +83,9 @@ def test_pixel_conversions(tmp_path: Path) -> None:
     assert gray_array.load(0).shape == (5, 6, 3)
 
 
-@pytest.mark.parametrize("content,reason", [(b"", "not a readable image"), (b"hello, I am text", "not a readable image")])
+@pytest.mark.parametrize(
+    "content,reason", [(b"", "not a readable image"), (b"hello, I am text", "not a readable image")]
+)
 def test_non_images_are_named(tmp_path: Path, content: bytes, reason: str) -> None:
     path = tmp_path / "bad.png"
     path.write_bytes(content)

@@ -88,8 +88,9 @@ def test_pyramid_reconstructs_the_image() -> None:
     np.testing.assert_allclose(image, images, rtol=0, atol=1e-3)
 
 
-@pytest.mark.parametrize(("size", "levels"), [((16, 16), 1), ((32, 32), 2), ((64, 64), 3), ((48, 48), 2),
-                                              ((32, 64), 2), ((128, 128), 4)])
+@pytest.mark.parametrize(
+    ("size", "levels"), [((16, 16), 1), ((32, 32), 2), ((64, 64), 3), ((48, 48), 2), ((32, 64), 2), ((128, 128), 4)]
+)
 def test_level_counts(size, levels) -> None:
     assert pyramid_levels(*size) == levels
 
@@ -141,7 +142,7 @@ def test_sliced_wasserstein_rejects_unequal_counts() -> None:
 
 
 def test_normalise_descriptors_matches_float64_numpy() -> None:
-    desc = (np.random.default_rng(3).standard_normal((700, 3, 7, 7)) * [[[40.0]], [[5.0]], [[1.0]]] + 90)
+    desc = np.random.default_rng(3).standard_normal((700, 3, 7, 7)) * [[[40.0]], [[5.0]], [[1.0]]] + 90
     desc = desc.astype(np.float32)
     wide = desc.astype(np.float64)
     expected = (wide - wide.mean(axis=(0, 2, 3), keepdims=True)) / wide.std(axis=(0, 2, 3), keepdims=True)
@@ -174,8 +175,12 @@ def test_descriptors_are_neighbourhoods_of_the_pyramid() -> None:
         for row in (0, 200, 255):
             patch = level[row]
             image = band[row // 128]
-            hits = [(y, x) for y in range(3, image.shape[1] - 3) for x in range(3, image.shape[2] - 3)
-                    if np.array_equal(image[:, y - 3:y + 4, x - 3:x + 4], patch)]
+            hits = [
+                (y, x)
+                for y in range(3, image.shape[1] - 3)
+                for x in range(3, image.shape[2] - 3)
+                if np.array_equal(image[:, y - 3 : y + 4, x - 3 : x + 4], patch)
+            ]
             assert hits
 
 
@@ -258,8 +263,10 @@ def test_size_resizes_with_box_when_shrinking_and_bicubic_when_enlarging() -> No
     sampler.update([large, small], ["large.png", "small.png"], [0, 1])
     assert sampler.resolution == (32, 32) and sampler.level_resolutions == [32, 16]
     got = sampler.result()
-    by_hand = [np.asarray(Image.fromarray(large).resize((32, 32), Image.BOX)),
-               np.asarray(Image.fromarray(small).resize((32, 32), Image.BICUBIC))]
+    by_hand = [
+        np.asarray(Image.fromarray(large).resize((32, 32), Image.BOX)),
+        np.asarray(Image.fromarray(small).resize((32, 32), Image.BICUBIC)),
+    ]
     expected = sample(by_hand, seed=swd.DEFAULT_SEED)
     for a, b in zip(got, expected):
         assert np.array_equal(a, b)

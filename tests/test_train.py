@@ -35,8 +35,23 @@ def losses_of(run: Path) -> list[list[float]]:
 
 def test_train_writes_loadable_checkpoints_and_sample_reproduces(tmp_path) -> None:
     run = tmp_path / "run"
-    out = run_cli("train", "--out", str(run), "--data", "shapes", "--width", "8", "--batch-size", "8",
-                  "--steps", "4", "--checkpoint-every", "2", "--sample-every", "2")
+    out = run_cli(
+        "train",
+        "--out",
+        str(run),
+        "--data",
+        "shapes",
+        "--width",
+        "8",
+        "--batch-size",
+        "8",
+        "--steps",
+        "4",
+        "--checkpoint-every",
+        "2",
+        "--sample-every",
+        "2",
+    )
     assert out.exit_code == 0, out.output
     folders = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert folders == ["step_000002", "step_000004"]
@@ -50,8 +65,9 @@ def test_train_writes_loadable_checkpoints_and_sample_reproduces(tmp_path) -> No
     assert "resumed" in again.stderr and len(losses_of(run)) == 4
 
     first = run_cli("sample", str(run), "-n", "5", "-o", str(tmp_path / "a"), "--seed", "3")
-    second = run_cli("sample", str(run / "checkpoints" / "step_000004"), "-n", "5", "-o", str(tmp_path / "b"),
-                     "--seed", "3")
+    second = run_cli(
+        "sample", str(run / "checkpoints" / "step_000004"), "-n", "5", "-o", str(tmp_path / "b"), "--seed", "3"
+    )
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     images = [np.asarray(Image.open(tmp_path / "a" / f"{i:06d}.png")) for i in range(5)]
     assert all(np.array_equal(x, np.asarray(Image.open(tmp_path / "b" / f"{i:06d}.png"))) for i, x in enumerate(images))
@@ -70,10 +86,13 @@ def test_train_writes_loadable_checkpoints_and_sample_reproduces(tmp_path) -> No
 @pytest.mark.parametrize("model", ["dcgan", "wgan-gp"])
 @pytest.mark.slow
 def test_resume_equals_an_uninterrupted_run(model, tmp_path) -> None:
-    whole = Trainer(TrainConfig(out=str(tmp_path / "whole"), model=model, steps=6, checkpoint_every=3, **TINY),
-                    log=lambda line: None).run()
-    Trainer(TrainConfig(out=str(tmp_path / "part"), model=model, steps=3, checkpoint_every=3, **TINY),
-            log=lambda line: None).run()
+    whole = Trainer(
+        TrainConfig(out=str(tmp_path / "whole"), model=model, steps=6, checkpoint_every=3, **TINY),
+        log=lambda line: None,
+    ).run()
+    Trainer(
+        TrainConfig(out=str(tmp_path / "part"), model=model, steps=3, checkpoint_every=3, **TINY), log=lambda line: None
+    ).run()
     resumed = Trainer(TrainConfig(out=str(tmp_path / "part"), steps=6), resume=True, log=lambda line: None).run()
     assert np.allclose(losses_of(resumed), losses_of(whole), rtol=1e-6, atol=1e-6)
     a = load_file(str(whole / "checkpoints" / "step_000006" / "generator.safetensors"))
@@ -81,13 +100,25 @@ def test_resume_equals_an_uninterrupted_run(model, tmp_path) -> None:
     assert all(torch.allclose(a[k], b[k], rtol=1e-6, atol=1e-7) for k in a)
 
 
-@pytest.mark.parametrize("model,loss", [("dcgan", "minimax"), ("dcgan", "lsgan"), ("dcgan", "hinge"),
-                                        ("wgan", None), ("wgan-gp", None)])
+@pytest.mark.parametrize(
+    "model,loss", [("dcgan", "minimax"), ("dcgan", "lsgan"), ("dcgan", "hinge"), ("wgan", None), ("wgan-gp", None)]
+)
 @pytest.mark.slow
 def test_every_loss_trains(model, loss, tmp_path) -> None:
-    run = Trainer(TrainConfig(out=str(tmp_path / "run"), model=model, loss=loss, steps=2, checkpoint_every=2,
-                              spectral_norm=loss == "hinge", label_smoothing=0.1 if loss == "minimax" else 0.0,
-                              instance_noise=0.1 if loss == "lsgan" else 0.0, **TINY), log=lambda line: None)
+    run = Trainer(
+        TrainConfig(
+            out=str(tmp_path / "run"),
+            model=model,
+            loss=loss,
+            steps=2,
+            checkpoint_every=2,
+            spectral_norm=loss == "hinge",
+            label_smoothing=0.1 if loss == "minimax" else 0.0,
+            instance_noise=0.1 if loss == "lsgan" else 0.0,
+            **TINY,
+        ),
+        log=lambda line: None,
+    )
     if model == "wgan-gp":
         assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in run.discriminator.modules())
     if model == "wgan":
@@ -111,8 +142,17 @@ def test_bad_runs_are_clear_errors(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_a_short_run_lowers_fid_against_the_data(tmp_path, trunk_info) -> None:
-    config = TrainConfig(out=str(tmp_path / "run"), data="shapes", size=32, width=16, batch_size=32, steps=400,
-                         checkpoint_every=400, sample_every=0, seed=1)
+    config = TrainConfig(
+        out=str(tmp_path / "run"),
+        data="shapes",
+        size=32,
+        width=16,
+        batch_size=32,
+        steps=400,
+        checkpoint_every=400,
+        sample_every=0,
+        seed=1,
+    )
     trainer = Trainer(config, log=lambda line: None)
     reference = np.stack([trainer.data.uint8(i) for i in range(100)])
     evaluator = ganeval.Evaluator(reference, metrics=("fid",), num_samples=100, device="cpu", progress=False)
@@ -146,9 +186,19 @@ def test_stats_of_a_named_dataset_equal_the_same_images_as_files(tmp_path) -> No
 
 @pytest.mark.slow
 def test_periodic_evaluation_logs_and_early_stopping_stops(tmp_path, trunk_info) -> None:
-    trainer = Trainer(TrainConfig(out=str(tmp_path / "run"), steps=6, eval_every=2, eval_samples=8,
-                                  eval_metrics=["fid"], early_stop=2, checkpoint_every=0, **TINY),
-                      log=lambda line: None)
+    trainer = Trainer(
+        TrainConfig(
+            out=str(tmp_path / "run"),
+            steps=6,
+            eval_every=2,
+            eval_samples=8,
+            eval_metrics=["fid"],
+            early_stop=2,
+            checkpoint_every=0,
+            **TINY,
+        ),
+        log=lambda line: None,
+    )
     trainer.best_fid = 0.0  # no evaluation can improve on it: the second one stops the run
     trainer.run()
     with open(trainer.out / "evals.csv", newline="") as handle:
@@ -162,8 +212,9 @@ def test_tensorboard_gets_the_logged_numbers_when_installed(tmp_path) -> None:
     pytest.importorskip("tensorboard", reason="tensorboard is optional and not installed")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    trainer = Trainer(TrainConfig(out=str(tmp_path / "run"), steps=3, checkpoint_every=0, **TINY),
-                      log=lambda line: None)
+    trainer = Trainer(
+        TrainConfig(out=str(tmp_path / "run"), steps=3, checkpoint_every=0, **TINY), log=lambda line: None
+    )
     trainer.run()
     events = EventAccumulator(str(trainer.out / "tensorboard"))
     events.Reload()

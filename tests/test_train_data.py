@@ -56,7 +56,12 @@ def test_idx_pair_read_through_root(tmp_path: Path, tiny_idx, gz: bool) -> None:
         assert np.array_equal(data.uint8(i)[..., 0], expected[i])
     assert np.array_equal(data.labels, np.array([0, 1, 2, 3, 4, 0, 1, 2]))
     assert data.describe() == {
-        "name": "fashion-mnist", "source": str(root), "count": 8, "size": 28, "channels": 1, "seed": 0,
+        "name": "fashion-mnist",
+        "source": str(root),
+        "count": 8,
+        "size": 28,
+        "channels": 1,
+        "seed": 0,
     }
     tensor = data[3]
     assert tensor.shape == (1, 28, 28) and tensor.dtype == torch.float32
@@ -260,7 +265,7 @@ def test_batches_resume_and_epochs() -> None:
     for step, indices in enumerate(steps):
         assert torch.equal(data.batch(indices), first[step])
     for epoch in range(3):
-        seen = np.concatenate(steps[3 * epoch:3 * epoch + 3])
+        seen = np.concatenate(steps[3 * epoch : 3 * epoch + 3])
         assert len(set(seen.tolist())) == 9
         assert np.array_equal(seen, data.epoch_order(42, epoch)[:9])
     assert not np.array_equal(np.concatenate(steps[:3]), np.concatenate(steps[3:6]))

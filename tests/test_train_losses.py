@@ -257,8 +257,17 @@ def test_loss_defaults_are_the_paper_values() -> None:
     for name, values in PAPER.items():
         spec = LOSSES[name]
         assert isinstance(spec, LossSpec) and spec.name == name
-        actual = (spec.d_loss, spec.g_loss, spec.optimizer, spec.lr_g, spec.lr_d, spec.betas, spec.n_critic,
-                  spec.clip, spec.gp_weight)
+        actual = (
+            spec.d_loss,
+            spec.g_loss,
+            spec.optimizer,
+            spec.lr_g,
+            spec.lr_d,
+            spec.betas,
+            spec.n_critic,
+            spec.clip,
+            spec.gp_weight,
+        )
         assert actual == values, name
         assert isinstance(spec.reference, str) and spec.reference and "\n" not in spec.reference
         assert hasattr(torch.optim, spec.optimizer)

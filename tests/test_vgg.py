@@ -80,6 +80,7 @@ def _tensor(images: np.ndarray) -> torch.Tensor:
 
 # --- 1. architecture ----------------------------------------------------------------------------------
 
+
 def test_architecture_is_torchvisions_vgg16() -> None:
     with torch.device("meta"):
         ours = V.VGG16Features()
@@ -134,6 +135,7 @@ def test_forward_matches_torch_fidelity_fc2_relu(extractor, seeded_file, monkeyp
 
 # --- 2. preprocessing ---------------------------------------------------------------------------------
 
+
 def test_preprocess_shape_range_and_constants() -> None:
     images = torch.from_numpy(smooth_images(2, 40, seed=9)).permute(0, 3, 1, 2)
     x = V.preprocess_vgg(images)
@@ -186,6 +188,7 @@ def test_list_input_equals_tensor_input(extractor, pair) -> None:
 
 # --- 3. weights: custom, standard, bad layouts ----------------------------------------------------------
 
+
 def test_custom_weights_are_flagged(extractor, seeded_file) -> None:
     info = extractor.weights
     assert info.source == "--vgg-weights" and info.path == seeded_file
@@ -205,9 +208,13 @@ def test_standard_hash_is_flagged_standard(fresh_home, tmp_path, monkeypatch) ->
     monkeypatch.setattr(V, "VGG16_SHA256", hashlib.sha256(path.read_bytes()).hexdigest())
     info = V.locate_vgg_weights(path, download=False)
     assert info.standard is True and info.extractor == "vgg16-torchvision-imagenet" and info.warning is None
-    assert info.to_dict() == {"pr_extractor": "vgg16-torchvision-imagenet", "pr_weights_path": str(path),
-                              "pr_weights_sha256": V.VGG16_SHA256, "pr_weights_source": "--vgg-weights",
-                              "pr_weights_standard": True}
+    assert info.to_dict() == {
+        "pr_extractor": "vgg16-torchvision-imagenet",
+        "pr_weights_path": str(path),
+        "pr_weights_sha256": V.VGG16_SHA256,
+        "pr_weights_source": "--vgg-weights",
+        "pr_weights_standard": True,
+    }
 
 
 def test_published_hash_constants() -> None:
@@ -240,8 +247,14 @@ def test_wrong_layout_is_a_clear_error_naming_the_file(case, tmp_path) -> None:
         V.VGGExtractor(weights=path, device="cpu", download=False)
     message = str(caught.value)
     assert str(path) in message and "\n" not in message
-    expected = {"missing-key": "classifier.3.weight", "wrong-shape": "features.28.weight", "extra-key": "unexpected",
-                "integer": "dtype", "not-a-state-dict": "state dict", "garbage": "not a readable"}[case]
+    expected = {
+        "missing-key": "classifier.3.weight",
+        "wrong-shape": "features.28.weight",
+        "extra-key": "unexpected",
+        "integer": "dtype",
+        "not-a-state-dict": "state dict",
+        "garbage": "not a readable",
+    }[case]
     assert expected in message
 
 
@@ -252,6 +265,7 @@ def test_half_precision_state_builds_as_float32(seeded_state) -> None:
 
 
 # --- 4. resolution order ------------------------------------------------------------------------------
+
 
 def _place(folder: Path, data: bytes) -> Path:
     folder.mkdir(parents=True, exist_ok=True)

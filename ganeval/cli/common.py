@@ -48,8 +48,9 @@ def one_line_click_errors() -> Iterator[None]:
 class Group(click.Group):
     """A click group whose usage errors, in its own arguments or any subcommand's, are one-line."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
         with one_line_click_errors():
             return super().make_context(info_name, args, parent, **extra)
 
@@ -118,8 +119,13 @@ class Device(click.ParamType):
 
 def device_option() -> Decorator:
     """``--device``: cpu, cuda, cuda:1, or auto (passed on as None)."""
-    return click.option("--device", type=Device(), default="auto", show_default=True,
-                        help="cpu, cuda, cuda:1, or auto (CUDA when available).")
+    return click.option(
+        "--device",
+        type=Device(),
+        default="auto",
+        show_default=True,
+        help="cpu, cuda, cuda:1, or auto (CUDA when available).",
+    )
 
 
 def quiet_option(help: str = "No progress bar or provenance line.") -> Decorator:
@@ -128,36 +134,60 @@ def quiet_option(help: str = "No progress bar or provenance line.") -> Decorator
 
 def verbosity_options() -> Decorator:
     """``-v/--verbose`` (the full provenance as JSON on stderr) and ``-q/--quiet``."""
-    return stack(click.option("-v", "--verbose", is_flag=True, help="Print the full provenance as JSON on stderr."),
-                 quiet_option())
+    return stack(
+        click.option("-v", "--verbose", is_flag=True, help="Print the full provenance as JSON on stderr."),
+        quiet_option(),
+    )
 
 
 def extractor_options(with_mode: bool = True) -> Decorator:
     """How images become features: mode, weights, device, batch size, cache, bad images, precision."""
     options = [
-        click.option("--mode", type=click.Choice(list(MODES)), default=DEFAULT_MODE, show_default=True,
-                     help="Resize/normalisation: tf (torch-fidelity, StyleGAN; the standard), pytorch-fid, or clean "
-                          "(clean-fid). `ganeval compat` shows all three."),
-        click.option("--weights", type=click.Path(dir_okay=False), default=None,
-                     help="Inception state dict in pytorch-fid's layout (else $GANEVAL_INCEPTION_WEIGHTS, the "
-                          "standard file, the packaged trunk, a download)."),
+        click.option(
+            "--mode",
+            type=click.Choice(list(MODES)),
+            default=DEFAULT_MODE,
+            show_default=True,
+            help="Resize/normalisation: tf (torch-fidelity, StyleGAN; the standard), pytorch-fid, or clean "
+            "(clean-fid). `ganeval compat` shows all three.",
+        ),
+        click.option(
+            "--weights",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Inception state dict in pytorch-fid's layout (else $GANEVAL_INCEPTION_WEIGHTS, the "
+            "standard file, the packaged trunk, a download).",
+        ),
         device_option(),
         click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the features cache."),
         click.option("--skip-bad", is_flag=True, help="Skip unreadable images (counted in the provenance)."),
-        click.option("--precision", type=click.Choice(list(PRECISIONS)), default="fp32", show_default=True,
-                     help="Arithmetic of the Inception forward. fp32 is the standard; tf32 (CUDA), bf16 and fp16 are "
-                          "faster, move FID slightly (docs/precision.md) and are recorded in the provenance."),
+        click.option(
+            "--precision",
+            type=click.Choice(list(PRECISIONS)),
+            default="fp32",
+            show_default=True,
+            help="Arithmetic of the Inception forward. fp32 is the standard; tf32 (CUDA), bf16 and fp16 are "
+            "faster, move FID slightly (docs/precision.md) and are recorded in the provenance.",
+        ),
     ]
-    return stack(*options[0 if with_mode else 1:])
+    return stack(*options[0 if with_mode else 1 :])
 
 
 def output_options(csv: bool = True) -> Decorator:
     """``--json`` (a JSON document on stdout instead of the table) and, with ``csv``, ``--csv FILE``."""
     options = [click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of the table.")]
     if csv:
-        options.insert(0, click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
-                                       help="Append one row (header once) to this CSV, atomically."))
+        options.insert(
+            0,
+            click.option(
+                "--csv",
+                "csv_path",
+                type=click.Path(dir_okay=False),
+                default=None,
+                help="Append one row (header once) to this CSV, atomically.",
+            ),
+        )
     return stack(*options)
 
 

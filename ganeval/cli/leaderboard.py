@@ -56,32 +56,68 @@ def _inherit_setup(ctx: click.Context, out: str, options: dict[str, Any]) -> str
 
 @leaderboard.command("score")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--reference", default=None,
-              help="The real data: folder, .zip, .npz/.npy images, or a statistics .npz (FID only). Loaded once.")
+@click.option(
+    "--reference",
+    default=None,
+    help="The real data: folder, .zip, .npz/.npy images, or a statistics .npz (FID only). Loaded once.",
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The leaderboard CSV (grows on reruns).")
-@click.option("--metrics", default="fid", show_default=True,
-              help=f"Comma-separated subset of {','.join(registry.names())}.")
-@click.option("--samples", type=click.IntRange(min=2), default=10_000, show_default=True,
-              help="Images generated per checkpoint (latents from --seed).")
-@click.option("--sort-by", default=None, help="Rank by this column: fid (default when computed), kid, swd, copy_rate, "
-                                                "duplicate_rate, class_kl (lower is better), is, precision, recall, "
-                                                "density, coverage, authpct, classes_covered (higher is better).")
+@click.option(
+    "--metrics", default="fid", show_default=True, help=f"Comma-separated subset of {','.join(registry.names())}."
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=2),
+    default=10_000,
+    show_default=True,
+    help="Images generated per checkpoint (latents from --seed).",
+)
+@click.option(
+    "--sort-by",
+    default=None,
+    help="Rank by this column: fid (default when computed), kid, swd, copy_rate, "
+    "duplicate_rate, class_kl (lower is better), is, precision, recall, "
+    "density, coverage, authpct, classes_covered (higher is better).",
+)
 @click.option("--rescore", is_flag=True, help="Score checkpoints already in the CSV with this setup again.")
-@click.option("--skip-failed", is_flag=True,
-              help="Report and skip checkpoints that cannot be loaded or scored instead of stopping.")
-@click.option("--generator", "generator_spec", default=None, metavar="MODULE:FUNCTION",
-              help="Score checkpoint files not made by ganeval: a function taking `config` and/or `state_dict` that "
-                   "returns the nn.Module (MODULE may be path/to/file.py).")
-@click.option("--state-key", default=None, help="With --generator: the key of the generator's state dict inside "
-                                                  "the file (e.g. generator, or a.b for nested).")
-@click.option("--z-dim", type=click.IntRange(min=1), default=None,
-              help="With --generator: latent size when the module has no z_dim attribute.")
-@click.option("--input-range", default="-1,1", show_default=True,
-              help="With --generator: the range of the generator's output: -1,1 (tanh), 0,1 or 0,255.")
+@click.option(
+    "--skip-failed",
+    is_flag=True,
+    help="Report and skip checkpoints that cannot be loaded or scored instead of stopping.",
+)
+@click.option(
+    "--generator",
+    "generator_spec",
+    default=None,
+    metavar="MODULE:FUNCTION",
+    help="Score checkpoint files not made by ganeval: a function taking `config` and/or `state_dict` that "
+    "returns the nn.Module (MODULE may be path/to/file.py).",
+)
+@click.option(
+    "--state-key",
+    default=None,
+    help="With --generator: the key of the generator's state dict inside the file (e.g. generator, or a.b for nested).",
+)
+@click.option(
+    "--z-dim",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --generator: latent size when the module has no z_dim attribute.",
+)
+@click.option(
+    "--input-range",
+    default="-1,1",
+    show_default=True,
+    help="With --generator: the range of the generator's output: -1,1 (tanh), 0,1 or 0,255.",
+)
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="PNG of metric vs step, a line per run.")
 @click.option("--plot-metrics", default=None, help="Comma-separated metrics to plot (default: those computed).")
-@click.option("--report", type=click.Path(dir_okay=False), default=None,
-              help="One self-contained HTML page: the ranked table, curves and a sample grid per checkpoint.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="One self-contained HTML page: the ranked table, curves and a sample grid per checkpoint.",
+)
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="Rows printed at the end.")
 @click.option("--force", is_flag=True, help="Use a statistics reference made with other weights or modes anyway.")
 @extractor_options()
@@ -107,19 +143,49 @@ def leaderboard_score(paths: tuple[str, ...], reference: str | None, out: str, *
                 raise click.UsageError(f"--{name.replace('_', '-')} applies only with --generator")
         if options["input_range"].replace(" ", "") != "-1,1":
             raise click.UsageError("--input-range applies only with --generator (ganeval's generators output -1..1)")
-    keywords = {name: options[name] for name in ("device", "batch_size", "seed", "mode", "weights", "skip_bad",
-                                                 "force", "vgg_weights", "bootstrap", "precision",
-                                                 *registry.option_keywords())}
-    evaluator = Evaluator(reference, parse_metrics(options["metrics"]) or [], num_samples=options["samples"],
-                          input_range=options["input_range"], cache=not options["no_cache"],
-                          progress=False if quiet else None, **keywords)
-    plot_metrics = [m.strip() for m in options["plot_metrics"].split(",") if m.strip()] if options["plot_metrics"] \
-        else None
-    run = score_checkpoints(paths, evaluator, out, generator=options["generator_spec"], state_key=options["state_key"],
-                            z_dim=options["z_dim"], sort_by=options["sort_by"], rescore=options["rescore"],
-                            skip_bad=options["skip_failed"] or options["skip_bad"], plot=options["plot"],
-                            plot_metrics=plot_metrics, report=options["report"],
-                            log=None if quiet else lambda line: click.echo(line, err=True))
+    keywords = {
+        name: options[name]
+        for name in (
+            "device",
+            "batch_size",
+            "seed",
+            "mode",
+            "weights",
+            "skip_bad",
+            "force",
+            "vgg_weights",
+            "bootstrap",
+            "precision",
+            *registry.option_keywords(),
+        )
+    }
+    evaluator = Evaluator(
+        reference,
+        parse_metrics(options["metrics"]) or [],
+        num_samples=options["samples"],
+        input_range=options["input_range"],
+        cache=not options["no_cache"],
+        progress=False if quiet else None,
+        **keywords,
+    )
+    plot_metrics = (
+        [m.strip() for m in options["plot_metrics"].split(",") if m.strip()] if options["plot_metrics"] else None
+    )
+    run = score_checkpoints(
+        paths,
+        evaluator,
+        out,
+        generator=options["generator_spec"],
+        state_key=options["state_key"],
+        z_dim=options["z_dim"],
+        sort_by=options["sort_by"],
+        rescore=options["rescore"],
+        skip_bad=options["skip_failed"] or options["skip_bad"],
+        plot=options["plot"],
+        plot_metrics=plot_metrics,
+        report=options["report"],
+        log=None if quiet else lambda line: click.echo(line, err=True),
+    )
     click.echo(text_table(run.current, options["top"]))
     warn(run.warnings)
     if run.failed:
@@ -154,8 +220,9 @@ def leaderboard_show(csv_file: str, top: int | None, setup_id: str | None, sort_
     setups = list(dict.fromkeys(table["setup"].dropna()))
     if setup_id:
         if setup_id not in setups:
-            raise click.BadParameter(f"no setup {setup_id!r} in {csv_file} (it has: {', '.join(setups) or 'none'})",
-                                     param_hint="--setup")
+            raise click.BadParameter(
+                f"no setup {setup_id!r} in {csv_file} (it has: {', '.join(setups) or 'none'})", param_hint="--setup"
+            )
         setups = [setup_id]
     if not setups:
         click.echo(f"{csv_file}: no rows yet", err=True)
@@ -164,9 +231,11 @@ def leaderboard_show(csv_file: str, top: int | None, setup_id: str | None, sort_
     for setup in setups:
         rows = table[table["setup"] == setup]
         first = rows.iloc[0]
-        header = (f"setup {setup}: reference {first['reference']} ({first['n_reference']} images), {first['extractor']} "
-                  f"weights {str(first['weights_sha256'])[:12]}, mode {first['mode']}, {first['samples']} samples, "
-                  f"seed {first['seed']}, metrics {first['metrics']}; ranked by {first['rank_by']}")
+        header = (
+            f"setup {setup}: reference {first['reference']} ({first['n_reference']} images), {first['extractor']} "
+            f"weights {str(first['weights_sha256'])[:12]}, mode {first['mode']}, {first['samples']} samples, "
+            f"seed {first['seed']}, metrics {first['metrics']}; ranked by {first['rank_by']}"
+        )
         blocks.append(header + "\n" + text_table(rows, top))
     click.echo("\n\n".join(blocks))
 

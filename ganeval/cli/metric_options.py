@@ -30,11 +30,13 @@ def click_option(keyword: str, f: dataclasses.Field[Any]) -> Decorator:
     """The click option of one metric option (its declared keyword, help, bounds and default)."""
     meta, flag = f.metadata, "--" + keyword.replace("_", "-")
     if isinstance(f.default, bool):
-        return click.option(f"{flag}/--no-{flag[2:]}", keyword, default=f.default, show_default=True,
-                            help=meta.get("help"))
+        return click.option(
+            f"{flag}/--no-{flag[2:]}", keyword, default=f.default, show_default=True, help=meta.get("help")
+        )
     kind: click.ParamType = TypedChoice(meta["choices"]) if meta.get("choices") else click.IntRange(min=meta.get("min"))
-    return click.option(flag, keyword, type=kind, default=f.default, show_default=f.default is not None,
-                        help=meta.get("help"))
+    return click.option(
+        flag, keyword, type=kind, default=f.default, show_default=f.default is not None, help=meta.get("help")
+    )
 
 
 def _no_single_resample(ctx: click.Context, param: click.Parameter, value: int) -> int:
@@ -45,22 +47,39 @@ def _no_single_resample(ctx: click.Context, param: click.Parameter, value: int) 
 
 def bootstrap_option() -> Decorator:
     """``--bootstrap N``: 0 (none) or at least 2 resamples, checked as the option is read."""
-    return click.option("--bootstrap", type=click.IntRange(min=0), default=defaults.BOOTSTRAP, show_default=True,
-                        callback=_no_single_resample,
-                        help="Resamples for 95% intervals (0: none; else at least 2).")
+    return click.option(
+        "--bootstrap",
+        type=click.IntRange(min=0),
+        default=defaults.BOOTSTRAP,
+        show_default=True,
+        callback=_no_single_resample,
+        help="Resamples for 95% intervals (0: none; else at least 2).",
+    )
 
 
 def metric_options(names: Sequence[str] | None = None) -> Decorator:
     """The options of the metrics ``names`` (all when None) as the registry declares them, with --seed,
     --bootstrap (when one of them has intervals) and --vgg-weights (when one may use VGG16)."""
     metrics = [registry.get(name) for name in names] if names else registry.all_metrics()
-    options = [click.option("--seed", type=int, default=defaults.SEED, show_default=True,
-                            help="Seed of every random choice (KID subsets, IS shuffle, P/R subsampling, SWD, "
-                                 "bootstrap).")]
+    options = [
+        click.option(
+            "--seed",
+            type=int,
+            default=defaults.SEED,
+            show_default=True,
+            help="Seed of every random choice (KID subsets, IS shuffle, P/R subsampling, SWD, bootstrap).",
+        )
+    ]
     options += [click_option(keyword, f) for metric in metrics for keyword, f in metric.option_fields()]
     if any("vgg16" in (f.metadata.get("choices") or ()) for metric in metrics for _, f in metric.option_fields()):
-        options.append(click.option("--vgg-weights", type=click.Path(dir_okay=False), default=None,
-                                    help="VGG16 state dict (torchvision layout) for --pr-features vgg16."))
+        options.append(
+            click.option(
+                "--vgg-weights",
+                type=click.Path(dir_okay=False),
+                default=None,
+                help="VGG16 state dict (torchvision layout) for --pr-features vgg16.",
+            )
+        )
     if any(metric.statistic for metric in metrics):
         options.append(bootstrap_option())
     return stack(*options)

@@ -26,20 +26,42 @@ def _fid_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("source", required=False)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Where to write the statistics .npz.")
 @click.option("--list", "list_known", is_flag=True, help="List the published reference statistics we know of.")
-@click.option("--data", default=None,
-              help="A training dataset by name instead of SOURCE: fashion-mnist, mnist, cifar10, shapes (as `train`).")
-@click.option("--size", type=click.IntRange(min=1), default=None,
-              help="With --data: image size (default 28 for fashion-mnist/mnist, else 32).")
+@click.option(
+    "--data",
+    default=None,
+    help="A training dataset by name instead of SOURCE: fashion-mnist, mnist, cifar10, shapes (as `train`).",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --data: image size (default 28 for fashion-mnist/mnist, else 32).",
+)
 @click.option("--limit", type=click.IntRange(min=2), default=None, help="With --data: use the first N images only.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="With --data: where it lives.")
 @extractor_options()
 @verbosity_options()
 @_fid_options
 @handle_errors
-def stats(source: str | None, output: str | None, list_known: bool, data: str | None, size: int | None,
-          limit: int | None, data_root: str | None, mode: str, weights: str | None, device: str | None,
-          batch_size: int, no_cache: bool, skip_bad: bool, precision: str, quiet: bool, verbose: bool,
-          **fid_options: Any) -> None:
+def stats(
+    source: str | None,
+    output: str | None,
+    list_known: bool,
+    data: str | None,
+    size: int | None,
+    limit: int | None,
+    data_root: str | None,
+    mode: str,
+    weights: str | None,
+    device: str | None,
+    batch_size: int,
+    no_cache: bool,
+    skip_bad: bool,
+    precision: str,
+    quiet: bool,
+    verbose: bool,
+    **fid_options: Any,
+) -> None:
     """Precompute reference statistics of SOURCE (or of --data NAME) into an .npz (mu, sigma, n, provenance)."""
     if list_known:
         from ..reference_stats import format_manifest, load_manifest
@@ -58,9 +80,18 @@ def stats(source: str | None, output: str | None, list_known: bool, data: str | 
     from ..weights import nonstandard_warning
 
     reports = join_process_group(device)
-    result = statistics(images, mode=mode, weights=weights, device=device, batch_size=batch_size,
-                        cache=not no_cache, skip_bad=skip_bad, progress=False if quiet else None, precision=precision,
-                        **fid_options)
+    result = statistics(
+        images,
+        mode=mode,
+        weights=weights,
+        device=device,
+        batch_size=batch_size,
+        cache=not no_cache,
+        skip_bad=skip_bad,
+        progress=False if quiet else None,
+        precision=precision,
+        **fid_options,
+    )
     if not reports:
         return
     path = save_statistics(result, output)
@@ -71,9 +102,11 @@ def stats(source: str | None, output: str | None, list_known: bool, data: str | 
     skipped_files = result.meta.get("skipped")
     skipped = len(skipped_files) if isinstance(skipped_files, list) else 0
     part = f", part {result.meta['part']}" if result.meta.get("part") else ""
-    click.echo(f"wrote {path}: {result.n} images{f', {skipped} skipped' if skipped else ''}{part}, "
-               f"mode {result.meta.get('mode')}, precision {result.meta.get('precision', 'fp32')}, "
-               f"weights sha256 {str(result.meta.get('weights_sha256'))[:12]}")
+    click.echo(
+        f"wrote {path}: {result.n} images{f', {skipped} skipped' if skipped else ''}{part}, "
+        f"mode {result.meta.get('mode')}, precision {result.meta.get('precision', 'fp32')}, "
+        f"weights sha256 {str(result.meta.get('weights_sha256'))[:12]}"
+    )
     report_provenance(result.meta, None, verbose=verbose, quiet=quiet)
 
 

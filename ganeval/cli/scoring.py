@@ -11,31 +11,57 @@ from .. import defaults
 from ..metrics import registry
 from ..metrics.registry import Metric
 from ..preprocess import MODES
-from .common import (Decorator, extractor_options, handle_errors, join_process_group, output_options, report_provenance, stack,
-                     verbosity_options, warn)
+from .common import (
+    Decorator,
+    extractor_options,
+    handle_errors,
+    join_process_group,
+    output_options,
+    report_provenance,
+    stack,
+    verbosity_options,
+    warn,
+)
 from .metric_options import metric_options
 
 
 def _score_options(names: list[str] | None = None) -> Decorator:
     """Options of a scoring command: the extractor's, the output's, verbosity, --force and those of its
     metrics (all when None)."""
-    return stack(extractor_options(), output_options(), verbosity_options(),
-                 click.option("--force", is_flag=True,
-                              help="Compare statistics made with different weights or modes anyway."),
-                 metric_options(names), handle_errors)
+    return stack(
+        extractor_options(),
+        output_options(),
+        verbosity_options(),
+        click.option("--force", is_flag=True, help="Compare statistics made with different weights or modes anyway."),
+        metric_options(names),
+        handle_errors,
+    )
 
 
-def _score_and_print(real: str | None, fake: str, metrics: list[str] | None, *, device: str | None, no_cache: bool,
-                     quiet: bool, verbose: bool, csv_path: str | None, as_json: bool, grid: str | None = None,
-                     pairs: int = defaults.CLOSEST_PAIRS, **keywords: Any) -> None:
+def _score_and_print(
+    real: str | None,
+    fake: str,
+    metrics: list[str] | None,
+    *,
+    device: str | None,
+    no_cache: bool,
+    quiet: bool,
+    verbose: bool,
+    csv_path: str | None,
+    as_json: bool,
+    grid: str | None = None,
+    pairs: int = defaults.CLOSEST_PAIRS,
+    **keywords: Any,
+) -> None:
     from ..api import score
     from ..result import append_csv
 
     if grid and not grid.lower().endswith(".png"):
         raise click.BadParameter(f"{grid}: the grid is written as PNG; name it *.png", param_hint="--grid")
     reports = join_process_group(device)
-    result = score(real, fake, metrics, device=device, cache=not no_cache, progress=False if quiet else None,
-                   **keywords)
+    result = score(
+        real, fake, metrics, device=device, cache=not no_cache, progress=False if quiet else None, **keywords
+    )
     if not reports:
         return
     warn(result.warnings)
@@ -57,10 +83,14 @@ def _score_and_print(real: str | None, fake: str, metrics: list[str] | None, *, 
 @click.command()
 @click.argument("real")
 @click.argument("fake")
-@click.option("--metrics", default="all", show_default=True,
-              help=f"Comma-separated subset of {','.join(registry.names())} (pr = precision, recall, density, "
-                   f"coverage; authpct and collapse: the memorisation and mode-collapse diagnostics, with REAL as the "
-                   f"training set). all = {','.join(registry.standard())}.")
+@click.option(
+    "--metrics",
+    default="all",
+    show_default=True,
+    help=f"Comma-separated subset of {','.join(registry.names())} (pr = precision, recall, density, "
+    f"coverage; authpct and collapse: the memorisation and mode-collapse diagnostics, with REAL as the "
+    f"training set). all = {','.join(registry.standard())}.",
+)
 @_score_options()
 def score(real: str, fake: str, metrics: str, **options: Any) -> None:
     """Every metric between REAL and FAKE from one decode pass over each: FID, KID, IS (of FAKE),
@@ -87,10 +117,19 @@ def single_metric_command(metric: Metric) -> click.Command:
 @click.command()
 @click.argument("train")
 @click.argument("fake")
-@click.option("--grid", type=click.Path(dir_okay=False), default=None,
-              help="Write a PNG of the closest fake/training pairs (fake left, training image right, distance under).")
-@click.option("--pairs", type=click.IntRange(min=1), default=defaults.CLOSEST_PAIRS, show_default=True,
-              help="How many pairs the grid shows.")
+@click.option(
+    "--grid",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a PNG of the closest fake/training pairs (fake left, training image right, distance under).",
+)
+@click.option(
+    "--pairs",
+    type=click.IntRange(min=1),
+    default=defaults.CLOSEST_PAIRS,
+    show_default=True,
+    help="How many pairs the grid shows.",
+)
 @_score_options(["authpct"])
 def memorization(train: str, fake: str, grid: str | None, pairs: int, **options: Any) -> None:
     """How close FAKE comes to copying TRAIN, in Inception pool3 space: authpct (the percentage of fakes
@@ -110,10 +149,12 @@ def _collapse_command(name: str, deprecated: bool = False) -> click.Command:
         of FAKE (k=5 nearest-neighbour vote), classes covered, KL(real || fake) and per-class FID."""
         _score_and_print(real, fake, ["collapse"], classes=not no_classes, **options)
 
-    decorators = stack(click.argument("real"), click.argument("fake"),
-                       click.option("--no-classes", is_flag=True, help="Ignore REAL's class subfolders (no class "
-                                                                          "coverage)."),
-                       _score_options(["authpct"]))
+    decorators = stack(
+        click.argument("real"),
+        click.argument("fake"),
+        click.option("--no-classes", is_flag=True, help="Ignore REAL's class subfolders (no class coverage)."),
+        _score_options(["authpct"]),
+    )
     return click.command(name=name, deprecated=deprecated)(decorators(collapse))
 
 
@@ -125,19 +166,41 @@ def _collapse_command(name: str, deprecated: bool = False) -> click.Command:
 @extractor_options(with_mode=False)
 @verbosity_options()
 @handle_errors
-def compat(real: str, fake: str, modes: str, as_json: bool, weights: str | None, device: str | None,
-           batch_size: int, no_cache: bool, skip_bad: bool, quiet: bool, verbose: bool, precision: str) -> None:
+def compat(
+    real: str,
+    fake: str,
+    modes: str,
+    as_json: bool,
+    weights: str | None,
+    device: str | None,
+    batch_size: int,
+    no_cache: bool,
+    skip_bad: bool,
+    quiet: bool,
+    verbose: bool,
+    precision: str,
+) -> None:
     """FID between REAL and FAKE in every preprocessing mode side by side, with what makes each differ."""
     from ..compat import compare_modes
 
     asked = [m.strip() for m in modes.split(",") if m.strip()]
     unknown = [m for m in asked if m not in MODES]
     if unknown:
-        raise click.BadParameter(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}",
-                                 param_hint="--modes")
-    comparison = compare_modes(real, fake, modes=asked, weights=weights, device=device, batch_size=batch_size,
-                               cache=not no_cache, skip_bad=skip_bad, progress=False if quiet else None,
-                               precision=precision)
+        raise click.BadParameter(
+            f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}", param_hint="--modes"
+        )
+    comparison = compare_modes(
+        real,
+        fake,
+        modes=asked,
+        weights=weights,
+        device=device,
+        batch_size=batch_size,
+        cache=not no_cache,
+        skip_bad=skip_bad,
+        progress=False if quiet else None,
+        precision=precision,
+    )
     warn(comparison.warnings())
     if as_json:
         click.echo(comparison.to_json())
@@ -148,8 +211,11 @@ def compat(real: str, fake: str, modes: str, as_json: bool, weights: str | None,
 
 collapse = _collapse_command("collapse")
 modes = _collapse_command("modes", deprecated=True)
-metric_commands = [single_metric_command(metric) for metric in registry.all_metrics()
-                   if metric.command and metric.command not in ("memorization", "collapse")]
+metric_commands = [
+    single_metric_command(metric)
+    for metric in registry.all_metrics()
+    if metric.command and metric.command not in ("memorization", "collapse")
+]
 
 COMMANDS: list[click.Command] = [score, *metric_commands, memorization, collapse, modes, compat]
 DISTRIBUTED: tuple[str, ...] = tuple(str(command.name) for command in COMMANDS if command is not compat)

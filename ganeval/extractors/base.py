@@ -72,8 +72,7 @@ class Extractor(Protocol):
         """The batch's value of each part asked for (short name → rows (B, D) or the part's own type)."""
         ...
 
-    def accumulator(self, part: str, params: Params, *, keep_rows: bool, moments: bool,
-                    deferred: bool) -> Accumulator:
+    def accumulator(self, part: str, params: Params, *, keep_rows: bool, moments: bool, deferred: bool) -> Accumulator:
         """An empty accumulator for ``part``."""
         ...
 
@@ -90,8 +89,7 @@ class VectorExtractor:
     def per_image(self, parts: Mapping[str, Params]) -> Callable[[np.ndarray], Any] | None:
         return None
 
-    def accumulator(self, part: str, params: Params, *, keep_rows: bool, moments: bool,
-                    deferred: bool) -> Accumulator:
+    def accumulator(self, part: str, params: Params, *, keep_rows: bool, moments: bool, deferred: bool) -> Accumulator:
         dim = self.part_dims()[part]
         assert dim is not None
         return VectorAccumulator(dim, keep_rows=keep_rows, moments=moments, deferred=deferred)

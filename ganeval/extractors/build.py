@@ -14,8 +14,13 @@ def build_extractor(name: str, options: Options, device: Any = None) -> Extracto
     if name == "inception":
         from .inception import InceptionExtractor
 
-        return InceptionExtractor(weights=options.weights, mode=options.mode, device=device,
-                                  batch_size=options.batch_size, precision=options.precision)
+        return InceptionExtractor(
+            weights=options.weights,
+            mode=options.mode,
+            device=device,
+            batch_size=options.batch_size,
+            precision=options.precision,
+        )
     if name == "vgg16":
         from .vgg16 import VGG16Extractor
 

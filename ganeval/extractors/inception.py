@@ -29,8 +29,14 @@ from ..weights import HOW_TO_GET_FULL, WeightsInfo, load_state_dict, locate_weig
 from .base import Batch, Params, VectorExtractor
 
 DEFAULT_BATCH_SIZE = 50
-PART_DIMS: dict[str, int | None] = {"pool3": 2048, "logits": 1008, "spatial": 2023, "pool_64": 64, "pool_192": 192,
-                                    "pool_768": 768}
+PART_DIMS: dict[str, int | None] = {
+    "pool3": 2048,
+    "logits": 1008,
+    "spatial": 2023,
+    "pool_64": 64,
+    "pool_192": 192,
+    "pool_768": 768,
+}
 """The parts: pool3 (FID, KID, PR…); logits = pool3·fcᵀ without the bias (the Inception Score; needs the
 classifier); spatial = the first 7 channels of ``Mixed_6d.branch1x1`` after ReLU, 17×17×7 in NHWC order
 (sFID, TF's ``mixed_6/conv``); pool_64/192/768 = global average pools after MaxPool_1, MaxPool_2 and
@@ -49,9 +55,15 @@ class InceptionExtractor(VectorExtractor):
 
     name = "inception"
 
-    def __init__(self, weights: str | os.PathLike[str] | None = None, mode: str = DEFAULT_MODE,
-                 device: str | torch.device | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                 workers: int | None = None, precision: str = "fp32") -> None:
+    def __init__(
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        mode: str = DEFAULT_MODE,
+        device: str | torch.device | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
+        precision: str = "fp32",
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.mode = mode
@@ -86,20 +98,32 @@ class InceptionExtractor(VectorExtractor):
     def unavailable(self, part: str) -> str | None:
         """Why ``part`` cannot be produced with these weights, or None."""
         if part == "logits" and not self.weights.has_classifier:
-            return f"the Inception Score needs the Inception classifier, which the weights in use lack: {HOW_TO_GET_FULL}"
+            return (
+                f"the Inception Score needs the Inception classifier, which the weights in use lack: {HOW_TO_GET_FULL}"
+            )
         return None
 
     def identity(self, part: str) -> dict[str, object]:
         info = self.weights.to_dict()
-        return {"extractor": info.get("extractor"), "weights_sha256": info.get("weights_sha256"),
-                "has_classifier": info.get("has_classifier"), "mode": self.mode,
-                **({"precision": self.precision} if self.precision != "fp32" else {})}
+        return {
+            "extractor": info.get("extractor"),
+            "weights_sha256": info.get("weights_sha256"),
+            "has_classifier": info.get("has_classifier"),
+            "mode": self.mode,
+            **({"precision": self.precision} if self.precision != "fp32" else {}),
+        }
 
     def provenance(self) -> dict[str, object]:
         """What made the features: extractor, weights, mode, device, versions."""
-        return {**self.weights.to_dict(), "mode": self.mode, "precision": self.precision,
-                "device": describe_device(self.device), "batch_size": self.batch_size, "ganeval_version": __version__,
-                "torch_version": torch.__version__}
+        return {
+            **self.weights.to_dict(),
+            "mode": self.mode,
+            "precision": self.precision,
+            "device": describe_device(self.device),
+            "batch_size": self.batch_size,
+            "ganeval_version": __version__,
+            "torch_version": torch.__version__,
+        }
 
     def per_image(self, parts: Mapping[str, Params]) -> Callable[[np.ndarray], Any] | None:
         return self.mode_spec.prepare_image
@@ -152,7 +176,7 @@ class InceptionExtractor(VectorExtractor):
         outputs: dict[str, list[torch.Tensor]] = {part: [] for part in wanted}
         with inference_precision(self.precision, self.device):
             for start in range(0, len(x), chunk):
-                got = self.model.taps(prepare_input(x[start:start + chunk]), taps)
+                got = self.model.taps(prepare_input(x[start : start + chunk]), taps)
                 for part in wanted:
                     outputs[part].append(got[_TAPS.get(part, part)].float())
         return {part: torch.cat(values).cpu().numpy() for part, values in outputs.items()}
@@ -164,8 +188,15 @@ class InceptionExtractor(VectorExtractor):
         from ..sources import open_source
 
         wanted = [POOL3, LOGITS] if self.weights.has_classifier else [POOL3]
-        return extract_parts(open_source(source), {part: {} for part in wanted}, {self.name: self},
-                             batch_size=self.batch_size, workers=self.workers, skip_bad=skip_bad, progress=progress)
+        return extract_parts(
+            open_source(source),
+            {part: {} for part in wanted},
+            {self.name: self},
+            batch_size=self.batch_size,
+            workers=self.workers,
+            skip_bad=skip_bad,
+            progress=progress,
+        )
 
 
 Extractor = InceptionExtractor

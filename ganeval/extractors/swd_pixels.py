@@ -40,9 +40,7 @@ def pyramid_levels(height: int, width: int) -> int:
     divisible by 2**(levels − 1)."""
     side = min(height, width)
     if side < MIN_RESOLUTION:
-        raise ValueError(
-            f"SWD needs images of at least {MIN_RESOLUTION}x{MIN_RESOLUTION} pixels, got {height}x{width}"
-        )
+        raise ValueError(f"SWD needs images of at least {MIN_RESOLUTION}x{MIN_RESOLUTION} pixels, got {height}x{width}")
     levels, res = 0, side
     while res >= MIN_RESOLUTION:
         levels += 1
@@ -208,7 +206,8 @@ class DescriptorSampler:
         elif other._shape != self._shape:
             raise BadInputError(
                 f"{other._first_name}: SWD needs one resolution per set: this image is {other._shape[0]}x"
-                f"{other._shape[1]}, {self._first_name} is {self._shape[0]}x{self._shape[1]}; pass --swd-size to resize")
+                f"{other._shape[1]}, {self._first_name} is {self._shape[0]}x{self._shape[1]}; pass --swd-size to resize"
+            )
         if self._seen & other._seen:
             raise ValueError(f"image index {min(self._seen & other._seen)} was sampled by both")
         for level, chunks in enumerate(other._level_chunks):
@@ -305,7 +304,7 @@ class DescriptorAccumulator:
             return
         self.sampler.result()  # one chunk per level, rows in index order
         indices = self.sampler._index_chunks[0]
-        keep = np.sort(np.argsort(priorities(self.seed, indices), kind="stable")[:self.max_images])
+        keep = np.sort(np.argsort(priorities(self.seed, indices), kind="stable")[: self.max_images])
         rows = (keep[:, None] * NHOODS_PER_IMAGE + np.arange(NHOODS_PER_IMAGE)).reshape(-1)
         self.sampler._level_chunks = [[chunks[0][rows]] for chunks in self.sampler._level_chunks]
         self.sampler._index_chunks = [indices[keep]]
@@ -356,6 +355,7 @@ class SWDPixelExtractor:
         values = priorities(seed, np.asarray(batch.indices))
         return [i for i in range(len(batch)) if values[i] <= threshold]
 
-    def accumulator(self, part: str, params: Params, *, keep_rows: bool, moments: bool,
-                    deferred: bool) -> DescriptorAccumulator:
+    def accumulator(
+        self, part: str, params: Params, *, keep_rows: bool, moments: bool, deferred: bool
+    ) -> DescriptorAccumulator:
         return DescriptorAccumulator(*swd_params(params))

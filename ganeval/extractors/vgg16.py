@@ -18,8 +18,12 @@ class VGG16Extractor(VectorExtractor):
 
     name = "vgg16"
 
-    def __init__(self, weights: str | os.PathLike[str] | None = None, device: str | torch.device | None = None,
-                 network: VGGExtractor | None = None) -> None:
+    def __init__(
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        device: str | torch.device | None = None,
+        network: VGGExtractor | None = None,
+    ) -> None:
         self._weights, self._device = weights, device
         self._network = network
 

@@ -151,9 +151,14 @@ class WeightsInfo:
     def to_dict(self) -> dict[str, object]:
         """Provenance: extractor id, weights path, sha256, source, standard, then the details."""
         prefix = self.spec.provenance_prefix if self.spec is not None else ""
-        out: dict[str, object] = {"extractor": self.extractor, "weights_path": str(self.path),
-                                  "weights_sha256": self.sha256, "weights_source": self.source,
-                                  "weights_standard": self.standard, **self.details}
+        out: dict[str, object] = {
+            "extractor": self.extractor,
+            "weights_path": str(self.path),
+            "weights_sha256": self.sha256,
+            "weights_source": self.source,
+            "weights_standard": self.standard,
+            **self.details,
+        }
         return {prefix + key: value for key, value in out.items()}
 
 
@@ -162,8 +167,14 @@ def nonstandard_warning(spec: WeightSpec, sha256: object) -> str:
     return f"non-standard {spec.name} weights (sha256 {str(sha256)[:12]}…): {spec.nonstandard_note}"
 
 
-def locate(spec: WeightSpec, explicit: str | os.PathLike[str] | None = None, download: bool = True, *,
-           url: str | None = None, timeout: float = 30.0) -> WeightsInfo:
+def locate(
+    spec: WeightSpec,
+    explicit: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    *,
+    url: str | None = None,
+    timeout: float = 30.0,
+) -> WeightsInfo:
     """Resolve the weights of ``spec`` in the order of the module docstring. Converts a place's file on
     first use; downloads (``url`` overrides ``spec.url``) only when nothing else is found and ``download``."""
     for source, given in ((spec.option, explicit), (spec.env, os.environ.get(spec.env))):
@@ -176,8 +187,10 @@ def locate(spec: WeightSpec, explicit: str | os.PathLike[str] | None = None, dow
             digest = sha256_file(path)
             if spec.sha256 is not None and digest != spec.sha256:
                 hint = spec.mismatch_hint or f"delete it, or pass it as {spec.option} to use it as custom weights"
-                raise WeightsError(f"{path}: sha256 {digest[:16]}… is not the standard {spec.sha256[:16]}… "
-                                   f"(corrupted or partial download?); {hint}")
+                raise WeightsError(
+                    f"{path}: sha256 {digest[:16]}… is not the standard {spec.sha256[:16]}… "
+                    f"(corrupted or partial download?); {hint}"
+                )
             return _info(spec, path, digest, source, spec.file_details)
 
     for place in spec.places:
@@ -237,8 +250,7 @@ def converted(spec: WeightSpec, place: SearchPlace, source: Path) -> Path:
     _verify(place, source)
     state = spec.convert(source)
     spec.check_layout(source, state)
-    metadata = {"format": spec.converted_format, "source_sha256": place.sha256,
-                "tensors_sha256": tensors_digest(state)}
+    metadata = {"format": spec.converted_format, "source_sha256": place.sha256, "tensors_sha256": tensors_digest(state)}
     with atomic_write(dest) as handle:
         handle.write(save(state, metadata=metadata))
     return dest
@@ -253,8 +265,9 @@ def tensors_digest(state: State) -> str:
     return digest.hexdigest()
 
 
-def download_file(url: str, dest: Path, sha256: str, timeout: float = 30.0, progress: bool | None = None, *,
-                  how_to: str) -> Path:
+def download_file(
+    url: str, dest: Path, sha256: str, timeout: float = 30.0, progress: bool | None = None, *, how_to: str
+) -> Path:
     """Download ``url`` to ``dest``, verifying its sha256 before an atomic rename. On any failure nothing
     is left at ``dest`` and the error says how to get the file by hand (``how_to``)."""
     from tqdm import tqdm
@@ -289,9 +302,11 @@ def _given_file(spec: WeightSpec, path: Path, source: str) -> WeightsInfo:
         raise WeightsError(f"{path}: {spec.name} weights file not found (from {source})")
     digest = sha256_file(path)
     if spec.strict_name and spec.sha256 is not None and path.name == spec.filename and digest != spec.sha256:
-        raise WeightsError(f"{path}: sha256 {digest[:16]}…, but a file of this name must be the standard "
-                           f"{spec.sha256[:16]}… (corrupted or partial download?); download it again, or "
-                           f"rename it to use it as custom weights")
+        raise WeightsError(
+            f"{path}: sha256 {digest[:16]}…, but a file of this name must be the standard "
+            f"{spec.sha256[:16]}… (corrupted or partial download?); download it again, or "
+            f"rename it to use it as custom weights"
+        )
     details = spec.inspect(read_state_dict(spec, path)) if spec.inspect is not None else {}
     return _info(spec, path, digest, source, details)
 
@@ -302,14 +317,26 @@ def _verify(place: SearchPlace, path: Path) -> None:
         raise WeightsError(f"{path}: sha256 {digest[:16]}… is not {place.what} {place.sha256[:16]}…; {place.fix}")
 
 
-def _info(spec: WeightSpec, path: Path, digest: str, source: str, details: Mapping[str, object],
-          state_path: Path | None = None) -> WeightsInfo:
+def _info(
+    spec: WeightSpec,
+    path: Path,
+    digest: str,
+    source: str,
+    details: Mapping[str, object],
+    state_path: Path | None = None,
+) -> WeightsInfo:
     standard = digest in spec.standard_sha256
     return WeightsInfo(
-        path=path, sha256=digest, source=source, standard=standard,
+        path=path,
+        sha256=digest,
+        source=source,
+        standard=standard,
         extractor=spec.extractor_standard if standard else spec.extractor_custom,
-        description=spec.standard_sha256.get(digest, NOT_STANDARD), state_path=state_path or path,
-        warning=None if standard else nonstandard_warning(spec, digest), details=dict(details), spec=spec,
+        description=spec.standard_sha256.get(digest, NOT_STANDARD),
+        state_path=state_path or path,
+        warning=None if standard else nonstandard_warning(spec, digest),
+        details=dict(details),
+        spec=spec,
     )
 
 

@@ -77,21 +77,26 @@ def discover(paths: Iterable[str | os.PathLike[str]], foreign: bool = False) -> 
             raise BadInputError(f"{root}: {exc.strerror or exc}") from None
         if not exists:
             raise BadInputError(f"{root}: no such file or folder")
-        for checkpoint in (_foreign(root) if foreign else _ganeval(root)):
+        for checkpoint in _foreign(root) if foreign else _ganeval(root):
             found.setdefault(checkpoint.path.resolve(), checkpoint)
     if not found:
         where = ", ".join(str(p) for p in paths)
-        what = (f"no checkpoint files ({', '.join(FOREIGN_SUFFIXES)})" if foreign else
-                "no ganeval checkpoints (RUN/checkpoints/step_N folders; for other checkpoint files pass "
-                "--generator MODULE:FUNCTION)")
+        what = (
+            f"no checkpoint files ({', '.join(FOREIGN_SUFFIXES)})"
+            if foreign
+            else "no ganeval checkpoints (RUN/checkpoints/step_N folders; for other checkpoint files pass "
+            "--generator MODULE:FUNCTION)"
+        )
         raise BadInputError(f"{where}: {what} found")
     return sorted(found.values(), key=lambda c: (c.run, c.step if c.step is not None else -1, str(c.path)))
 
 
 def _ganeval(root: Path) -> list[Checkpoint]:
     if root.is_file():
-        raise BadInputError(f"{root}: a file; ganeval's checkpoints are folders. To score other checkpoint files "
-                            f"pass --generator MODULE:FUNCTION (a function that builds the network)")
+        raise BadInputError(
+            f"{root}: a file; ganeval's checkpoints are folders. To score other checkpoint files "
+            f"pass --generator MODULE:FUNCTION (a function that builds the network)"
+        )
     if (root / "checkpoint.json").exists():
         meta = read_meta(root)
         run = root.parent.parent if root.parent.name == "checkpoints" else root
@@ -101,7 +106,9 @@ def _ganeval(root: Path) -> list[Checkpoint]:
         if "checkpoints" in subfolders:
             run = Path(folder)
             name = root.name if run == root else run.relative_to(root).as_posix()
-            found += [Checkpoint(name, _int_or_none(read_meta(ckpt).get("step")), ckpt) for ckpt in list_checkpoints(run)]
+            found += [
+                Checkpoint(name, _int_or_none(read_meta(ckpt).get("step")), ckpt) for ckpt in list_checkpoints(run)
+            ]
             subfolders.remove("checkpoints")
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
     return found
@@ -114,8 +121,11 @@ def _foreign(root: Path) -> list[Checkpoint]:
         files = []
         for folder, subfolders, names in os.walk(root, onerror=_unlistable):
             subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-            files += [Path(folder) / n for n in sorted(names) if n.lower().endswith(FOREIGN_SUFFIXES)
-                      and not n.startswith(".")]
+            files += [
+                Path(folder) / n
+                for n in sorted(names)
+                if n.lower().endswith(FOREIGN_SUFFIXES) and not n.startswith(".")
+            ]
     found = []
     for file in files:
         if not file.name.lower().endswith(FOREIGN_SUFFIXES):
@@ -173,7 +183,9 @@ def import_factory(spec: str) -> Factory:
     except BadInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - the user's module may fail in any way while importing
-        raise BadInputError(f"--generator {spec!r}: cannot import {module_name} ({type(exc).__name__}: {exc})") from None
+        raise BadInputError(
+            f"--generator {spec!r}: cannot import {module_name} ({type(exc).__name__}: {exc})"
+        ) from None
     factory = getattr(module, name, None)
     if not callable(factory):
         raise BadInputError(f"--generator {spec!r}: {module_name} has no function {name}")
@@ -196,7 +208,7 @@ def read_state_dict(file: Path, state_key: str | None = None) -> dict[str, torch
         if problem.startswith("refused"):
             raise BadInputError(f"{file}: {problem}") from None
         raise BadInputError(f"{file}: cannot read the checkpoint ({problem})") from None
-    for part in (state_key.split(".") if state_key else []):
+    for part in state_key.split(".") if state_key else []:
         if not isinstance(loaded, dict) or part not in loaded:
             keys = ", ".join(map(str, loaded)) if isinstance(loaded, dict) else type(loaded).__name__
             raise BadInputError(f"{file}: no key {part!r} for --state-key {state_key} (it has: {keys[:200]})")
@@ -208,8 +220,13 @@ def read_state_dict(file: Path, state_key: str | None = None) -> dict[str, torch
     return loaded
 
 
-def build_foreign(checkpoint: Checkpoint, factory: Factory, spec: str, state_key: str | None = None,
-                  device: str | torch.device | None = None) -> torch.nn.Module:
+def build_foreign(
+    checkpoint: Checkpoint,
+    factory: Factory,
+    spec: str,
+    state_key: str | None = None,
+    device: str | torch.device | None = None,
+) -> torch.nn.Module:
     """``factory`` (called with ``config=`` and/or ``state_dict=``, whichever it declares) builds the network;
     the checkpoint's tensors are then loaded strictly. Returns the module on ``device`` in eval mode."""
     state = read_state_dict(checkpoint.path, state_key)
@@ -221,11 +238,18 @@ def build_foreign(checkpoint: Checkpoint, factory: Factory, spec: str, state_key
         parameters = {}
     offered = {"config": config, "state_dict": state}
     kwargs = {name: offered[name] for name in parameters if name in offered}
-    required = [name for name, p in parameters.items() if name not in offered and p.default is p.empty
-                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
+    required = [
+        name
+        for name, p in parameters.items()
+        if name not in offered
+        and p.default is p.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)
+    ]
     if required:
-        raise BadInputError(f"--generator {spec}: the function may take only `config` and/or `state_dict` "
-                            f"(it requires {', '.join(required)})")
+        raise BadInputError(
+            f"--generator {spec}: the function may take only `config` and/or `state_dict` "
+            f"(it requires {', '.join(required)})"
+        )
     try:
         module = factory(**kwargs)
     except Exception as exc:  # noqa: BLE001 - user code
@@ -236,8 +260,9 @@ def build_foreign(checkpoint: Checkpoint, factory: Factory, spec: str, state_key
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = (str(exc).strip().splitlines() or ["mismatch"])[0]
-        raise BadInputError(f"{checkpoint.path}: does not fit the network from --generator {spec} "
-                            f"({first[:200]})") from None
+        raise BadInputError(
+            f"{checkpoint.path}: does not fit the network from --generator {spec} ({first[:200]})"
+        ) from None
     return module.to(resolve_device(device)).eval()
 
 

@@ -187,8 +187,11 @@ def write_report(
         cells.append(f"<td>{grid_img}</td>")
         if pairs:
             shot = pairs.get(sha)
-            cells.append(f'<td><img class="pairs" src="{_png_src(shot)}" alt="closest pairs of {esc(run)}"></td>'
-                         if shot else "<td>no pairs</td>")
+            cells.append(
+                f'<td><img class="pairs" src="{_png_src(shot)}" alt="closest pairs of {esc(run)}"></td>'
+                if shot
+                else "<td>no pairs</td>"
+            )
         rows.append(f'<tr id="{esc(_row_id(sha, index, seen))}">{"".join(cells)}</tr>')
     parts = [
         "<!DOCTYPE html>",
@@ -213,11 +216,23 @@ def text_table(table: pd.DataFrame, top: int | None = None) -> str:
     metrics = [m for m in TABLE_METRICS if m in table and pd.to_numeric(table[m], errors="coerce").notna().any()]
     records = table.to_dict("records")[:top]
     heads = ["rank", "run", "step", *metrics, "samples", "checkpoint"]
-    lines = [[_integer(r.get("rank")), _text(r, "run"), _integer(r.get("step")),
-              *(_metric_cell(r, m) for m in metrics), _integer(r.get("samples")), _text(r, "checkpoint")]
-             for r in records]
+    lines = [
+        [
+            _integer(r.get("rank")),
+            _text(r, "run"),
+            _integer(r.get("step")),
+            *(_metric_cell(r, m) for m in metrics),
+            _integer(r.get("samples")),
+            _text(r, "checkpoint"),
+        ]
+        for r in records
+    ]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(heads)]
     left = {1, len(heads) - 1}
+
     def fmt(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
+
     return "\n".join([fmt(heads), *(fmt(line) for line in lines)])

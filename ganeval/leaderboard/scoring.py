@@ -34,13 +34,21 @@ from ..result import Result
 from ..train.trainer import load_generator
 from .discovery import Checkpoint, build_foreign, discover, import_factory, latent_shape
 from .store import (
-    METRIC_COLUMNS, RANKABLE, check_sort_by, default_sort, has_row, rank, read_table, setup_id, update_table, upsert,
+    METRIC_COLUMNS,
+    RANKABLE,
+    check_sort_by,
+    default_sort,
+    has_row,
+    rank,
+    read_table,
+    setup_id,
+    update_table,
+    upsert,
     write_table,
 )
 
 PAIRS = 8
 """Closest fake/reference pairs shown per checkpoint when ``authpct`` is scored."""
-
 
 
 @dataclass
@@ -63,12 +71,23 @@ class LeaderboardRun:
         return self.table[self.table["setup"] == self.setup]
 
 
-def score_checkpoints(paths: Sequence[str | os.PathLike[str]], evaluator: Evaluator, out: str | os.PathLike[str], *,
-                      generator: str | None = None, state_key: str | None = None, z_dim: int | None = None,
-                      sort_by: str | None = None, rescore: bool = False, skip_bad: bool = False,
-                      plot: str | os.PathLike[str] | None = None, plot_metrics: Sequence[str] | None = None,
-                      report: str | os.PathLike[str] | None = None, grid_images: int = 16,
-                      log: Callable[[str], None] | None = None) -> LeaderboardRun:
+def score_checkpoints(
+    paths: Sequence[str | os.PathLike[str]],
+    evaluator: Evaluator,
+    out: str | os.PathLike[str],
+    *,
+    generator: str | None = None,
+    state_key: str | None = None,
+    z_dim: int | None = None,
+    sort_by: str | None = None,
+    rescore: bool = False,
+    skip_bad: bool = False,
+    plot: str | os.PathLike[str] | None = None,
+    plot_metrics: Sequence[str] | None = None,
+    report: str | os.PathLike[str] | None = None,
+    grid_images: int = 16,
+    log: Callable[[str], None] | None = None,
+) -> LeaderboardRun:
     """Score the checkpoints under ``paths`` (ganeval run folders; with ``generator`` = "MODULE:FUNCTION",
     state-dict files) with ``evaluator`` into the CSV ``out``; then draw ``plot`` (PNG, metric vs step per
     run) and ``report`` (one self-contained HTML page with a sample grid per checkpoint) when given.
@@ -87,8 +106,10 @@ def score_checkpoints(paths: Sequence[str | os.PathLike[str]], evaluator: Evalua
     pending = [c for c in checkpoints if rescore or not has_row(run.table, c.sha256(), run.setup)]
     run.already_scored = len(checkpoints) - len(pending)
     if run.already_scored:
-        say(f"{run.already_scored} of {len(checkpoints)} checkpoint(s) already scored with setup {run.setup}: "
-            f"skipped (--rescore to score them again)")
+        say(
+            f"{run.already_scored} of {len(checkpoints)} checkpoint(s) already scored with setup {run.setup}: "
+            f"skipped (--rescore to score them again)"
+        )
     for index, checkpoint in enumerate(pending, 1):
         began = time.perf_counter()
         try:
@@ -121,25 +142,36 @@ def score_checkpoints(paths: Sequence[str | os.PathLike[str]], evaluator: Evalua
     if report:
         if not importlib.util.find_spec("matplotlib"):
             say("the report has no curves: matplotlib is not installed (pip install matplotlib)")
-        run.report = _report(run, checkpoints, grids, factory, generator, state_key, z_dim, evaluator,
-                             plot_metrics, grid_images, report)
+        run.report = _report(
+            run, checkpoints, grids, factory, generator, state_key, z_dim, evaluator, plot_metrics, grid_images, report
+        )
     return run
 
 
-def _load(checkpoint: Checkpoint, factory: Callable[..., torch.nn.Module] | None, spec: str | None,
-          state_key: str | None, z_dim: int | None, device: torch.device
-          ) -> tuple[torch.nn.Module, int | tuple[int, ...] | None]:
+def _load(
+    checkpoint: Checkpoint,
+    factory: Callable[..., torch.nn.Module] | None,
+    spec: str | None,
+    state_key: str | None,
+    z_dim: int | None,
+    device: torch.device,
+) -> tuple[torch.nn.Module, int | tuple[int, ...] | None]:
     if factory is None:
         return load_generator(checkpoint.path, device)[0], None
     module = build_foreign(checkpoint, factory, str(spec), state_key, device)
     return module, latent_shape(module, checkpoint, z_dim)
 
 
-def _row(checkpoint: Checkpoint, result: Result, setup: dict[str, object], setup_hash: str,
-         wall: float) -> dict[str, object]:
+def _row(
+    checkpoint: Checkpoint, result: Result, setup: dict[str, object], setup_hash: str, wall: float
+) -> dict[str, object]:
     scores, provenance = result.scores, result.provenance
-    row: dict[str, object] = {"run": checkpoint.run, "step": checkpoint.step, "checkpoint": str(checkpoint.path),
-                              "checkpoint_sha256": checkpoint.sha256()}
+    row: dict[str, object] = {
+        "run": checkpoint.run,
+        "step": checkpoint.step,
+        "checkpoint": str(checkpoint.path),
+        "checkpoint_sha256": checkpoint.sha256(),
+    }
     for column in METRIC_COLUMNS:
         if column in scores:
             row[column] = scores[column]
@@ -147,20 +179,34 @@ def _row(checkpoint: Checkpoint, result: Result, setup: dict[str, object], setup
             row[column], row[f"{column[:-4]}_high"] = scores[column[:-4]]
     reference, timing = _mapping(setup.get("reference")), _mapping(provenance.get("timing_s"))
     low, high = (float(end) for end in _sequence(setup["input_range"]))
-    row.update(samples=result.n_fake, seed=setup["seed"], metrics=",".join(map(str, _sequence(setup["metrics"]))),
-               input_range=f"{low:g},{high:g}", options=json.dumps({k: v for k, v in setup.items() if k in _option_keys()}),
-               reference=reference.get("source"), reference_sha256=reference.get("sha256"), n_reference=result.n_real,
-               extractor=setup.get("extractor"), weights_sha256=setup.get("weights_sha256"), mode=setup.get("mode"),
-               setup=setup_hash, ganeval_version=__version__, generate_s=timing.get("generate"),
-               extract_s=timing.get("extract"), metrics_s=timing.get("metrics"), wall_s=round(wall, 3),
-               scored_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               warnings=" | ".join(result.warnings))
+    row.update(
+        samples=result.n_fake,
+        seed=setup["seed"],
+        metrics=",".join(map(str, _sequence(setup["metrics"]))),
+        input_range=f"{low:g},{high:g}",
+        options=json.dumps({k: v for k, v in setup.items() if k in _option_keys()}),
+        reference=reference.get("source"),
+        reference_sha256=reference.get("sha256"),
+        n_reference=result.n_real,
+        extractor=setup.get("extractor"),
+        weights_sha256=setup.get("weights_sha256"),
+        mode=setup.get("mode"),
+        setup=setup_hash,
+        ganeval_version=__version__,
+        generate_s=timing.get("generate"),
+        extract_s=timing.get("extract"),
+        metrics_s=timing.get("metrics"),
+        wall_s=round(wall, 3),
+        scored_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        warnings=" | ".join(result.warnings),
+    )
     return row
 
 
 def _summary(result: Result) -> str:
-    values = [f"{k} {registry.format_value(k, v)}" for k, v in result.scores.items()
-              if k in RANKABLE and isinstance(v, float)]
+    values = [
+        f"{k} {registry.format_value(k, v)}" for k, v in result.scores.items() if k in RANKABLE and isinstance(v, float)
+    ]
     spent = ", ".join(f"{k} {v:.1f} s" for k, v in _mapping(result.provenance.get("timing_s")).items())
     return ", ".join(values) + (f" ({spent})" if spent else "")
 
@@ -181,12 +227,18 @@ def _provenance_lines(setup: dict[str, object], setup_hash: str) -> list[str]:
     reference = _mapping(setup.get("reference"))
     lines = []
     if reference:
-        lines.append(f"reference: {reference.get('source')} ({reference.get('n')} images, "
-                     f"sha256 {str(reference.get('sha256'))[:12]})")
-    lines.append(f"extractor: {setup.get('extractor')}, weights sha256 {str(setup.get('weights_sha256'))[:12]}, "
-                 f"mode {setup.get('mode')}")
-    lines.append(f"samples {setup.get('num_samples')} per checkpoint · seed {setup.get('seed')} · metrics "
-                 f"{','.join(map(str, _sequence(setup.get('metrics') or [])))} · setup {setup_hash}")
+        lines.append(
+            f"reference: {reference.get('source')} ({reference.get('n')} images, "
+            f"sha256 {str(reference.get('sha256'))[:12]})"
+        )
+    lines.append(
+        f"extractor: {setup.get('extractor')}, weights sha256 {str(setup.get('weights_sha256'))[:12]}, "
+        f"mode {setup.get('mode')}"
+    )
+    lines.append(
+        f"samples {setup.get('num_samples')} per checkpoint · seed {setup.get('seed')} · metrics "
+        f"{','.join(map(str, _sequence(setup.get('metrics') or [])))} · setup {setup_hash}"
+    )
     return lines
 
 
@@ -208,8 +260,9 @@ def pairs_path(out: str | os.PathLike[str], checkpoint_sha256: str, setup: str) 
     Both ids come from a CSV a user may have edited: anything but hex digits is refused (BadInputError),
     so no cell can point outside that folder."""
     if not (_HEX.fullmatch(str(checkpoint_sha256)) and _HEX.fullmatch(str(setup))):
-        raise BadInputError(f"{out}: checkpoint_sha256 {str(checkpoint_sha256)[:20]!r} / setup {str(setup)[:20]!r} "
-                            f"are not hex ids")
+        raise BadInputError(
+            f"{out}: checkpoint_sha256 {str(checkpoint_sha256)[:20]!r} / setup {str(setup)[:20]!r} are not hex ids"
+        )
     out = Path(out)
     return out.with_name(out.name + ".pairs") / f"{checkpoint_sha256[:16]}-{setup}.png"
 
@@ -217,8 +270,9 @@ def pairs_path(out: str | os.PathLike[str], checkpoint_sha256: str, setup: str) 
 _HEX = re.compile(r"[0-9a-f]{12,64}")
 
 
-def _pairs(module: torch.nn.Module, latent: int | tuple[int, ...] | None, result: Result,
-           evaluator: Evaluator) -> bytes:
+def _pairs(
+    module: torch.nn.Module, latent: int | tuple[int, ...] | None, result: Result, evaluator: Evaluator
+) -> bytes:
     """A PNG of the fakes closest to the reference beside their nearest reference images; the fakes are drawn
     again from the scored latents, the reference images read by the names their features were cached with."""
     pairs = closest_pairs(result, PAIRS)
@@ -234,10 +288,19 @@ def _store_pairs(out: str | os.PathLike[str], checkpoint_sha256: str, setup: str
         handle.write(png)
 
 
-def _report(run: LeaderboardRun, checkpoints: list[Checkpoint], grids: dict[str, bytes],
-            factory: Callable[..., torch.nn.Module] | None, spec: str | None, state_key: str | None,
-            z_dim: int | None, evaluator: Evaluator, plot_metrics: Sequence[str] | None, grid_images: int,
-            path: str | os.PathLike[str]) -> Path:
+def _report(
+    run: LeaderboardRun,
+    checkpoints: list[Checkpoint],
+    grids: dict[str, bytes],
+    factory: Callable[..., torch.nn.Module] | None,
+    spec: str | None,
+    state_key: str | None,
+    z_dim: int | None,
+    evaluator: Evaluator,
+    plot_metrics: Sequence[str] | None,
+    grid_images: int,
+    path: str | os.PathLike[str],
+) -> Path:
     from .render import curves_png, write_report
 
     shown = set(run.current["checkpoint_sha256"].dropna())
@@ -248,8 +311,11 @@ def _report(run: LeaderboardRun, checkpoints: list[Checkpoint], grids: dict[str,
             grids[sha] = _grid(module, latent, grid_images, evaluator)
     metrics = _plotted(run.current, plot_metrics)
     curves = curves_png(run.current, metrics) if metrics and importlib.util.find_spec("matplotlib") else None
-    pairs = {sha: file.read_bytes() for sha in shown
-             if _HEX.fullmatch(str(sha)) and (file := pairs_path(run.out, sha, run.setup)).is_file()}
+    pairs = {
+        sha: file.read_bytes()
+        for sha in shown
+        if _HEX.fullmatch(str(sha)) and (file := pairs_path(run.out, sha, run.setup)).is_file()
+    }
     return write_report(run.current, path, grids=grids, provenance=run.provenance, curves=curves, pairs=pairs)
 
 

@@ -12,8 +12,17 @@ import pandas as pd
 from ..errors import BadInputError
 from ..metrics import registry
 
-INHERITED: tuple[str, ...] = ("metrics", "samples", "seed", "mode", "input_range", *registry.option_keywords(),
-                              "bootstrap", "precision", "batch_size")
+INHERITED: tuple[str, ...] = (
+    "metrics",
+    "samples",
+    "seed",
+    "mode",
+    "input_range",
+    *registry.option_keywords(),
+    "bootstrap",
+    "precision",
+    "batch_size",
+)
 """The parameters a rerun takes from the CSV when they were left at their defaults."""
 
 _COLUMNS = ("metrics", "samples", "seed", "mode", "input_range")
@@ -44,8 +53,9 @@ def latest_setup(table: pd.DataFrame, source: str = "the leaderboard") -> dict[s
         except json.JSONDecodeError:
             extra = None
         if not isinstance(extra, dict):
-            raise BadInputError(f"{source}: the options cell of its latest row is not a JSON object; fix or remove "
-                                f"the row")
+            raise BadInputError(
+                f"{source}: the options cell of its latest row is not a JSON object; fix or remove the row"
+            )
         saved.update(extra)
     return {name: _plain(value) for name, value in saved.items() if not missing(value)}
 

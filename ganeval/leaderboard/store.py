@@ -24,15 +24,55 @@ from ..metrics import registry
 METRIC_COLUMNS = tuple(registry.leaderboard_columns())
 RANKABLE = tuple(registry.rankable())
 HIGHER_IS_BETTER = tuple(key for key in RANKABLE if registry.higher_is_better(key))
-COLUMNS = ("rank", "rank_by", "run", "step", "checkpoint", "checkpoint_sha256", *METRIC_COLUMNS,
-           "samples", "seed", "metrics", "input_range", "options", "reference", "reference_sha256", "n_reference",
-           "extractor", "weights_sha256", "mode", "setup", "ganeval_version",
-           "generate_s", "extract_s", "metrics_s", "wall_s", "scored_at", "warnings")
+COLUMNS = (
+    "rank",
+    "rank_by",
+    "run",
+    "step",
+    "checkpoint",
+    "checkpoint_sha256",
+    *METRIC_COLUMNS,
+    "samples",
+    "seed",
+    "metrics",
+    "input_range",
+    "options",
+    "reference",
+    "reference_sha256",
+    "n_reference",
+    "extractor",
+    "weights_sha256",
+    "mode",
+    "setup",
+    "ganeval_version",
+    "generate_s",
+    "extract_s",
+    "metrics_s",
+    "wall_s",
+    "scored_at",
+    "warnings",
+)
 """The CSV's columns in order; a metric not computed leaves its cell empty."""
 
 _INTEGERS = ("rank", "step", "samples", "seed", "n_reference")
-_TEXT = ("rank_by", "run", "checkpoint", "checkpoint_sha256", "metrics", "input_range", "options", "reference",
-         "reference_sha256", "extractor", "weights_sha256", "mode", "setup", "ganeval_version", "scored_at", "warnings")
+_TEXT = (
+    "rank_by",
+    "run",
+    "checkpoint",
+    "checkpoint_sha256",
+    "metrics",
+    "input_range",
+    "options",
+    "reference",
+    "reference_sha256",
+    "extractor",
+    "weights_sha256",
+    "mode",
+    "setup",
+    "ganeval_version",
+    "scored_at",
+    "warnings",
+)
 _KEY = ("checkpoint_sha256", "setup")
 
 
@@ -129,8 +169,11 @@ def rank(table: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
     first_scored = table.groupby("setup", dropna=False)["scored_at"].min().sort_values(kind="stable")
     for setup in first_scored.index:
         group = table[table["setup"] == setup] if not pd.isna(setup) else table[table["setup"].isna()]
-        by = sort_by if sort_by and group[sort_by].notna().any() else next(
-            (m for m in RANKABLE if group[m].notna().any()), None)
+        by = (
+            sort_by
+            if sort_by and group[sort_by].notna().any()
+            else next((m for m in RANKABLE if group[m].notna().any()), None)
+        )
         group = group.copy()
         if by is None:
             group["rank"], group["rank_by"] = pd.NA, pd.NA

@@ -9,7 +9,18 @@ from .prdc import PRDCResult, precision_recall_density_coverage
 from .swd import SWDResult, sliced_wasserstein_distance
 
 __all__ = [
-    "BootstrapResult", "ISResult", "KIDResult", "PRDCResult", "PSDFactor", "SWDResult", "bootstrap_interval",
-    "frechet_distance", "inception_score", "kernel_inception_distance", "precision_recall_density_coverage",
-    "psd_factor", "sliced_wasserstein_distance", "trace_sqrt_product",
+    "BootstrapResult",
+    "ISResult",
+    "KIDResult",
+    "PRDCResult",
+    "PSDFactor",
+    "SWDResult",
+    "bootstrap_interval",
+    "frechet_distance",
+    "inception_score",
+    "kernel_inception_distance",
+    "precision_recall_density_coverage",
+    "psd_factor",
+    "sliced_wasserstein_distance",
+    "trace_sqrt_product",
 ]

@@ -25,9 +25,15 @@ class BootstrapResult:
     seed: int
 
 
-def bootstrap_interval(real: np.ndarray, fake: np.ndarray,
-                       statistic: Callable[[np.ndarray, np.ndarray], float | np.ndarray | list[float]], *,
-                       resamples: int, seed: int, level: float = 0.95) -> BootstrapResult:
+def bootstrap_interval(
+    real: np.ndarray,
+    fake: np.ndarray,
+    statistic: Callable[[np.ndarray, np.ndarray], float | np.ndarray | list[float]],
+    *,
+    resamples: int,
+    seed: int,
+    level: float = 0.95,
+) -> BootstrapResult:
     """Percentile interval of ``statistic(real_resample, fake_resample)`` (a number or a (K,) vector)
     over ``resamples`` seeded resamples with replacement of the rows of ``real`` (N, …) and ``fake`` (M, …)."""
     if resamples < 2:

@@ -37,12 +37,23 @@ import torch
 from ..device import resolve_device
 from .knn import Geometry, PointSet, exact_squared, k_nearest_squared
 
-_FINITE_ELEMENTS = 2 ** 21  # elements per chunk of the finiteness check
-_EDGE_CAP = 2 ** 18    # support_size keeps at most this many close pairs, else checks each batch directly
+_FINITE_ELEMENTS = 2**21  # elements per chunk of the finiteness check
+_EDGE_CAP = 2**18  # support_size keeps at most this many close pairs, else checks each batch directly
 
-__all__ = ["AuthenticityResult", "CoverageResult", "DuplicateResult", "SupportResult", "authenticity",
-           "class_coverage", "duplicate_rate", "duplicates", "k_nearest", "nearest_neighbours",
-           "pair_distance_percentile", "support_size"]
+__all__ = [
+    "AuthenticityResult",
+    "CoverageResult",
+    "DuplicateResult",
+    "SupportResult",
+    "authenticity",
+    "class_coverage",
+    "duplicate_rate",
+    "duplicates",
+    "k_nearest",
+    "nearest_neighbours",
+    "pair_distance_percentile",
+    "support_size",
+]
 
 
 def _features(name: str, x: object, min_rows: int = 1) -> np.ndarray:
@@ -55,7 +66,7 @@ def _features(name: str, x: object, min_rows: int = 1) -> np.ndarray:
     if a.shape[0] < min_rows:
         raise ValueError(f"{name} needs at least {min_rows} rows, got {a.shape[0]}")
     step = max(1, _FINITE_ELEMENTS // a.shape[1])
-    if any(not np.isfinite(a[s:s + step]).all() for s in range(0, a.shape[0], step)):
+    if any(not np.isfinite(a[s : s + step]).all() for s in range(0, a.shape[0], step)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return a
 
@@ -73,8 +84,12 @@ def _int(name: str, value: object, minimum: int = 1) -> int:
 
 def _number(name: str, value: object, high: float = math.inf) -> float:
     """``value`` as a float in [0, high] (finite); ValueError otherwise."""
-    if (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
-            or not 0 <= value <= high or value == math.inf):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.number))
+        or not 0 <= value <= high
+        or value == math.inf
+    ):
         raise ValueError(f"{name} must be a finite number in [0, {high}], got {value!r}")
     return float(value)
 
@@ -83,13 +98,20 @@ def _geometry(arrays: Sequence[np.ndarray], block_size: int | None, device: str 
     """Blocks of ``block_size`` rows (default 2048 down to 256 as D grows, at most the longest array's rows)
     centred on all ``arrays``."""
     dim = arrays[0].shape[1]
-    block = min(2048, max(256, 2 ** 22 // dim)) if block_size is None else _int("block_size", block_size)
+    block = min(2048, max(256, 2**22 // dim)) if block_size is None else _int("block_size", block_size)
     block = min(block, max(x.shape[0] for x in arrays))
     return Geometry(dim, block, torch.device("cpu") if device is None else resolve_device(device), arrays)
 
 
-def k_nearest(queries: np.ndarray, points: np.ndarray, k: int, *, exclude_self: bool = False,
-              block_size: int | None = None, device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
+def k_nearest(
+    queries: np.ndarray,
+    points: np.ndarray,
+    k: int,
+    *,
+    exclude_self: bool = False,
+    block_size: int | None = None,
+    device: str | torch.device | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest ``points`` (N, D) of each query (M, D): distances (M, k) float64, ascending, and
     indices (M, k) int64, ties broken by the lowest index. ``exclude_self``: queries are the points
     themselves and query i may not match index i (an identical row elsewhere still matches, at 0)."""
@@ -107,8 +129,14 @@ def k_nearest(queries: np.ndarray, points: np.ndarray, k: int, *, exclude_self: 
     return np.sqrt(squared), index
 
 
-def nearest_neighbours(queries: np.ndarray, points: np.ndarray, *, exclude_self: bool = False,
-                       block_size: int | None = None, device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
+def nearest_neighbours(
+    queries: np.ndarray,
+    points: np.ndarray,
+    *,
+    exclude_self: bool = False,
+    block_size: int | None = None,
+    device: str | torch.device | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Distance (M,) float64 from each query to its exact nearest point and that point's index (M,) int64;
     see ``k_nearest``."""
     d, i = k_nearest(queries, points, 1, exclude_self=exclude_self, block_size=block_size, device=device)
@@ -131,16 +159,19 @@ class AuthenticityResult:
 
     def to_dict(self, *, arrays: bool = False) -> dict[str, object]:
         """JSON-able scalars and ``copies``; the per-fake arrays too when ``arrays``."""
-        out: dict[str, object] = {key: getattr(self, key) for key in (
-            "authpct", "authentic_fraction", "copy_rate", "copy_threshold", "nn_distance_median")}
+        out: dict[str, object] = {
+            key: getattr(self, key)
+            for key in ("authpct", "authentic_fraction", "copy_rate", "copy_threshold", "nn_distance_median")
+        }
         out["copies"] = self.copies.tolist()
         if arrays:
             out.update(nn_distance=self.nn_distance.tolist(), nn_index=self.nn_index.tolist())
         return out
 
 
-def authenticity(train: np.ndarray, fake: np.ndarray, *, block_size: int | None = None,
-                 device: str | torch.device | None = None) -> AuthenticityResult:
+def authenticity(
+    train: np.ndarray, fake: np.ndarray, *, block_size: int | None = None, device: str | torch.device | None = None
+) -> AuthenticityResult:
     """Authenticity and copy rate of ``fake`` (M, D) against ``train`` (N >= 2, D), see the module doc.
     A fake is a copy when d_j < the 1st percentile of the training leave-one-out NN distances (numpy's
     linear interpolation), or when d_j == 0: an exact copy counts even when that percentile is 0."""
@@ -152,16 +183,18 @@ def authenticity(train: np.ndarray, fake: np.ndarray, *, block_size: int | None 
     threshold = float(np.percentile(loo, 1))
     candidates = np.flatnonzero((dist < threshold) | (dist == 0))
     copies = candidates[np.argsort(dist[candidates], kind="stable")]
-    return AuthenticityResult(authentic, 100.0 * authentic, dist, index, threshold,
-                              len(copies) / len(dist), copies, float(np.median(dist)))
+    return AuthenticityResult(
+        authentic, 100.0 * authentic, dist, index, threshold, len(copies) / len(dist), copies, float(np.median(dist))
+    )
 
 
-def _close_pairs(x: PointSet, threshold: float, geo: Geometry,
-                 index: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _close_pairs(
+    x: PointSet, threshold: float, geo: Geometry, index: np.ndarray | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Per block pair, positions (j, k), j < k, of the rows of ``x`` (or of ``x[index]``) with
     ‖x_j − x_k‖ < threshold, exactly (explicit differences near the threshold)."""
     n = len(x) if index is None else len(index)
-    lo, hi = threshold ** 2 * (1 - 1e-12), threshold ** 2 * (1 + 1e-12)
+    lo, hi = threshold**2 * (1 - 1e-12), threshold**2 * (1 + 1e-12)
     select = (lambda s: s) if index is None else (lambda s: index[s])
     for r0 in range(0, n, geo.block):
         rows = select(slice(r0, min(r0 + geo.block, n)))
@@ -187,8 +220,9 @@ def _pair_fraction(x: PointSet, threshold: float, geo: Geometry, index: np.ndarr
     return sum(len(i) for i, _ in _close_pairs(x, threshold, geo, index)) / (n * (n - 1) / 2)
 
 
-def duplicate_rate(features: np.ndarray, threshold: float, *, block_size: int | None = None,
-                   device: str | torch.device | None = None) -> float:
+def duplicate_rate(
+    features: np.ndarray, threshold: float, *, block_size: int | None = None, device: str | torch.device | None = None
+) -> float:
     """Fraction of unordered pairs j < k of ``features`` (M >= 2, D) with ‖f_j − f_k‖ < threshold."""
     x = _features("features", features, 2)
     threshold = _number("threshold", threshold)
@@ -196,8 +230,7 @@ def duplicate_rate(features: np.ndarray, threshold: float, *, block_size: int | 
     return _pair_fraction(geo.prepare(x), threshold, geo)
 
 
-def pair_distance_percentile(features: np.ndarray, q: float = 1.0, *, max_pairs: int = 2_000_000,
-                             seed: int) -> float:
+def pair_distance_percentile(features: np.ndarray, q: float = 1.0, *, max_pairs: int = 2_000_000, seed: int) -> float:
     """The q-th percentile (numpy's linear interpolation) of unordered pair distances of ``features``
     (N >= 2, D): exact over all N(N−1)/2 pairs when they are at most ``max_pairs``, else over ``max_pairs``
     pairs of distinct rows drawn uniformly, with replacement, by ``np.random.default_rng(seed)``. Cost:
@@ -229,8 +262,15 @@ class DuplicateResult:
         return asdict(self)
 
 
-def duplicates(fake: np.ndarray, real: np.ndarray, *, seed: int, max_pairs: int = 2_000_000,
-               block_size: int | None = None, device: str | torch.device | None = None) -> DuplicateResult:
+def duplicates(
+    fake: np.ndarray,
+    real: np.ndarray,
+    *,
+    seed: int,
+    max_pairs: int = 2_000_000,
+    block_size: int | None = None,
+    device: str | torch.device | None = None,
+) -> DuplicateResult:
     """Near-duplicate rates of ``fake`` (M >= 2, D) and of a seeded real subset, see ``DuplicateResult``."""
     fake, real = _features("fake", fake, 2), _features("real", real, 2)
     _same_dim(fake, real)
@@ -262,9 +302,16 @@ class SupportResult:
         return out
 
 
-def support_size(features: np.ndarray, threshold: float, *, seed: int, draws: int = 100,
-                 batch_sizes: Sequence[int] | None = None, block_size: int | None = None,
-                 device: str | torch.device | None = None) -> SupportResult:
+def support_size(
+    features: np.ndarray,
+    threshold: float,
+    *,
+    seed: int,
+    draws: int = 100,
+    batch_sizes: Sequence[int] | None = None,
+    block_size: int | None = None,
+    device: str | torch.device | None = None,
+) -> SupportResult:
     """Birthday-paradox support estimate of ``features`` (M >= 2, D), see the module doc. For each batch
     size s (ascending; default a geometric grid, ratio 2^¼, from 2 to M) ``draws`` batches of s distinct
     rows are drawn with ``rng.choice(M, s, replace=False)``, rng = ``np.random.default_rng(seed)``."""
@@ -318,8 +365,12 @@ class CoverageResult:
 
     def to_dict(self, *, arrays: bool = False) -> dict[str, object]:
         """JSON-able values; histogram keys as strings; ``fake_labels`` too when ``arrays``."""
-        out: dict[str, object] = {"classes_covered": self.classes_covered, "classes_total": self.classes_total,
-                                  "class_kl": self.class_kl, "k": self.k}
+        out: dict[str, object] = {
+            "classes_covered": self.classes_covered,
+            "classes_total": self.classes_total,
+            "class_kl": self.class_kl,
+            "k": self.k,
+        }
         for key in ("class_histogram", "real_histogram"):
             out[key] = {str(label): p for label, p in getattr(self, key).items()}
         if arrays:
@@ -327,9 +378,16 @@ class CoverageResult:
         return out
 
 
-def class_coverage(real: np.ndarray, real_labels: np.ndarray, fake: np.ndarray, *, k: int = 5,
-                   classes: Sequence | None = None, block_size: int | None = None,
-                   device: str | torch.device | None = None) -> CoverageResult:
+def class_coverage(
+    real: np.ndarray,
+    real_labels: np.ndarray,
+    fake: np.ndarray,
+    *,
+    k: int = 5,
+    classes: Sequence | None = None,
+    block_size: int | None = None,
+    device: str | torch.device | None = None,
+) -> CoverageResult:
     """Each fake (M, D) takes the majority label among its k nearest ``real`` (N, D) rows (ties: the
     smaller summed distance, then the smaller label). ``classes`` (default: sorted unique real labels)
     must hold every real label. A class is covered when its fake fraction is > 0 and >= half its real
@@ -348,11 +406,11 @@ def class_coverage(real: np.ndarray, real_labels: np.ndarray, fake: np.ndarray, 
         raise ValueError("classes must be a non-empty list of distinct labels")
     if not np.isin(labels, cls).all():
         raise ValueError("real_labels holds labels that are not in classes")
-    rank = np.argsort(cls, kind="stable")   # codes: positions in sorted order, so a smaller code = smaller label
+    rank = np.argsort(cls, kind="stable")  # codes: positions in sorted order, so a smaller code = smaller label
     codes = np.searchsorted(cls[rank], labels)
     dist, index = k_nearest(fake, real, k, block_size=block_size, device=device)
-    votes = codes[index]                                      # (M, k)
-    same = votes[:, :, None] == votes[:, None, :]              # (M, k, k)
+    votes = codes[index]  # (M, k)
+    same = votes[:, :, None] == votes[:, None, :]  # (M, k, k)
     count, summed = same.sum(axis=2), (same * dist[:, None, :]).sum(axis=2)
     winner = np.lexsort((votes, summed, -count), axis=-1)[:, 0]
     fake_codes = votes[np.arange(len(votes)), winner]
@@ -363,6 +421,12 @@ def class_coverage(real: np.ndarray, real_labels: np.ndarray, fake: np.ndarray, 
     present = real_hist > 0
     kl = float(np.sum(real_hist[present] * np.log(real_hist[present] / smooth[present])))
     names = [c.item() if isinstance(c, np.generic) else c for c in cls]
-    return CoverageResult(int(((fake_hist > 0) & (fake_hist >= 0.5 * real_hist)).sum()), len(cls), kl,
-                          cls[rank][fake_codes], dict(zip(names, fake_hist.tolist())),
-                          dict(zip(names, real_hist.tolist())), k)
+    return CoverageResult(
+        int(((fake_hist > 0) & (fake_hist >= 0.5 * real_hist)).sum()),
+        len(cls),
+        kl,
+        cls[rank][fake_codes],
+        dict(zip(names, fake_hist.tolist())),
+        dict(zip(names, real_hist.tolist())),
+        k,
+    )

@@ -42,7 +42,7 @@ class PSDFactor(NamedTuple):
 
 
 _EPS = float(np.finfo(np.float64).eps)
-_SAFE_RANGE = (2.0 ** -200, 2.0 ** 200)
+_SAFE_RANGE = (2.0**-200, 2.0**200)
 """Largest covariance entries inside this range need no rescaling: products of two such matrices (and
 their sums over D <= 2²⁰ terms) neither overflow nor underflow float64."""
 
@@ -103,8 +103,9 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, factor1: PSDFacto
     return float(np.ldexp(total, (k1 + k2) // 2)) if k1 or k2 else total
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     factor1: PSDFactor | None = None) -> float:
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, factor1: PSDFactor | None = None
+) -> float:
     """FID between N(μ₁, Σ₁) and N(μ₂, Σ₂); μ: (D,), Σ: (D, D); computed in float64.
     ``factor1``: optional cached ``psd_factor(Σ₁)``. Never NaN or complex for finite PSD inputs;
     a tiny negative total from round-off is returned as 0; ValueError for D = 0 or a total beyond float64."""
@@ -140,17 +141,24 @@ DIMS_PARTS = {2048: POOL3, 768: "inception:pool_768", 192: "inception:pool_192",
 
 @dataclass(frozen=True)
 class FIDOptions:
-    dims: int = option(2048, "Inception features for FID: 2048 = pool3 (the standard), 768, 192 or 64 = pytorch-fid's "
-                             "--dims (the pools after Mixed_6e, MaxPool_2, MaxPool_1); recorded in the provenance.",
-                       keyword="dims", choices=(2048, 768, 192, 64), recorded_at_default=False)
+    dims: int = option(
+        2048,
+        "Inception features for FID: 2048 = pool3 (the standard), 768, 192 or 64 = pytorch-fid's "
+        "--dims (the pools after Mixed_6e, MaxPool_2, MaxPool_1); recorded in the provenance.",
+        keyword="dims",
+        choices=(2048, 768, 192, 64),
+        recorded_at_default=False,
+    )
 
 
 def fd_between(context: Context, part: str) -> float:
     """The Fréchet distance between the two sides' statistics of ``part``."""
     real, fake = context.reference.vector(part), context.fake.vector(part)
     if real.dim != fake.dim:
-        raise ValueError(f"real ({context.reference.meta.get('source')}) has {real.dim}-d statistics and fake "
-                         f"({context.fake.meta.get('source')}) {fake.dim}-d; both must be {part}")
+        raise ValueError(
+            f"real ({context.reference.meta.get('source')}) has {real.dim}-d statistics and fake "
+            f"({context.fake.meta.get('source')}) {fake.dim}-d; both must be {part}"
+        )
     mu1, sigma1 = real.moments()
     mu2, sigma2 = fake.moments()
     return frechet_distance(mu1, sigma1, mu2, sigma2, factor1=context.reference.factors.get(part))
@@ -163,9 +171,19 @@ def _compute(context: Context) -> dict[str, object]:
     return {"fid": fd_between(context, DIMS_PARTS[dims])}
 
 
-FID = register(Metric(
-    name="fid", title="FID", order=10, standard=True, from_statistics=True, command="fid", options=FIDOptions,
-    keys=(Key("fid", "lower", plot=True), Key("fid_ci95", kind="interval")),
-    needs=lambda options, side, seed: (Need(DIMS_PARTS[options.dims], rows=False),),
-    compute=_compute, statistic=lambda x, y, options, seed: fid_of_rows(x, y),
-    doc="FID between REAL and FAKE: folders, .zip archives, .npy/.npz image arrays or statistics files."))
+FID = register(
+    Metric(
+        name="fid",
+        title="FID",
+        order=10,
+        standard=True,
+        from_statistics=True,
+        command="fid",
+        options=FIDOptions,
+        keys=(Key("fid", "lower", plot=True), Key("fid_ci95", kind="interval")),
+        needs=lambda options, side, seed: (Need(DIMS_PARTS[options.dims], rows=False),),
+        compute=_compute,
+        statistic=lambda x, y, options, seed: fid_of_rows(x, y),
+        doc="FID between REAL and FAKE: folders, .zip archives, .npy/.npz image arrays or statistics files.",
+    )
+)

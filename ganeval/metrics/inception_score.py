@@ -41,8 +41,9 @@ class ISResult:
     values: np.ndarray
 
 
-def inception_score(logits: np.ndarray, *, splits: int = IS_SPLITS, shuffle: bool = True,
-                    seed: int = DEFAULT_SEED) -> ISResult:
+def inception_score(
+    logits: np.ndarray, *, splits: int = IS_SPLITS, shuffle: bool = True, seed: int = DEFAULT_SEED
+) -> ISResult:
     """Inception Score of unbiased classifier logits (N, C), any real dtype (computed in float64).
     Each score lies in [1, C]. Requires N >= splits >= 1."""
     logits = np.asarray(logits)
@@ -62,7 +63,7 @@ def inception_score(logits: np.ndarray, *, splits: int = IS_SPLITS, shuffle: boo
     values = np.empty(splits, dtype=np.float64)
     for i in range(splits):
         with np.errstate(over="ignore", invalid="ignore"):
-            chunk = log_softmax(logits[order[i * n // splits:(i + 1) * n // splits]].astype(np.float64), axis=1)
+            chunk = log_softmax(logits[order[i * n // splits : (i + 1) * n // splits]].astype(np.float64), axis=1)
             log_q = logsumexp(chunk, axis=0) - np.log(chunk.shape[0])
             p = np.exp(chunk)
             # p·log(p/q) is 0 where p is 0 (also where log p is -inf: logits spanning more than float64's range)
@@ -84,8 +85,18 @@ def _compute(context: Context) -> dict[str, object]:
     return {"is": result.mean, "is_std": result.std}
 
 
-IS = register(Metric(
-    name="is", title="IS", order=30, standard=True, one_set=True, command="is", options=ISOptions,
-    keys=(Key("is", "higher", plot=True), Key("is_std")),
-    needs=lambda options, side, seed: (Need(LOGITS),) if side == "fake" else (), compute=_compute,
-    doc="Inception Score of FAKE (one set): mean ± std over splits; needs the full weights with the classifier."))
+IS = register(
+    Metric(
+        name="is",
+        title="IS",
+        order=30,
+        standard=True,
+        one_set=True,
+        command="is",
+        options=ISOptions,
+        keys=(Key("is", "higher", plot=True), Key("is_std")),
+        needs=lambda options, side, seed: (Need(LOGITS),) if side == "fake" else (),
+        compute=_compute,
+        doc="Inception Score of FAKE (one set): mean ± std over splits; needs the full weights with the classifier.",
+    )
+)

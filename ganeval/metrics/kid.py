@@ -20,12 +20,20 @@ from ..defaults import SEED as DEFAULT_SEED
 from ..parts import POOL3
 from .registry import Context, Key, Metric, Need, option, register
 
-__all__ = ["DEFAULT_SEED", "KID_SUBSETS", "KID_SUBSET_SIZE", "KIDResult", "kernel_inception_distance",
-           "mmd2_unbiased", "polynomial_kernel"]
+__all__ = [
+    "DEFAULT_SEED",
+    "KID_SUBSETS",
+    "KID_SUBSET_SIZE",
+    "KIDResult",
+    "kernel_inception_distance",
+    "mmd2_unbiased",
+    "polynomial_kernel",
+]
 
 
-def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None,
-                      coef0: float = 1.0) -> np.ndarray:
+def polynomial_kernel(
+    x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None, coef0: float = 1.0
+) -> np.ndarray:
     """(γ·x·yᵀ + coef0)^degree for x (n, D), y (m, D); γ defaults to 1/D. Returns (n, m) float64."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -34,7 +42,7 @@ def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: floa
     gram = x @ y.T
     gram *= gamma
     gram += coef0
-    return gram ** degree
+    return gram**degree
 
 
 def mmd2_unbiased(k_xx: np.ndarray, k_xy: np.ndarray, k_yy: np.ndarray) -> float:
@@ -74,9 +82,17 @@ def _check_features(name: str, rows: np.ndarray) -> None:
         raise ValueError(f"{name} features contain NaN or infinite values")
 
 
-def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, *, subsets: int = KID_SUBSETS,
-                              subset_size: int = KID_SUBSET_SIZE, degree: int = 3, gamma: float | None = None,
-                              coef0: float = 1.0, seed: int = DEFAULT_SEED) -> KIDResult:
+def kernel_inception_distance(
+    real: np.ndarray,
+    fake: np.ndarray,
+    *,
+    subsets: int = KID_SUBSETS,
+    subset_size: int = KID_SUBSET_SIZE,
+    degree: int = 3,
+    gamma: float | None = None,
+    coef0: float = 1.0,
+    seed: int = DEFAULT_SEED,
+) -> KIDResult:
     """KID between real (N, D) and fake (M, D) features (any real dtype; computed in float64).
 
     Subset size is min(subset_size, N, M) (at least 2: the smallest the unbiased MMD² is defined for, and
@@ -101,15 +117,26 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, *, subsets: in
         x = real[rng.choice(n_real, size, replace=False)].astype(np.float64)
         y = fake[rng.choice(n_fake, size, replace=False)].astype(np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
-            values[i] = mmd2_unbiased(polynomial_kernel(x, x, degree, gamma, coef0),
-                                      polynomial_kernel(x, y, degree, gamma, coef0),
-                                      polynomial_kernel(y, y, degree, gamma, coef0))
+            values[i] = mmd2_unbiased(
+                polynomial_kernel(x, x, degree, gamma, coef0),
+                polynomial_kernel(x, y, degree, gamma, coef0),
+                polynomial_kernel(y, y, degree, gamma, coef0),
+            )
         if not np.isfinite(values[i]):
-            raise ValueError(f"the polynomial kernel (gamma·x·y + {coef0:g})^{degree} of these features exceeds "
-                             f"the float64 range (features of magnitude about 1e100 or more): KID is not finite")
+            raise ValueError(
+                f"the polynomial kernel (gamma·x·y + {coef0:g})^{degree} of these features exceeds "
+                f"the float64 range (features of magnitude about 1e100 or more): KID is not finite"
+            )
     values.flags.writeable = False
-    return KIDResult(mean=float(values.mean()), std=float(values.std()), subsets=int(subsets), subset_size=size,
-                     capped=size < subset_size, seed=seed, values=values)
+    return KIDResult(
+        mean=float(values.mean()),
+        std=float(values.std()),
+        subsets=int(subsets),
+        subset_size=size,
+        capped=size < subset_size,
+        seed=seed,
+        values=values,
+    )
 
 
 @dataclass(frozen=True)
@@ -120,19 +147,35 @@ class KIDOptions:
 
 def _compute(context: Context) -> dict[str, object]:
     options = context.options
-    kid = kernel_inception_distance(context.reference.rows(POOL3), context.fake.rows(POOL3), subsets=options.subsets,
-                                    subset_size=options.subset_size, seed=context.seed)
+    kid = kernel_inception_distance(
+        context.reference.rows(POOL3),
+        context.fake.rows(POOL3),
+        subsets=options.subsets,
+        subset_size=options.subset_size,
+        seed=context.seed,
+    )
     context.details["kid"] = {"subsets": kid.subsets, "subset_size": kid.subset_size, "seed": context.seed}
     if kid.capped:
-        context.warnings.append(f"KID subset size capped from {options.subset_size} to {kid.subset_size} (the smaller "
-                                f"set's size)")
+        context.warnings.append(
+            f"KID subset size capped from {options.subset_size} to {kid.subset_size} (the smaller set's size)"
+        )
     return {"kid": kid.mean, "kid_std": kid.std}
 
 
-KID = register(Metric(
-    name="kid", title="KID", order=20, standard=True, command="kid", options=KIDOptions,
-    keys=(Key("kid", "lower", decimals=6, plot=True), Key("kid_std", decimals=6), Key("kid_ci95", kind="interval")),
-    needs=lambda options, side, seed: (Need(POOL3),), compute=_compute,
-    statistic=lambda x, y, options, seed: kernel_inception_distance(x, y, subsets=options.subsets,
-                                                                    subset_size=options.subset_size, seed=seed).mean,
-    doc="KID (unbiased MMD², polynomial kernel) between REAL and FAKE: mean ± std over subsets."))
+KID = register(
+    Metric(
+        name="kid",
+        title="KID",
+        order=20,
+        standard=True,
+        command="kid",
+        options=KIDOptions,
+        keys=(Key("kid", "lower", decimals=6, plot=True), Key("kid_std", decimals=6), Key("kid_ci95", kind="interval")),
+        needs=lambda options, side, seed: (Need(POOL3),),
+        compute=_compute,
+        statistic=lambda x, y, options, seed: (
+            kernel_inception_distance(x, y, subsets=options.subsets, subset_size=options.subset_size, seed=seed).mean
+        ),
+        doc="KID (unbiased MMD², polynomial kernel) between REAL and FAKE: mean ± std over subsets.",
+    )
+)

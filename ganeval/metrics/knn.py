@@ -28,10 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-_UNIT_ROUNDOFF = 2.0 ** -53
+_UNIT_ROUNDOFF = 2.0**-53
 _TOLERANCE_FLOOR = 1e-12
-_ABSOLUTE_SLACK = 2.0 ** -1000
-_EXACT_CHUNK_ELEMENTS = 2 ** 18
+_ABSOLUTE_SLACK = 2.0**-1000
+_EXACT_CHUNK_ELEMENTS = 2**18
 _CHUNK_ROWS = 512
 _ROUND = 2
 _TIGHTEN = 8
@@ -87,8 +87,10 @@ class Geometry:
         self.row_buffer = torch.empty((block, dim + 2), dtype=torch.float64, device=device)
         self.col_buffer = torch.empty((block, dim + 2), dtype=torch.float64, device=device)
         self.distances = torch.empty(block * block, dtype=torch.float64, device=device)
-        self.masks = (torch.empty(block * block, dtype=torch.bool, device=device),
-                      torch.empty(block * block, dtype=torch.bool, device=device))
+        self.masks = (
+            torch.empty(block * block, dtype=torch.bool, device=device),
+            torch.empty(block * block, dtype=torch.bool, device=device),
+        )
         total = torch.zeros(dim, dtype=torch.float64, device=device)
         for points in arrays:
             total += self._column_sum(points)
@@ -105,7 +107,7 @@ class Geometry:
 
     def _centred(self, out: torch.Tensor, points: np.ndarray, selection: Selection, rows: int) -> torch.Tensor:
         """Rows ``selection`` of ``points`` minus the centre, written into ``out[:rows, :D]`` and returned."""
-        view = out[:rows, :self.dim]
+        view = out[:rows, : self.dim]
         self._load(view, points, selection)
         return view.sub_(self.centre)
 
@@ -113,7 +115,7 @@ class Geometry:
         total = torch.zeros(self.dim, dtype=torch.float64, device=self.device)
         for start in range(0, points.shape[0], self.block):
             stop = min(start + self.block, points.shape[0])
-            rows = self.row_buffer[:stop - start, :self.dim]
+            rows = self.row_buffer[: stop - start, : self.dim]
             self._load(rows, points, slice(start, stop))
             total += rows.sum(dim=0)
         return total
@@ -153,7 +155,7 @@ class Geometry:
 
     def squared(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """Expanded ‖a − b‖² (rows, cols) float64, a view of the distance buffer (valid until the next call)."""
-        out = self.distances[:rows.shape[0] * cols.shape[0]].view(rows.shape[0], cols.shape[0])
+        out = self.distances[: rows.shape[0] * cols.shape[0]].view(rows.shape[0], cols.shape[0])
         return torch.mm(rows, cols.t(), out=out)
 
     def slack(self, sqnorms: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
@@ -163,7 +165,7 @@ class Geometry:
 
     def scratch(self, shape: torch.Size | tuple[int, int], which: int = 0) -> torch.Tensor:
         """Preallocated bool buffer ``which`` (0 or 1) viewed with ``shape`` (at most block × block)."""
-        return self.masks[which][:shape[0] * shape[1]].view(shape[0], shape[1])
+        return self.masks[which][: shape[0] * shape[1]].view(shape[0], shape[1])
 
 
 class _Best:
@@ -217,8 +219,9 @@ class _Search:
             keep = (kth > 0) & (lower <= kth)
             query, neighbour, lower = query[keep], neighbour[keep], lower[keep]
 
-    def side(self, distances: torch.Tensor, slack: torch.Tensor, by_rows: bool, query_start: int,
-             neighbour_start: int) -> None:
+    def side(
+        self, distances: torch.Tensor, slack: torch.Tensor, by_rows: bool, query_start: int, neighbour_start: int
+    ) -> None:
         """Update the queries along one side of a block of expanded squared distances: its rows
         (``by_rows``: queries ``query_start + i``, neighbours ``neighbour_start + j``) or its columns
         (queries ``query_start + j``, neighbours ``neighbour_start + i``). ``slack``: per query (q,)."""
@@ -259,9 +262,15 @@ def _block_pairs(queries: int, points: int, block: int, symmetric: bool) -> list
     return [(i0, j0) for i0 in rows for j0 in cols if not symmetric or j0 >= i0]
 
 
-def k_nearest_squared(geometry: Geometry, queries: PointSet, points: PointSet, k: int, *,
-                      exclude_self: bool = False,
-                      step: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def k_nearest_squared(
+    geometry: Geometry,
+    queries: PointSet,
+    points: PointSet,
+    k: int,
+    *,
+    exclude_self: bool = False,
+    step: Callable[[], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest ``points`` (N, D) of each query (M, D): explicit squared distances (M, k) float64,
     ascending, and indices (M, k) int64, ties broken by the lowest index.
 

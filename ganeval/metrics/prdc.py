@@ -60,7 +60,7 @@ from .knn import Geometry, PointSet, exact_squared, k_nearest_squared, tolerance
 _CHUNK_ROWS = 512
 _MAX_BLOCK = 4096
 _MIN_BLOCK = 512
-_BLOCK_ELEMENTS = 2 ** 23
+_BLOCK_ELEMENTS = 2**23
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,9 @@ def _check_points(name: str, x: object) -> np.ndarray:
         raise ValueError(f"{name} must be a 2-D array (points, features), got shape {array.shape}")
     if array.shape[1] == 0:
         raise ValueError(f"{name} has no feature columns (shape {array.shape})")
-    if array.dtype == np.bool_ or not (np.issubdtype(array.dtype, np.floating)
-                                       or np.issubdtype(array.dtype, np.integer)):
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+    ):
         raise ValueError(f"{name} must hold real numbers (float or int), got dtype {array.dtype}")
     return array
 
@@ -116,7 +117,7 @@ def _check_finite(name: str, array: np.ndarray, rows: int) -> float:
     largest magnitude in it (0 for an empty array)."""
     peak = 0.0
     for start in range(0, array.shape[0], rows):
-        block = array[start:start + rows]
+        block = array[start : start + rows]
         if not block.size:
             continue
         if np.issubdtype(array.dtype, np.floating):
@@ -129,7 +130,7 @@ def _check_finite(name: str, array: np.ndarray, rows: int) -> float:
     return peak
 
 
-_SAFE_MAGNITUDE = (2.0 ** -100, 2.0 ** 100)
+_SAFE_MAGNITUDE = (2.0**-100, 2.0**100)
 """Features whose largest magnitude lies outside this range are rescaled (see ``_rescaled``)."""
 
 
@@ -162,15 +163,17 @@ def _block_size(block_size: int | None, dim: int) -> int:
     return int(block_size)
 
 
-def _exact_pairs(a: np.ndarray, a_offset: int, b: np.ndarray, b_offset: int, a_index: torch.Tensor,
-                 b_index: torch.Tensor) -> torch.Tensor:
+def _exact_pairs(
+    a: np.ndarray, a_offset: int, b: np.ndarray, b_offset: int, a_index: torch.Tensor, b_index: torch.Tensor
+) -> torch.Tensor:
     """``knn.exact_squared`` for block-local indices (P,) on any device; result on that device."""
     squared = exact_squared(a, a_index.cpu().numpy() + a_offset, b, b_index.cpu().numpy() + b_offset)
     return torch.from_numpy(squared).to(a_index.device)
 
 
-def _snapped(geometry: Geometry, rows: torch.Tensor, cols: torch.Tensor, row_sq: torch.Tensor,
-             col_sq: torch.Tensor) -> tuple[torch.Tensor, float]:
+def _snapped(
+    geometry: Geometry, rows: torch.Tensor, cols: torch.Tensor, row_sq: torch.Tensor, col_sq: torch.Tensor
+) -> tuple[torch.Tensor, float]:
     """(‖a − b‖² (rows, cols) float64 for the loaded blocks with duplicates' residues snapped to 0, the
     block's absolute accuracy τ·(max ‖a‖² + max ‖b‖²))."""
     out = geometry.squared(rows, cols)
@@ -178,14 +181,19 @@ def _snapped(geometry: Geometry, rows: torch.Tensor, cols: torch.Tensor, row_sq:
     accuracy = tolerance * (float(row_sq.max()) + float(col_sq.max()))
     if float(out.min()) <= accuracy:
         for start in range(0, out.shape[0], _CHUNK_ROWS):
-            part = out[start:start + _CHUNK_ROWS]
-            threshold = (row_sq[start:start + _CHUNK_ROWS, None] + col_sq[None, :]) * tolerance
+            part = out[start : start + _CHUNK_ROWS]
+            threshold = (row_sq[start : start + _CHUNK_ROWS, None] + col_sq[None, :]) * tolerance
             part.masked_fill_(part <= threshold, 0.0)
     return out, accuracy
 
 
-def _inside(geometry: Geometry, distances: torch.Tensor, radii: torch.Tensor, accuracy: float,
-            exact: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+def _inside(
+    geometry: Geometry,
+    distances: torch.Tensor,
+    radii: torch.Tensor,
+    accuracy: float,
+    exact: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
     """distances <= radii (exact squared radii, broadcast as a column (b, 1) or a row (1, c)), as a bool
     (b, c) view of a scratch buffer.
 
@@ -199,7 +207,7 @@ def _inside(geometry: Geometry, distances: torch.Tensor, radii: torch.Tensor, ac
     undecided ^= decided
     expanded = radii.expand_as(distances)
     for start in range(0, distances.shape[0], _CHUNK_ROWS):
-        row_index, col_index = torch.nonzero(undecided[start:start + _CHUNK_ROWS], as_tuple=True)
+        row_index, col_index = torch.nonzero(undecided[start : start + _CHUNK_ROWS], as_tuple=True)
         if row_index.numel():
             row_index += start
             verdict = exact(row_index, col_index) <= expanded[row_index, col_index]
@@ -207,16 +215,18 @@ def _inside(geometry: Geometry, distances: torch.Tensor, radii: torch.Tensor, ac
     return decided
 
 
-def _squared_radii(geometry: Geometry, points: PointSet, ks: list[int],
-                   step: Callable[[], None] | None = None) -> dict[int, torch.Tensor]:
+def _squared_radii(
+    geometry: Geometry, points: PointSet, ks: list[int], step: Callable[[], None] | None = None
+) -> dict[int, torch.Tensor]:
     """Exact r_k² (N,) float64 on the device for every k in ``ks``: the k-th smallest explicit-difference
     squared distance to another row (``knn.k_nearest_squared``, one sweep of the upper block triangle)."""
     squared, _ = k_nearest_squared(geometry, points, points, max(ks), exclude_self=True, step=step)
     return {k: torch.from_numpy(np.ascontiguousarray(squared[:, k - 1])).to(geometry.device) for k in ks}
 
 
-def nearest_neighbour_radii(x: np.ndarray, ks: Iterable[int], *, block_size: int | None = None,
-                            device: str | torch.device | None = None) -> dict[int, np.ndarray]:
+def nearest_neighbour_radii(
+    x: np.ndarray, ks: Iterable[int], *, block_size: int | None = None, device: str | torch.device | None = None
+) -> dict[int, np.ndarray]:
     """Distance (float64, not squared) from each row of ``x`` (N, D) to its k-th nearest neighbour in x,
     itself excluded and duplicates counted at distance 0, for every k in ``ks`` (each 1 <= k < N).
     Returns {k: (N,) float64}. ``block_size``: rows per block (default by D); ``device``: torch device
@@ -245,10 +255,17 @@ def _subsample(real: np.ndarray, fake: np.ndarray, seed: int) -> tuple[np.ndarra
     return real, fake[np.sort(rng.choice(n_fake, size=n_real, replace=False))], "fake"
 
 
-def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, *, k_pr: int = PR_K, k_dc: int = DC_K,
-                                      seed: int = SEED, block_size: int | None = None,
-                                      device: str | torch.device | None = None,
-                                      progress: Callable[[int, int], None] | None = None) -> PRDCResult:
+def precision_recall_density_coverage(
+    real: np.ndarray,
+    fake: np.ndarray,
+    *,
+    k_pr: int = PR_K,
+    k_dc: int = DC_K,
+    seed: int = SEED,
+    block_size: int | None = None,
+    device: str | torch.device | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PRDCResult:
     """Precision and recall (k = ``k_pr``) and density and coverage (k = ``k_dc``) of ``fake`` (M, D)
     against ``real`` (N, D), any real dtype (float32 or float64 features), computed exactly in float64.
 
@@ -261,13 +278,16 @@ def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, *, k_p
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if real_points.shape[1] != fake_points.shape[1]:
-        raise ValueError(f"real and fake have different feature dimensions: {real_points.shape[1]} vs "
-                         f"{fake_points.shape[1]}")
+        raise ValueError(
+            f"real and fake have different feature dimensions: {real_points.shape[1]} vs {fake_points.shape[1]}"
+        )
     needed = max(k_pr, k_dc) + 1
     n = min(real_points.shape[0], fake_points.shape[0])
     if n < needed:
-        raise ValueError(f"too few points: real has {real_points.shape[0]}, fake {fake_points.shape[0]}; "
-                         f"k_pr = {k_pr}, k_dc = {k_dc} need at least {needed} in each set")
+        raise ValueError(
+            f"too few points: real has {real_points.shape[0]}, fake {fake_points.shape[0]}; "
+            f"k_pr = {k_pr}, k_dc = {k_dc} need at least {needed} in each set"
+        )
     block = min(_block_size(block_size, real_points.shape[1]), n)
     peak = max(_check_finite("real", real_points, block), _check_finite("fake", fake_points, block))
     real_points, fake_points, subsampled = _subsample(real_points, fake_points, int(seed))
@@ -314,5 +334,9 @@ def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, *, k_p
         recall=float(real_inside_fake.double().mean()),
         density=int(balls) / (k_dc * n),
         coverage=float(real_covered.double().mean()),
-        n=n, k_pr=k_pr, k_dc=k_dc, subsampled=subsampled, seed=int(seed),
+        n=n,
+        k_pr=k_pr,
+        k_dc=k_dc,
+        subsampled=subsampled,
+        seed=int(seed),
     )

@@ -16,20 +16,35 @@ FEATURE_PARTS = {"inception": POOL3, "vgg16": VGG_FC2}
 
 @dataclass(frozen=True)
 class PROptions:
-    features: str = option("inception", "Features: the shared Inception pool3, or VGG16 fc2 (the published protocol; "
-                                        "needs torchvision's VGG16 weights).", keyword="pr_features",
-                           choices=tuple(FEATURE_PARTS))
+    features: str = option(
+        "inception",
+        "Features: the shared Inception pool3, or VGG16 fc2 (the published protocol; "
+        "needs torchvision's VGG16 weights).",
+        keyword="pr_features",
+        choices=tuple(FEATURE_PARTS),
+    )
 
 
 def _compute(context: Context) -> dict[str, object]:
     features = context.options.features
     part = FEATURE_PARTS[features]
-    prdc = precision_recall_density_coverage(context.reference.rows(part), context.fake.rows(part), seed=context.seed,
-                                             device=context.device, progress=context.progress)
+    prdc = precision_recall_density_coverage(
+        context.reference.rows(part),
+        context.fake.rows(part),
+        seed=context.seed,
+        device=context.device,
+        progress=context.progress,
+    )
     context.details["pr_features"] = features
-    context.details["pr"] = {"features": features, "k_pr": prdc.k_pr, "k_dc": prdc.k_dc, "n": prdc.n,
-                             "subsampled": prdc.subsampled, "seed": context.seed,
-                             **{k: v for k, v in context.reference.meta.items() if str(k).startswith("pr_")}}
+    context.details["pr"] = {
+        "features": features,
+        "k_pr": prdc.k_pr,
+        "k_dc": prdc.k_dc,
+        "n": prdc.n,
+        "subsampled": prdc.subsampled,
+        "seed": context.seed,
+        **{k: v for k, v in context.reference.meta.items() if str(k).startswith("pr_")},
+    }
     return {"precision": prdc.precision, "recall": prdc.recall, "density": prdc.density, "coverage": prdc.coverage}
 
 
@@ -42,8 +57,24 @@ def _text(scores: Mapping[str, Any], provenance: Mapping[str, Any], n_fake: int 
     return rows
 
 
-PR = register(Metric(
-    name="pr", title="precision/recall", order=40, progress_unit="blocks", standard=True, command="pr", options=PROptions,
-    keys=(Key("precision", "higher", plot=True), Key("recall", "higher", plot=True), Key("density", "higher"), Key("coverage", "higher")),
-    needs=lambda options, side, seed: (Need(FEATURE_PARTS[options.features]),), compute=_compute, text=_text,
-    doc="Precision and recall (k=3), density and coverage (k=5) between REAL and FAKE."))
+PR = register(
+    Metric(
+        name="pr",
+        title="precision/recall",
+        order=40,
+        progress_unit="blocks",
+        standard=True,
+        command="pr",
+        options=PROptions,
+        keys=(
+            Key("precision", "higher", plot=True),
+            Key("recall", "higher", plot=True),
+            Key("density", "higher"),
+            Key("coverage", "higher"),
+        ),
+        needs=lambda options, side, seed: (Need(FEATURE_PARTS[options.features]),),
+        compute=_compute,
+        text=_text,
+        doc="Precision and recall (k=3), density and coverage (k=5) between REAL and FAKE.",
+    )
+)

@@ -57,14 +57,29 @@ class NoOptions:
     """A metric without options of its own."""
 
 
-def option(default: Any, help: str, *, keyword: str | None = None, min: int | None = None,
-           choices: tuple[Any, ...] | None = None, recorded_at_default: bool = True) -> Any:
+def option(
+    default: Any,
+    help: str,
+    *,
+    keyword: str | None = None,
+    min: int | None = None,
+    choices: tuple[Any, ...] | None = None,
+    recorded_at_default: bool = True,
+) -> Any:
     """A field of a metric's options dataclass: ``keyword`` is its name in ``score(...)`` and (as
     ``--key-word``) on the command line (default ``<metric>_<field>``); ``min``/``choices`` bound it.
     ``recorded_at_default=False`` (an option added after its metric): a leaderboard setup records it only
     when changed, so setups made before it existed keep their id."""
-    return field(default=default, metadata={"help": help, "keyword": keyword, "min": min, "choices": choices,
-                                            "recorded_at_default": recorded_at_default})
+    return field(
+        default=default,
+        metadata={
+            "help": help,
+            "keyword": keyword,
+            "min": min,
+            "choices": choices,
+            "recorded_at_default": recorded_at_default,
+        },
+    )
 
 
 @dataclass

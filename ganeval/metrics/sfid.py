@@ -15,11 +15,17 @@ from .registry import Key, Metric, Need, register
 
 PART = "inception:spatial"
 
-SFID = register(Metric(
-    name="sfid", title="sFID", order=15, command="sfid",
-    keys=(Key("sfid", "lower"), Key("sfid_ci95", kind="interval")),
-    needs=lambda options, side, seed: (Need(PART, rows=False),),
-    compute=lambda context: {"sfid": fd_between(context, PART)},
-    statistic=lambda x, y, options, seed: fid_of_rows(x, y),
-    doc="sFID between REAL and FAKE: the Fréchet distance on Inception's spatial features (mixed_6/conv, first 7 "
-        "channels), as guided-diffusion's evaluator computes it."))
+SFID = register(
+    Metric(
+        name="sfid",
+        title="sFID",
+        order=15,
+        command="sfid",
+        keys=(Key("sfid", "lower"), Key("sfid_ci95", kind="interval")),
+        needs=lambda options, side, seed: (Need(PART, rows=False),),
+        compute=lambda context: {"sfid": fd_between(context, PART)},
+        statistic=lambda x, y, options, seed: fid_of_rows(x, y),
+        doc="sFID between REAL and FAKE: the Fréchet distance on Inception's spatial features (mixed_6/conv, first 7 "
+        "channels), as guided-diffusion's evaluator computes it.",
+    )
+)

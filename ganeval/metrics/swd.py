@@ -52,7 +52,6 @@ _PROJECTION_BYTES = 512 * 2**20
 _NORMALISE_ROWS = 8192
 
 
-
 def _channel_stats(desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and population std (C,) float64 of (N, C, h, w) descriptors over N, h and w (two
     passes in float64 over row blocks); a zero std is replaced by 1."""
@@ -62,12 +61,12 @@ def _channel_stats(desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     buffer = np.empty((min(_NORMALISE_ROWS, desc.shape[0]), *desc.shape[1:]), dtype=np.float64)
     total = np.zeros(desc.shape[1])
     for start in range(0, desc.shape[0], _NORMALISE_ROWS):
-        block = desc[start:start + _NORMALISE_ROWS]
+        block = desc[start : start + _NORMALISE_ROWS]
         total += block.sum(axis=(0, 2, 3), dtype=np.float64)
     mean = total / count
     squares = np.zeros(desc.shape[1])
     for start in range(0, desc.shape[0], _NORMALISE_ROWS):
-        block = desc[start:start + _NORMALISE_ROWS]
+        block = desc[start : start + _NORMALISE_ROWS]
         centred = buffer[: len(block)]
         np.subtract(block, mean[:, None, None], out=centred)
         np.square(centred, out=centred)
@@ -127,9 +126,15 @@ def _sorts_with_numpy(device: torch.device) -> bool:
     return device.type == "cpu"
 
 
-def sliced_wasserstein(a: np.ndarray, b: np.ndarray, *, repeats: int = DIR_REPEATS,
-                       directions: int = DIRS_PER_REPEAT, seed: int | Sequence[int] = DEFAULT_SEED,
-                       device: torch.device | str | None = None) -> float:
+def sliced_wasserstein(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    repeats: int = DIR_REPEATS,
+    directions: int = DIRS_PER_REPEAT,
+    seed: int | Sequence[int] = DEFAULT_SEED,
+    device: torch.device | str | None = None,
+) -> float:
     """Sliced Wasserstein distance between normalised descriptor sets ``a``, ``b`` (N, D) of equal N, in
     descriptor units (not ×1e3). Per repeat, ``directions`` standard-normal D-d directions from
     ``np.random.default_rng(seed)`` (drawn as a (D, directions) block), normalised to unit length in float64
@@ -159,14 +164,14 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, *, repeats: int = DIR_REPEA
         for start in range(0, total, chunk):
             size = min(chunk, total - start)
             part_a, part_b = proj_a[:size], proj_b[:size]
-            torch.matmul(weights[start:start + size], tensor_a.T, out=part_a)
-            torch.matmul(weights[start:start + size], tensor_b.T, out=part_b)
+            torch.matmul(weights[start : start + size], tensor_a.T, out=part_a)
+            torch.matmul(weights[start : start + size], tensor_b.T, out=part_b)
             if _sorts_with_numpy(target):
                 rows_a, rows_b = part_a.numpy(), part_b.numpy()
-                sums[start:start + size] = list(pool.map(_sort_and_gap, rows_a, rows_b))
+                sums[start : start + size] = list(pool.map(_sort_and_gap, rows_a, rows_b))
             else:
                 gaps = torch.sort(part_a, dim=1).values.sub_(torch.sort(part_b, dim=1).values).abs_()
-                sums[start:start + size] = gaps.sum(dim=1, dtype=torch.float64).cpu().numpy()
+                sums[start : start + size] = gaps.sum(dim=1, dtype=torch.float64).cpu().numpy()
     per_repeat = sums.reshape(repeats, directions).sum(axis=1) / (directions * count)
     return float(per_repeat.mean())
 
@@ -195,18 +200,25 @@ def _prepare_set(desc: np.ndarray, count: int, seed: int, level: int, tag: int) 
     return _apply_stats(desc, mean, std, rows)
 
 
-def sliced_wasserstein_distance(real_levels: list[np.ndarray], fake_levels: list[np.ndarray], *,
-                                seed: int = DEFAULT_SEED, resolutions: list[int] | None = None,
-                                device: torch.device | str | None = None,
-                                progress: Callable[[int, int], None] | None = None) -> SWDResult:
+def sliced_wasserstein_distance(
+    real_levels: list[np.ndarray],
+    fake_levels: list[np.ndarray],
+    *,
+    seed: int = DEFAULT_SEED,
+    resolutions: list[int] | None = None,
+    device: torch.device | str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SWDResult:
     """SWD between raw descriptors per level ((N, 3, 7, 7) float32, finest first, e.g. from
     ``DescriptorSampler.result``). Each set is normalised per level by its own statistics; when the counts
     differ, the larger set's rows are subsampled (seeded by ``[seed, 3, level, 1 or 2]``, without replacement).
     Level ``l`` uses directions seeded by ``[seed, 2, l]``. ValueError when the level counts differ
     (different image resolutions) or a level is empty. ``progress(done, total)`` is called after each level."""
     if len(real_levels) != len(fake_levels):
-        raise ValueError(f"real descriptors have {len(real_levels)} pyramid levels, fake have {len(fake_levels)}: "
-                         "the sets have different resolutions")
+        raise ValueError(
+            f"real descriptors have {len(real_levels)} pyramid levels, fake have {len(fake_levels)}: "
+            "the sets have different resolutions"
+        )
     if not real_levels:
         raise ValueError("no pyramid levels to compare")
     if resolutions is not None and len(resolutions) != len(real_levels):
@@ -239,8 +251,9 @@ def sliced_wasserstein_distance(real_levels: list[np.ndarray], fake_levels: list
 
 @dataclass(frozen=True)
 class SWDOptions:
-    size: int | None = option(None, "Resize every image to this size for SWD (needed when the sets' resolutions "
-                                    "differ).", min=16)
+    size: int | None = option(
+        None, "Resize every image to this size for SWD (needed when the sets' resolutions differ).", min=16
+    )
     images: int = option(PROTOCOL_IMAGES, "Images per set used for SWD; larger sets keep a seeded subset.", min=1)
 
 
@@ -261,26 +274,42 @@ def _compute(context: Context) -> dict[str, object]:
     real, fake = context.reference, context.fake
     real_info, fake_info = _info(real.meta.get("swd")), _info(fake.meta.get("swd"))
     if real_info.get("resolution") != fake_info.get("resolution"):
-        raise BadInputError(f"SWD compares images of one resolution: real ({real.meta.get('source')}) is "
-                            f"{_size(real_info)} and fake ({fake.meta.get('source')}) {_size(fake_info)}; pass "
-                            f"--swd-size to resize both")
+        raise BadInputError(
+            f"SWD compares images of one resolution: real ({real.meta.get('source')}) is "
+            f"{_size(real_info)} and fake ({fake.meta.get('source')}) {_size(fake_info)}; pass "
+            f"--swd-size to resize both"
+        )
     real_levels, fake_levels = real.parts[SWD_PART], fake.parts[SWD_PART]
     size = min(real_info["resolution"])
     resolutions = [size >> level for level in range(len(real_levels))]
-    result = sliced_wasserstein_distance(real_levels, fake_levels, seed=context.seed, resolutions=resolutions,
-                                         device=context.device, progress=context.progress)
-    context.details["swd"] = {"seed": context.seed, "resolutions": list(result.resolutions),
-                              "images_real": real_info.get("images"), "images_fake": fake_info.get("images"),
-                              "size": real_info.get("size"), "descriptors_per_level": result.n_descriptors,
-                              "subsampled": result.subsampled}
+    result = sliced_wasserstein_distance(
+        real_levels,
+        fake_levels,
+        seed=context.seed,
+        resolutions=resolutions,
+        device=context.device,
+        progress=context.progress,
+    )
+    context.details["swd"] = {
+        "seed": context.seed,
+        "resolutions": list(result.resolutions),
+        "images_real": real_info.get("images"),
+        "images_fake": fake_info.get("images"),
+        "size": real_info.get("size"),
+        "descriptors_per_level": result.n_descriptors,
+        "subsampled": result.subsampled,
+    }
     for info, label in ((real_info, "real"), (fake_info, "fake")):
         images = int(info.get("images") or 0)
         if images < PROTOCOL_IMAGES:
-            context.warnings.append(f"SWD: {label} has {images} images (< {PROTOCOL_IMAGES:,}, the Progressive GAN "
-                                    f"protocol); values are noisier and not comparable with published tables")
+            context.warnings.append(
+                f"SWD: {label} has {images} images (< {PROTOCOL_IMAGES:,}, the Progressive GAN "
+                f"protocol); values are noisier and not comparable with published tables"
+            )
     if context.options.images != PROTOCOL_IMAGES:
-        context.warnings.append(f"SWD uses at most {context.options.images} images per set instead of the protocol's "
-                                f"{PROTOCOL_IMAGES:,}")
+        context.warnings.append(
+            f"SWD uses at most {context.options.images} images per set instead of the protocol's {PROTOCOL_IMAGES:,}"
+        )
     return {"swd": result.mean, "swd_levels": list(result.levels)}
 
 
@@ -288,13 +317,27 @@ def _text(scores: Mapping[str, Any], provenance: Mapping[str, Any], n_fake: int 
     if "swd" not in scores:
         return []
     resolutions = list((provenance.get("swd") or {}).get("resolutions") or [])
-    levels = [f"{value:.4f}" + (f" @{resolutions[i]}px" if i < len(resolutions) else "")
-              for i, value in enumerate(scores.get("swd_levels") or [])]
+    levels = [
+        f"{value:.4f}" + (f" @{resolutions[i]}px" if i < len(resolutions) else "")
+        for i, value in enumerate(scores.get("swd_levels") or [])
+    ]
     return [("SWD×1e3:", f"{scores['swd']:.4f}", "levels " + ", ".join(levels) if levels else "")]
 
 
-SWD = register(Metric(
-    name="swd", title="SWD×1e3", order=50, progress_unit="levels", standard=True, command="swd", options=SWDOptions,
-    keys=(Key("swd", "lower", plot=True), Key("swd_levels", kind="list")), needs=_needs, compute=_compute, text=_text,
-    doc="Progressive GAN's sliced Wasserstein distance between REAL and FAKE (×1e3; per pyramid level, finest "
-        "first, and their mean)."))
+SWD = register(
+    Metric(
+        name="swd",
+        title="SWD×1e3",
+        order=50,
+        progress_unit="levels",
+        standard=True,
+        command="swd",
+        options=SWDOptions,
+        keys=(Key("swd", "lower", plot=True), Key("swd_levels", kind="list")),
+        needs=_needs,
+        compute=_compute,
+        text=_text,
+        doc="Progressive GAN's sliced Wasserstein distance between REAL and FAKE (×1e3; per pyramid level, finest "
+        "first, and their mean).",
+    )
+)

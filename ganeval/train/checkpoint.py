@@ -85,8 +85,14 @@ def recover_checkpoints(run: str | os.PathLike[str]) -> None:
             os.replace(path, final)
 
 
-def save_checkpoint(run: str | os.PathLike[str], step: int, generator: torch.nn.Module,
-                    discriminator: torch.nn.Module, meta: dict[str, Any], state: dict[str, Any]) -> Path:
+def save_checkpoint(
+    run: str | os.PathLike[str],
+    step: int,
+    generator: torch.nn.Module,
+    discriminator: torch.nn.Module,
+    meta: dict[str, Any],
+    state: dict[str, Any],
+) -> Path:
     """Write checkpoint ``step`` of ``run`` atomically; ``meta`` goes to checkpoint.json (with format, step and
     ganeval version added), ``state`` (tensors, numbers, lists, dicts) to state.pt. Returns its folder."""
     final = checkpoint_dir(run, step)
@@ -103,8 +109,13 @@ def save_checkpoint(run: str | os.PathLike[str], step: int, generator: torch.nn.
         save_file(_tensors(generator), str(temporary / "generator.safetensors"))
         save_file(_tensors(discriminator), str(temporary / "discriminator.safetensors"))
         torch.save(state, temporary / "state.pt")
-        document = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta, "step": step,
-                    "ganeval_version": __version__}
+        document = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            **meta,
+            "step": step,
+            "ganeval_version": __version__,
+        }
         (temporary / "checkpoint.json").write_text(json.dumps(document, indent=2, sort_keys=True))
         for file in temporary.iterdir():
             with open(file, "rb") as handle:
@@ -119,8 +130,11 @@ def save_checkpoint(run: str | os.PathLike[str], step: int, generator: torch.nn.
             shutil.rmtree(replaced)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise GanevalError(full_disk_message(final, reason) if exc.errno in (errno.ENOSPC, errno.EFBIG)
-                           else f"{final}: cannot write the checkpoint ({reason})") from None
+        raise GanevalError(
+            full_disk_message(final, reason)
+            if exc.errno in (errno.ENOSPC, errno.EFBIG)
+            else f"{final}: cannot write the checkpoint ({reason})"
+        ) from None
     except (SafetensorError, RuntimeError) as exc:  # how safetensors and torch.save report a full disk
         raise GanevalError(f"{final}: cannot write the checkpoint ({str(exc).splitlines()[0]})") from None
     finally:
@@ -142,8 +156,9 @@ def read_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         meta = json.loads(path.read_text())
     except OSError as exc:
-        raise BadInputError(f"{folder}: not a ganeval checkpoint (cannot read checkpoint.json: "
-                            f"{exc.strerror or exc})") from None
+        raise BadInputError(
+            f"{folder}: not a ganeval checkpoint (cannot read checkpoint.json: {exc.strerror or exc})"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadInputError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:

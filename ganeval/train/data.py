@@ -25,7 +25,9 @@ from ..datasets import DATASET_NAMES, SHAPES_LENGTH, dataset_arrays, dataset_key
 from ..decode import IMAGE_EXTENSIONS, decode_image
 from ..errors import BadInputError
 from ..images import conform, hwc
+
 FOLDER_CACHE_BYTES = 256 * 2**20
+
 
 class TrainingData:
     """A fixed-length sequence of images of ``size``×``size`` px with ``channels`` (1 or 3) channels.
@@ -113,7 +115,7 @@ class TrainingData:
         """The image indices (int64, batch_size) of batch number ``step`` of the run seeded ``seed``."""
         per_epoch = self._check_batching(batch_size, seed, step)
         epoch, within = divmod(step, per_epoch)
-        return self.epoch_order(seed, epoch)[within * batch_size:(within + 1) * batch_size]
+        return self.epoch_order(seed, epoch)[within * batch_size : (within + 1) * batch_size]
 
     def batches(self, batch_size: int, seed: int, start_step: int = 0) -> Iterator[torch.Tensor]:
         """Infinite iterator of float32 batches (batch_size, channels, size, size) in [-1, 1], beginning with
@@ -127,7 +129,7 @@ class TrainingData:
             epoch, within = divmod(step, per_epoch)
             if epoch != order_epoch:
                 order_epoch, order = epoch, self.epoch_order(seed, epoch)
-            yield self._to_float(self._load_many(order[within * batch_size:(within + 1) * batch_size]))
+            yield self._to_float(self._load_many(order[within * batch_size : (within + 1) * batch_size]))
             step += 1
 
 
@@ -148,8 +150,9 @@ class ArrayData(TrainingData):
         labels: np.ndarray | None = None,
     ) -> None:
         if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] != 3):
-            raise BadInputError(f"{name}: expected uint8 images (N, H, W) or (N, H, W, 3), got "
-                                f"{images.dtype} {images.shape}")
+            raise BadInputError(
+                f"{name}: expected uint8 images (N, H, W) or (N, H, W, 3), got {images.dtype} {images.shape}"
+            )
         if len(images) == 0:
             raise BadInputError(f"{name}: {source} holds no images")
         super().__init__(name, size, channels, len(images), source, seed)
@@ -176,7 +179,12 @@ class FolderData(TrainingData):
     of fitted images are kept in memory."""
 
     def __init__(
-        self, path: Path, size: int, channels: int, name: str | None = None, seed: int = 0,
+        self,
+        path: Path,
+        size: int,
+        channels: int,
+        name: str | None = None,
+        seed: int = 0,
         cache_bytes: int = FOLDER_CACHE_BYTES,
     ) -> None:
         root = Path(path).resolve()

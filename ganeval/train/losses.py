@@ -172,32 +172,62 @@ _DCGAN_ADAM: _TrainingDefaults = dict(
 
 LOSSES: dict[str, LossSpec] = {
     "ns": LossSpec(
-        "ns", d_loss_ns, g_loss_ns, **_DCGAN_ADAM,
+        "ns",
+        d_loss_ns,
+        g_loss_ns,
+        **_DCGAN_ADAM,
         reference="Goodfellow et al. 2014, Generative Adversarial Nets (non-saturating G loss); Radford et al. 2016, "
         "DCGAN (optimiser settings)",
     ),
     "minimax": LossSpec(
-        "minimax", d_loss_minimax, g_loss_minimax, **_DCGAN_ADAM,
+        "minimax",
+        d_loss_minimax,
+        g_loss_minimax,
+        **_DCGAN_ADAM,
         reference="Goodfellow et al. 2014, Generative Adversarial Nets (minimax G loss); optimiser settings of "
         "Radford et al. 2016, DCGAN",
     ),
     "lsgan": LossSpec(
-        "lsgan", d_loss_lsgan, g_loss_lsgan, **_DCGAN_ADAM,
+        "lsgan",
+        d_loss_lsgan,
+        g_loss_lsgan,
+        **_DCGAN_ADAM,
         reference="Mao et al. 2017, Least Squares Generative Adversarial Networks (a=0, b=c=1); DCGAN-style "
         "optimiser defaults",
     ),
     "hinge": LossSpec(
-        "hinge", d_loss_hinge, g_loss_hinge, **_DCGAN_ADAM,
+        "hinge",
+        d_loss_hinge,
+        g_loss_hinge,
+        **_DCGAN_ADAM,
         reference="Lim & Ye 2017, Geometric GAN; Miyato et al. 2018, Spectral Normalization for GANs (SN-GAN), "
         "whose hinge runs used other optimiser settings; these are DCGAN-style defaults",
     ),
     "wgan": LossSpec(
-        "wgan", d_loss_wgan, g_loss_wgan, optimizer="RMSprop", lr_g=5e-5, lr_d=5e-5, betas=(0.0, 0.0),
-        n_critic=5, clip=0.01, gp_weight=None, reference="Arjovsky, Chintala & Bottou 2017, Wasserstein GAN",
+        "wgan",
+        d_loss_wgan,
+        g_loss_wgan,
+        optimizer="RMSprop",
+        lr_g=5e-5,
+        lr_d=5e-5,
+        betas=(0.0, 0.0),
+        n_critic=5,
+        clip=0.01,
+        gp_weight=None,
+        reference="Arjovsky, Chintala & Bottou 2017, Wasserstein GAN",
     ),
     "wgan-gp": LossSpec(
-        "wgan-gp", d_loss_wgan, g_loss_wgan, optimizer="Adam", lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9),
-        n_critic=5, clip=None, gp_weight=10.0, reference="Gulrajani et al. 2017, Improved Training of Wasserstein GANs",
+        "wgan-gp",
+        d_loss_wgan,
+        g_loss_wgan,
+        optimizer="Adam",
+        lr_g=1e-4,
+        lr_d=1e-4,
+        betas=(0.0, 0.9),
+        n_critic=5,
+        clip=None,
+        gp_weight=10.0,
+        reference="Gulrajani et al. 2017, Improved Training of Wasserstein GANs",
     ),
 }
 

@@ -39,8 +39,17 @@ from .models import DCGANDiscriminator, DCGANGenerator, wgan_critic
 
 MODEL_LOSS = {"dcgan": "ns", "wgan": "wgan", "wgan-gp": "wgan-gp"}
 DEFAULT_STEPS = 2000
-LOG_COLUMNS = ("step", "loss_d", "loss_g", "d_real_accuracy", "d_fake_accuracy", "grad_norm_d", "grad_norm_g",
-               "wasserstein", "seconds")
+LOG_COLUMNS = (
+    "step",
+    "loss_d",
+    "loss_g",
+    "d_real_accuracy",
+    "d_fake_accuracy",
+    "grad_norm_d",
+    "grad_norm_g",
+    "wasserstein",
+    "seconds",
+)
 
 
 @dataclass
@@ -82,8 +91,13 @@ class TrainConfig:
             raise BadInputError(f"unknown loss {loss!r}; choose from {', '.join(losses.LOSSES)}")
         spec = losses.LOSSES[loss]
         values = dataclasses.asdict(self)
-        values.update(loss=loss, lr_g=self.lr_g or spec.lr_g, lr_d=self.lr_d or spec.lr_d,
-                      n_critic=self.n_critic or spec.n_critic, steps=self.steps or DEFAULT_STEPS)
+        values.update(
+            loss=loss,
+            lr_g=self.lr_g or spec.lr_g,
+            lr_d=self.lr_d or spec.lr_d,
+            n_critic=self.n_critic or spec.n_critic,
+            steps=self.steps or DEFAULT_STEPS,
+        )
         return values
 
 
@@ -109,19 +123,25 @@ class Trainer:
         self.config = config
         self.spec = losses.LOSSES[self.settings["loss"]]
         self.device = resolve_device(config.device)
-        self.data: TrainingData = open_dataset(config.data, config.size, config.channels, seed=config.seed,
-                                               root=config.data_root)
+        self.data: TrainingData = open_dataset(
+            config.data, config.size, config.channels, seed=config.seed, root=config.data_root
+        )
         channels = self.data.channels
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.generator = DCGANGenerator(config.size, channels, config.z_dim, config.width).to(self.device)
             if config.model == "dcgan":
                 self.discriminator: torch.nn.Module = DCGANDiscriminator(
-                    config.size, channels, config.width, spectral_norm=config.spectral_norm)
+                    config.size, channels, config.width, spectral_norm=config.spectral_norm
+                )
             else:
-                self.discriminator = wgan_critic(config.size, channels, config.width,
-                                                 gradient_penalty=config.model == "wgan-gp",
-                                                 spectral_norm=config.spectral_norm)
+                self.discriminator = wgan_critic(
+                    config.size,
+                    channels,
+                    config.width,
+                    gradient_penalty=config.model == "wgan-gp",
+                    spectral_norm=config.spectral_norm,
+                )
             self.discriminator.to(self.device)
             self.fixed_latents = torch.randn(64, config.z_dim)
         self.opt_g, self.opt_d = self._optimisers()
@@ -142,8 +162,10 @@ class Trainer:
         s = self.settings
         optimiser = getattr(torch.optim, self.spec.optimizer)  # "Adam" or "RMSprop"
         extra = {"betas": self.spec.betas} if optimiser is torch.optim.Adam else {}
-        return (optimiser(self.generator.parameters(), lr=s["lr_g"], **extra),
-                optimiser(self.discriminator.parameters(), lr=s["lr_d"], **extra))
+        return (
+            optimiser(self.generator.parameters(), lr=s["lr_g"], **extra),
+            optimiser(self.discriminator.parameters(), lr=s["lr_d"], **extra),
+        )
 
     def _resume(self) -> None:
         found = list_checkpoints(self.out)
@@ -170,9 +192,11 @@ class Trainer:
 
     def describe(self) -> str:
         s = self.settings
-        return (f"{s['model']} on {self.data.name} ({len(self.data)} images, {s['size']} px, {self.data.channels} "
-                f"channel(s)); loss {losses.describe(self.spec)}; used: lr_g={s['lr_g']:g} lr_d={s['lr_d']:g} "
-                f"n_critic={s['n_critic']} batch {s['batch_size']}, seed {s['seed']}, device {self.device}")
+        return (
+            f"{s['model']} on {self.data.name} ({len(self.data)} images, {s['size']} px, {self.data.channels} "
+            f"channel(s)); loss {losses.describe(self.spec)}; used: lr_g={s['lr_g']:g} lr_d={s['lr_d']:g} "
+            f"n_critic={s['n_critic']} batch {s['batch_size']}, seed {s['seed']}, device {self.device}"
+        )
 
     def run(self) -> Path:
         """Train up to ``steps``; returns the run folder."""
@@ -195,8 +219,9 @@ class Trainer:
                     handle.flush()
                     self._board({name: value for name, value in zip(LOG_COLUMNS[1:], row) if value is not None})
                     if self._periodic():
-                        self.log(f"early stop at step {self.step}: FID has not improved for {s['early_stop']} "
-                                 f"evaluations")
+                        self.log(
+                            f"early stop at step {self.step}: FID has not improved for {s['early_stop']} evaluations"
+                        )
                         break
         finally:
             if self.board is not None:
@@ -243,8 +268,15 @@ class Trainer:
         threshold = 0.0  # logits (NS, minimax, hinge) and critics: the sign; LSGAN targets 0/1: the midpoint
         if spec.name == "lsgan":
             threshold = 0.5
-        return [float(loss_d.detach()), float(loss_g.detach()), float((d_real.detach() > threshold).float().mean()),
-                float((d_fake.detach() <= threshold).float().mean()), grad_d, grad_g, wasserstein]
+        return [
+            float(loss_d.detach()),
+            float(loss_g.detach()),
+            float((d_real.detach() > threshold).float().mean()),
+            float((d_fake.detach() <= threshold).float().mean()),
+            grad_d,
+            grad_g,
+            wasserstein,
+        ]
 
     def _periodic(self) -> bool:
         s = self.settings
@@ -274,8 +306,14 @@ class Trainer:
         s = self.settings
         if self.evaluator is None:
             reference = np.stack([self.data.uint8(i) for i in range(min(len(self.data), s["eval_samples"]))])
-            self.evaluator = Evaluator(reference, metrics=s["eval_metrics"], num_samples=s["eval_samples"],
-                                       device=self.device, seed=s["seed"], progress=False)
+            self.evaluator = Evaluator(
+                reference,
+                metrics=s["eval_metrics"],
+                num_samples=s["eval_samples"],
+                device=self.device,
+                seed=s["seed"],
+                progress=False,
+            )
         result = self.evaluator.score(self.generator)
         path = self.out / "evals.csv"
         new = not path.exists()
@@ -285,8 +323,7 @@ class Trainer:
                 writer.writerow(["step", *result.keys()])
             writer.writerow([self.step, *(_format(v) for v in result.values())])
         self._board({f"eval/{key}": value for key, value in result.items()})
-        self.log(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in result.items()
-                                                   if isinstance(v, float)))
+        self.log(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float)))
         if "fid" not in result or not s["early_stop"]:
             return False
         if result["fid"] < self.best_fid:
@@ -297,20 +334,30 @@ class Trainer:
 
     def save(self) -> Path:
         s = self.settings
-        meta = {"model": s["model"], "loss": s["loss"], "data": self.data.describe(), "seed": s["seed"],
-                "generator": {"size": s["size"], "channels": self.data.channels, "z_dim": s["z_dim"],
-                              "width": s["width"]},
-                "discriminator": {"model": s["model"], "spectral_norm": s["spectral_norm"]},
-                "settings": s}
-        state = {"step": self.step, "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                 "rng": torch.get_rng_state(), "best_fid": self.best_fid,
-                 "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
-                 "evals_without_improvement": self.evals_without_improvement}
+        meta = {
+            "model": s["model"],
+            "loss": s["loss"],
+            "data": self.data.describe(),
+            "seed": s["seed"],
+            "generator": {"size": s["size"], "channels": self.data.channels, "z_dim": s["z_dim"], "width": s["width"]},
+            "discriminator": {"model": s["model"], "spectral_norm": s["spectral_norm"]},
+            "settings": s,
+        }
+        state = {
+            "step": self.step,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": torch.get_rng_state(),
+            "best_fid": self.best_fid,
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            "evals_without_improvement": self.evals_without_improvement,
+        }
         return save_checkpoint(self.out, self.step, self.generator, self.discriminator, meta, state)
 
 
-def load_generator(folder: str | os.PathLike[str], device: str | torch.device | None = None
-                   ) -> tuple[DCGANGenerator, dict[str, Any]]:
+def load_generator(
+    folder: str | os.PathLike[str], device: str | torch.device | None = None
+) -> tuple[DCGANGenerator, dict[str, Any]]:
     """The generator of a checkpoint folder (or of a run folder: its latest checkpoint), in eval mode."""
     folder = Path(folder)
     if not (folder / "checkpoint.json").exists() and list_checkpoints(folder):

@@ -43,8 +43,8 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--n", type=int, default=500)
     args = parser.parse_args()
-    test = read_idx_images(FASHION_MNIST / "t10k-images-idx3-ubyte.gz")[:args.n]
-    train = read_idx_images(FASHION_MNIST / "train-images-idx3-ubyte.gz")[:args.n]
+    test = read_idx_images(FASHION_MNIST / "t10k-images-idx3-ubyte.gz")[: args.n]
+    train = read_idx_images(FASHION_MNIST / "train-images-idx3-ubyte.gz")[: args.n]
     real = [Image.fromarray(x).convert("RGB") for x in test]
     other = [Image.fromarray(x).convert("RGB") for x in train]
     save(args.out / "real", real)

@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 import ganeval
 from ganeval.cli import cli
 from ganeval.errors import BadInputError
+from ganeval.generation import batch_seed
 from ganeval.train.trainer import TrainConfig, Trainer, load_generator
 
 TINY = {"data": "shapes", "size": 32, "width": 8, "batch_size": 8, "sample_every": 0}
@@ -72,8 +73,9 @@ def test_train_writes_loadable_checkpoints_and_sample_reproduces(tmp_path) -> No
     images = [np.asarray(Image.open(tmp_path / "a" / f"{i:06d}.png")) for i in range(5)]
     assert all(np.array_equal(x, np.asarray(Image.open(tmp_path / "b" / f"{i:06d}.png"))) for i, x in enumerate(images))
     generator, _ = load_generator(run)
-    with torch.no_grad():
-        direct = generator(torch.randn(5, 100, generator=torch.Generator().manual_seed(3)))
+    with torch.no_grad(), torch.random.fork_rng():  # ganeval's latent scheme: one batch of 5 from (seed 3, image 0)
+        torch.manual_seed(batch_seed(3, 0))
+        direct = generator(torch.randn(5, 100))
     expected = ((direct.clamp(-1, 1) + 1) / 2).mul(255).add(0.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
     assert np.array_equal(np.stack(images), expected.numpy())
     grid = run_cli("sample", str(run), "-n", "4", "-o", str(tmp_path / "grid.png"))

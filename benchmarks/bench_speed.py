@@ -982,7 +982,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--weights {args.weights}: no such file")
         args.weights = str(Path(args.weights).resolve())
 
-    from ganeval.device import PRECISIONS, resolve_device
+    from ganeval.device import NUMERICS, resolve_device
 
     args.device = resolve_device(args.device)
     cuda = args.device.type == "cuda"
@@ -1004,7 +1004,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     notes = []
     if args.precisions is None:
-        wanted = list(PRECISIONS) if cuda else ["fp32", "bf16"]
+        wanted = list(NUMERICS) if cuda else ["fp32", "bf16"]
         if not cuda:
             notes.append(
                 "fp16 skipped on the CPU by default: without native fp16 arithmetic autocast runs it about "
@@ -1012,15 +1012,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             )
     else:
         wanted = [p.strip() for p in args.precisions.split(",") if p.strip()]
-        unknown = [p for p in wanted if p not in PRECISIONS]
+        unknown = [p for p in wanted if p not in NUMERICS]
         if unknown:
-            parser.error(f"unknown precision(s) {', '.join(unknown)}; choose from {', '.join(PRECISIONS)}")
+            parser.error(f"unknown precision(s) {', '.join(unknown)}; choose from {', '.join(NUMERICS)}")
     if "tf32" in wanted and not cuda:
         wanted.remove("tf32")
         notes.append("tf32 skipped: it is a CUDA (Ampere and newer) mode")
     if "fp32" not in wanted:
         wanted.insert(0, "fp32")
-    args.precisions = sorted(dict.fromkeys(wanted), key=PRECISIONS.index)
+    args.precisions = sorted(dict.fromkeys(wanted), key=NUMERICS.index)
     args.precision_notes = notes
     return args
 

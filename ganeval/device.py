@@ -68,7 +68,7 @@ def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     return batch.to(device)
 
 
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+NUMERICS = ("fp32", "tf32", "bf16", "fp16")
 """Arithmetic of the Inception forward: fp32 (IEEE float32, the standard and the default); tf32 (CUDA
 float32 convolutions and matmuls with 10-bit mantissas, Ampere and newer); bf16 and fp16 (autocast)."""
 
@@ -83,20 +83,18 @@ def forward_chunk(device: torch.device) -> int | None:
     return CPU_FORWARD_CHUNK if device.type == "cpu" else None
 
 
-def check_precision(precision: str, device: torch.device) -> str:
+def check_numerics(precision: str, device: torch.device) -> str:
     """``precision`` when ``device`` can run it; GanevalError naming the choices otherwise."""
-    if precision not in PRECISIONS:
-        raise GanevalError(
-            f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)} (fp32 is the standard)"
-        )
+    if precision not in NUMERICS:
+        raise GanevalError(f"unknown precision {precision!r}; choose from {', '.join(NUMERICS)} (fp32 is the standard)")
     if precision == "tf32" and device.type != "cuda":
         raise GanevalError("precision tf32 is a CUDA (Ampere or newer) mode; on the CPU use fp32, or bf16 for speed")
     return precision
 
 
 @contextlib.contextmanager
-def inference_precision(precision: str, device: torch.device) -> Iterator[None]:
-    """Run the block's float32 network in ``precision`` (see ``PRECISIONS``); fp32 is exact IEEE float32
+def numerics_context(precision: str, device: torch.device) -> Iterator[None]:
+    """Run the block's float32 network in ``precision`` (see ``NUMERICS``); fp32 is exact IEEE float32
     (TF32 off even where PyTorch would allow it). The caller's settings are restored afterwards."""
     if precision in ("bf16", "fp16"):
         dtype = torch.bfloat16 if precision == "bf16" else torch.float16

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import defaults
-from .device import PRECISIONS
+from .device import NUMERICS
 from .errors import BadInputError
 from .metrics import registry
 from .metrics.registry import Metric
@@ -28,7 +28,7 @@ PathLike = str | os.PathLike[str]
 @dataclass(frozen=True)
 class Options:
     """Everything that changes a run. metrics: names (None: the standard set). precision: the networks'
-    arithmetic ("fp32" is the standard; see ``device.PRECISIONS``). bootstrap: resamples for 95% intervals
+    arithmetic ("fp32" is the standard; see ``device.NUMERICS``). bootstrap: resamples for 95% intervals
     (0: none). metric_options: metric name → that metric's options dataclass."""
 
     metrics: tuple[str, ...] | None = None
@@ -58,8 +58,8 @@ class Options:
             object.__setattr__(self, "metrics", tuple(dict.fromkeys(names)))
         if self.mode not in MODES:
             raise BadInputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.precision not in PRECISIONS:
-            raise BadInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.precision not in NUMERICS:
+            raise BadInputError(f"precision must be one of {', '.join(NUMERICS)}, got {self.precision!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise BadInputError(f"batch_size must be at least 1, got {self.batch_size}")
         if not isinstance(self.bootstrap, int) or self.bootstrap < 0 or self.bootstrap == 1:

@@ -38,7 +38,7 @@ from conftest import smooth_images, write_images
 
 import ganeval
 import ganeval.distributed
-from ganeval.device import PRECISIONS, exact_float32, inference_precision
+from ganeval.device import NUMERICS, exact_float32, numerics_context
 from ganeval.evaluator import Evaluator
 from ganeval.metrics.diagnostics import (
     authenticity,
@@ -199,7 +199,7 @@ def test_fp32_is_ieee_inside_and_the_callers_tf32_setting_is_restored() -> None:
     saved = tf32_settings()
     try:
         allow_tf32(True)  # a training loop that wants TF32
-        with inference_precision("fp32", device):
+        with numerics_context("fp32", device):
             assert tf32_flags() == (False, False)
             ieee = error()
         assert tf32_flags() == (True, True)
@@ -207,7 +207,7 @@ def test_fp32_is_ieee_inside_and_the_callers_tf32_setting_is_restored() -> None:
             assert tf32_flags() == (False, False)
         assert tf32_flags() == (True, True)
         allow_tf32(False)
-        with inference_precision("tf32", device):
+        with numerics_context("tf32", device):
             assert tf32_flags() == (True, True)
             tf32 = error()
         assert tf32_flags() == (False, False)
@@ -222,7 +222,7 @@ def test_every_precision_runs_on_cuda_within_its_bound(sets, weights) -> None:
     real, fake = sets
     images = list(smooth_images(BATCH, 32, seed=51))
     pool3, fids = {}, {}
-    for precision in PRECISIONS:
+    for precision in NUMERICS:
         extractor = Extractor(weights=weights, device="cuda", batch_size=BATCH, precision=precision)
         pool3[precision] = extractor.forward(images)[0]
         result = ganeval.fid(
@@ -239,7 +239,7 @@ def test_every_precision_runs_on_cuda_within_its_bound(sets, weights) -> None:
         fids[precision] = result["fid"]
         assert np.isfinite(pool3[precision]).all() and math.isfinite(fids[precision]), precision
     scale = float(np.abs(pool3["fp32"]).max())
-    for precision in (p for p in PRECISIONS if p != "fp32"):
+    for precision in (p for p in NUMERICS if p != "fp32"):
         moved = float(np.abs(pool3[precision] - pool3["fp32"]).max()) / scale
         deviation = abs(fids[precision] - fids["fp32"]) / fids["fp32"]
         assert moved <= FEATURE_BOUND[precision], f"{precision}: pool3 moved by {moved:.3g} of the largest feature"

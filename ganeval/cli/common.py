@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import click
 
-from ..device import PRECISIONS
+from ..device import NUMERICS
 from ..errors import GanevalError
 from ..options import DEFAULT_BATCH_SIZE
 from ..preprocess import DEFAULT_MODE, MODES
@@ -164,7 +164,7 @@ def extractor_options(with_mode: bool = True) -> Decorator:
         click.option("--skip-bad", is_flag=True, help="Skip unreadable images (counted in the provenance)."),
         click.option(
             "--precision",
-            type=click.Choice(list(PRECISIONS)),
+            type=click.Choice(list(NUMERICS)),
             default="fp32",
             show_default=True,
             help="Arithmetic of the Inception forward. fp32 is the standard; tf32 (CUDA), bf16 and fp16 are "

@@ -4,7 +4,8 @@ feature and the 64/192/768-d pools of pytorch-fid's ``--dims``, any of them from
 Weights, preprocessing modes and arithmetic precision live here; the network is ``ganeval.inception``.
 It runs with BatchNorm folded into the convolutions, channels-last, a few images per forward on the CPU
 (``device.forward_chunk``): pool3 equals the plain NCHW network's to float32 reassociation
-(tests/test_inception.py). A precision other than "fp32" (``device.PRECISIONS``) is faster and not the
+(tests/test_inception.py). Numerics (the arithmetic, ``precision=`` / ``--precision``) other than "fp32"
+(``device.NUMERICS``) are faster and not the
 standard: it is in the provenance and keys the cache apart.
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..device import check_precision, forward_chunk, inference_precision, prepare_input, prepare_model, resolve_device
+from ..device import check_numerics, forward_chunk, numerics_context, prepare_input, prepare_model, resolve_device
 from ..device import describe as describe_device
 from ..device import to_device
 from ..device import usable_cpus
@@ -69,7 +70,7 @@ class InceptionExtractor(VectorExtractor):
         self.mode = mode
         self.mode_spec = get_mode(mode)
         self.device = resolve_device(device)
-        self.precision = check_precision(precision, self.device)
+        self.numerics = check_numerics(precision, self.device)
         self.batch_size = batch_size
         self.workers = workers if workers is not None else min(4, usable_cpus())
         self._weights_arg = weights
@@ -110,7 +111,7 @@ class InceptionExtractor(VectorExtractor):
             "weights_sha256": info.get("weights_sha256"),
             "has_classifier": info.get("has_classifier"),
             "mode": self.mode,
-            **({"precision": self.precision} if self.precision != "fp32" else {}),
+            **({"precision": self.numerics} if self.numerics != "fp32" else {}),
         }
 
     def provenance(self) -> dict[str, object]:
@@ -118,7 +119,7 @@ class InceptionExtractor(VectorExtractor):
         return {
             **self.weights.to_dict(),
             "mode": self.mode,
-            "precision": self.precision,
+            "precision": self.numerics,
             "device": describe_device(self.device),
             "batch_size": self.batch_size,
             "ganeval_version": __version__,
@@ -174,7 +175,7 @@ class InceptionExtractor(VectorExtractor):
         chunk = forward_chunk(self.device) or len(x)
         taps = {_TAPS.get(part, part) for part in wanted}
         outputs: dict[str, list[torch.Tensor]] = {part: [] for part in wanted}
-        with inference_precision(self.precision, self.device):
+        with numerics_context(self.numerics, self.device):
             for start in range(0, len(x), chunk):
                 got = self.model.taps(prepare_input(x[start : start + chunk]), taps)
                 for part in wanted:

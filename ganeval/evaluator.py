@@ -175,6 +175,8 @@ class Evaluator:
                     options[keyword] = value
         if self.options.bootstrap or any(m.statistic for m in self._wanted):
             options["bootstrap"] = self.options.bootstrap
+        if self.options.features != "inception":
+            options["features"] = self.options.features
         if self.options.precision != "fp32":
             options["precision"] = self.options.precision
         return options

@@ -28,8 +28,9 @@ PathLike = str | os.PathLike[str]
 @dataclass(frozen=True)
 class Options:
     """Everything that changes a run. metrics: names (None: the standard set). precision: the networks'
-    arithmetic ("fp32" is the standard; see ``device.NUMERICS``). bootstrap: resamples for 95% intervals
-    (0: none). metric_options: metric name → that metric's options dataclass."""
+        arithmetic ("fp32" is the standard; see ``device.NUMERICS``). bootstrap: resamples for 95% intervals
+        (0: none). features: the extractor whose vector part FD, KD and PRDC use (``inception`` = pool3, the
+    standard; ``vgg16`` = fc2). metric_options: metric name → that metric's options dataclass."""
 
     metrics: tuple[str, ...] | None = None
     seed: int = defaults.SEED
@@ -44,6 +45,7 @@ class Options:
     force: bool = False
     progress: bool | None = None
     bootstrap: int = defaults.BOOTSTRAP
+    features: str = "inception"
     metric_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -133,7 +135,9 @@ def _metric_options(metric: Metric, given: Any) -> Any:
         value, meta = getattr(values, f.name), f.metadata
         if value is None and f.default is None:
             continue
-        kind = type(f.default) if f.default is not None else int
+        kind = str if "str" in str(f.type) else int if f.default is None else type(f.default)
+        if kind is str and not isinstance(value, str):
+            raise BadInputError(f"{keyword} must be a name, got {value!r}")
         if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise BadInputError(f"{keyword} must be an integer, got {value!r}")
         if meta.get("min") is not None and value < meta["min"]:

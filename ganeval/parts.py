@@ -18,6 +18,9 @@ POOL3 = "inception:pool3"
 LOGITS = "inception:logits"
 VGG_FC2 = "vgg16:fc2"
 SWD = "pixels:swd"
+FEATURES = "features:vector"
+"""A symbolic part: the vector part of the run's feature space (``--features``; Inception's pool3 by default),
+resolved by ``engine.planning.resolve_part``. ``NAME:vector`` is extractor NAME's own vector part."""
 
 
 def split(part: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ import click
 
 from .. import defaults
 from ..metrics import registry
+from ..metrics.registry import Metric
 from .common import Decorator, stack
 
 
@@ -33,9 +34,35 @@ def click_option(keyword: str, f: dataclasses.Field[Any]) -> Decorator:
         return click.option(
             f"{flag}/--no-{flag[2:]}", keyword, default=f.default, show_default=True, help=meta.get("help")
         )
-    kind: click.ParamType = TypedChoice(meta["choices"]) if meta.get("choices") else click.IntRange(min=meta.get("min"))
+    kind: click.ParamType
+    if meta.get("choices"):
+        kind = TypedChoice(meta["choices"])
+    elif "str" in str(f.type):
+        kind = click.STRING
+    else:
+        kind = click.IntRange(min=meta.get("min"))
     return click.option(
         flag, keyword, type=kind, default=f.default, show_default=f.default is not None, help=meta.get("help")
+    )
+
+
+def _in_any_space(metric: Metric) -> bool:
+    """Whether ``metric`` (with its default options) works in the run's feature space (``--features``)."""
+    needs = metric.needs(metric.options(), "fake", 0)
+    return any(need.part.startswith("features:") or need.part.endswith(":vector") for need in needs)
+
+
+def features_option() -> Decorator:
+    """``--features NAME``: the feature space of FD, KD and PRDC (an extractor with a vector part)."""
+    from ..extractors.build import feature_spaces
+
+    return click.option(
+        "--features",
+        type=click.Choice(feature_spaces()),
+        default="inception",
+        show_default=True,
+        help="Feature space of FID, KID and precision/recall: inception (pool3, the standard) or vgg16 (fc2); "
+        "recorded in the provenance.",
     )
 
 
@@ -59,7 +86,8 @@ def bootstrap_option() -> Decorator:
 
 def metric_options(names: Sequence[str] | None = None) -> Decorator:
     """The options of the metrics ``names`` (all when None) as the registry declares them, with --seed,
-    --bootstrap (when one of them has intervals) and --vgg-weights (when one may use VGG16)."""
+    --bootstrap (when one of them has intervals), and --features and --vgg-weights (when one works in any
+    feature space)."""
     metrics = [registry.get(name) for name in names] if names else registry.all_metrics()
     options = [
         click.option(
@@ -70,14 +98,17 @@ def metric_options(names: Sequence[str] | None = None) -> Decorator:
             help="Seed of every random choice (KID subsets, IS shuffle, P/R subsampling, SWD, bootstrap).",
         )
     ]
+    any_space = any(_in_any_space(metric) for metric in metrics)
+    if any_space:
+        options.append(features_option())
     options += [click_option(keyword, f) for metric in metrics for keyword, f in metric.option_fields()]
-    if any("vgg16" in (f.metadata.get("choices") or ()) for metric in metrics for _, f in metric.option_fields()):
+    if any_space:
         options.append(
             click.option(
                 "--vgg-weights",
                 type=click.Path(dir_okay=False),
                 default=None,
-                help="VGG16 state dict (torchvision layout) for --pr-features vgg16.",
+                help="VGG16 state dict (torchvision layout) for --features vgg16 or --pr-features vgg16.",
             )
         )
     if any(metric.statistic for metric in metrics):

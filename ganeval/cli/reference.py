@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..metrics import registry
-from .metric_options import click_option
+from .metric_options import click_option, features_option
 from .common import extractor_options, handle_errors, join_process_group, report_provenance, verbosity_options, warn
 
 
@@ -19,7 +19,7 @@ def _fid_options(func: Callable[..., Any]) -> Callable[..., Any]:
     fid = registry.get("fid")
     for keyword, f in reversed(fid.option_fields()):
         func = click_option(keyword, f)(func)
-    return func
+    return features_option()(func)
 
 
 @click.command()

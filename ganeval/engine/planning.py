@@ -3,6 +3,8 @@ extractors make them (built on first use from the options), and which metrics ca
 
 from __future__ import annotations
 
+import dataclasses
+
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,9 +13,9 @@ import torch
 
 from ..device import resolve_device
 from ..errors import BadInputError, GanevalError
-from ..extractors.build import build_extractor
+from ..extractors.build import build_extractor, feature_spaces, vector_part
 from ..extractors.base import Extractor
-from ..metrics.registry import Metric
+from ..metrics.registry import Metric, Need
 from ..options import Options
 from ..parts import split
 from ..stats import is_statistics_file
@@ -33,11 +35,35 @@ class Request:
     moments: bool = False
 
 
+def resolve_part(part: str, options: Options) -> str:
+    """A part's real name: ``features:vector`` → the run's feature space's vector part, ``NAME:vector`` →
+    extractor NAME's (``vgg16:vector`` → ``vgg16:fc2``); other names unchanged."""
+    extractor, short = split(part)
+    if extractor == "features":
+        extractor = options.features
+    if short != "vector":
+        return f"{extractor}:{short}"
+    try:
+        return vector_part(extractor)
+    except KeyError:
+        raise BadInputError(
+            f"features {extractor!r}: no such feature space; choose from {', '.join(feature_spaces())}"
+        ) from None
+
+
+def needs_of(metric: Metric, options: Options, side: str) -> list[Need]:
+    """What ``metric`` needs from ``side`` ("real" or "fake"), its parts resolved (``resolve_part``)."""
+    return [
+        dataclasses.replace(need, part=resolve_part(need.part, options))
+        for need in metric.needs(options.of(metric), side, options.seed)
+    ]
+
+
 def plan(metrics: list[Metric], options: Options, side: str) -> dict[str, Request]:
     """The parts ``metrics`` need from ``side`` ("real" or "fake"): part name → Request."""
     requests: dict[str, Request] = {}
     for metric in metrics:
-        for number, need in enumerate(metric.needs(options.of(metric), side, options.seed)):
+        for number, need in enumerate(needs_of(metric, options, side)):
             request = requests.setdefault(need.part, Request(dict(need.params)))
             if request.params != dict(need.params):
                 raise BadInputError(
@@ -101,7 +127,7 @@ def usable(
     for metric in metrics:
         problem: GanevalError | None = None
         for label, obj in sides.items():
-            needs = metric.needs(options.of(metric), label, options.seed)
+            needs = needs_of(metric, options, label)
             if obj is None or not needs:
                 continue
             if is_statistics_file(obj):

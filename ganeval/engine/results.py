@@ -15,7 +15,7 @@ from ..metrics import registry
 from ..metrics.registry import Context, Metric, Side
 from ..options import Options
 from ..result import Result
-from .planning import Extractors, progress_enabled
+from .planning import Extractors, needs_of, progress_enabled
 
 
 RECOMMENDED_MIN = defaults.FID_RECOMMENDED_MIN
@@ -52,6 +52,7 @@ def compute_metrics(
                 details,
                 arrays,
                 _reporter(bar, metric.name, metric.progress_unit),
+                tuple(need.part for need in needs_of(metric, options, "fake")),
             )
             try:
                 scores.update(metric.compute(context))
@@ -87,7 +88,7 @@ def _bootstrap(
 
     if not metrics:
         return {}
-    parts = [metric.needs(options.of(metric), "real", options.seed)[0].part for metric in metrics]
+    parts = [needs_of(metric, options, "real")[0].part for metric in metrics]
     try:
         rows = [(real.rows(part), fake.rows(part)) for part in parts]
     except ValueError:
@@ -162,6 +163,8 @@ def provenance(
         if warning:
             warnings.append(warning)
     out: dict[str, object] = {**common, "metrics": sorted(metric.name for metric in metrics)}
+    if options.features != "inception":
+        out["features"] = options.features
     if distributed.active():
         out["world_size"] = distributed.world_size()
     uses_fd = any(

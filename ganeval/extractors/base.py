@@ -51,6 +51,8 @@ class Extractor(Protocol):
 
     name: str
     """The prefix of its parts' names: ``inception`` for ``inception:pool3``."""
+    default_vector: str | None
+    """The vector part that stands for its feature space (``--features NAME``), or None."""
 
     def part_dims(self) -> Mapping[str, int | None]:
         """Each part it can produce (short name) → its vector dimension, None for a non-vector part."""
@@ -82,6 +84,7 @@ class VectorExtractor:
     a VectorAccumulator per part."""
 
     name = ""
+    default_vector: str | None = None
 
     def part_dims(self) -> Mapping[str, int | None]:
         raise NotImplementedError

@@ -55,6 +55,7 @@ class InceptionExtractor(VectorExtractor):
     """
 
     name = "inception"
+    default_vector: str | None = "pool3"
 
     def __init__(
         self,

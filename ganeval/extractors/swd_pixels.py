@@ -323,6 +323,7 @@ class SWDPixelExtractor:
     """No network: samples descriptors from the decoded pixels."""
 
     name = "pixels"
+    default_vector: str | None = None
 
     def part_dims(self) -> Mapping[str, int | None]:
         return {PART: None}

@@ -17,6 +17,7 @@ class VGG16Extractor(VectorExtractor):
     """Part ``fc2`` (B, 4096) float32; the weights are located on first use."""
 
     name = "vgg16"
+    default_vector: str | None = "fc2"
 
     def __init__(
         self,

@@ -321,5 +321,5 @@ def _report(
 
 def _option_keys() -> set[str]:
     """The keys of a setup that are options (kept as JSON in the ``options`` column so a rerun can reuse
-    them): every metric option's keyword, ``bootstrap``, ``precision`` and ``batch_size``."""
-    return {*registry.option_keywords(), "bootstrap", "precision", "batch_size"}
+    them): every metric option's keyword, ``bootstrap``, ``precision``, ``batch_size`` and ``features``."""
+    return {*registry.option_keywords(), "bootstrap", "precision", "batch_size", "features"}

@@ -22,6 +22,7 @@ INHERITED: tuple[str, ...] = (
     "bootstrap",
     "precision",
     "batch_size",
+    "features",
 )
 """The parameters a rerun takes from the CSV when they were left at their defaults."""
 

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.linalg import lapack
 
-from ..parts import POOL3
+from ..parts import FEATURES, POOL3
 from .registry import Context, Key, Metric, Need, option, register
 
 
@@ -165,10 +165,10 @@ def fd_between(context: Context, part: str) -> float:
 
 
 def _compute(context: Context) -> dict[str, object]:
-    dims = context.options.dims
-    if dims != 2048:
-        context.details["fid"] = {"dims": dims, "part": DIMS_PARTS[dims]}
-    return {"fid": fd_between(context, DIMS_PARTS[dims])}
+    (part,) = context.parts
+    if part != POOL3:
+        context.details["fid"] = {"dims": context.options.dims, "part": part}
+    return {"fid": fd_between(context, part)}
 
 
 FID = register(
@@ -181,7 +181,9 @@ FID = register(
         command="fid",
         options=FIDOptions,
         keys=(Key("fid", "lower", plot=True), Key("fid_ci95", kind="interval")),
-        needs=lambda options, side, seed: (Need(DIMS_PARTS[options.dims], rows=False),),
+        needs=lambda options, side, seed: (
+            Need(FEATURES if options.dims == 2048 else DIMS_PARTS[options.dims], rows=False),
+        ),
         compute=_compute,
         statistic=lambda x, y, options, seed: fid_of_rows(x, y),
         doc="FID between REAL and FAKE: folders, .zip archives, .npy/.npz image arrays or statistics files.",

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..defaults import KID_SUBSET_SIZE, KID_SUBSETS
 from ..defaults import SEED as DEFAULT_SEED
-from ..parts import POOL3
+from ..parts import FEATURES
 from .registry import Context, Key, Metric, Need, option, register
 
 __all__ = [
@@ -147,9 +147,10 @@ class KIDOptions:
 
 def _compute(context: Context) -> dict[str, object]:
     options = context.options
+    (part,) = context.parts
     kid = kernel_inception_distance(
-        context.reference.rows(POOL3),
-        context.fake.rows(POOL3),
+        context.reference.rows(part),
+        context.fake.rows(part),
         subsets=options.subsets,
         subset_size=options.subset_size,
         seed=context.seed,
@@ -171,7 +172,7 @@ KID = register(
         command="kid",
         options=KIDOptions,
         keys=(Key("kid", "lower", decimals=6, plot=True), Key("kid_std", decimals=6), Key("kid_ci95", kind="interval")),
-        needs=lambda options, side, seed: (Need(POOL3),),
+        needs=lambda options, side, seed: (Need(FEATURES),),
         compute=_compute,
         statistic=lambda x, y, options, seed: (
             kernel_inception_distance(x, y, subsets=options.subsets, subset_size=options.subset_size, seed=seed).mean

@@ -7,27 +7,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..parts import POOL3, VGG_FC2
+from ..parts import split
 from .prdc import precision_recall_density_coverage
 from .registry import Context, Key, Metric, Need, Row, default_row, option, register
-
-FEATURE_PARTS = {"inception": POOL3, "vgg16": VGG_FC2}
 
 
 @dataclass(frozen=True)
 class PROptions:
-    features: str = option(
-        "inception",
-        "Features: the shared Inception pool3, or VGG16 fc2 (the published protocol; "
-        "needs torchvision's VGG16 weights).",
+    features: str | None = option(
+        None,
+        "Feature space for precision/recall/density/coverage (default: --features, Inception pool3): inception, "
+        "or vgg16 (VGG16 fc2, the published protocol; needs torchvision's VGG16 weights).",
         keyword="pr_features",
-        choices=tuple(FEATURE_PARTS),
     )
 
 
+def _needs(options: PROptions, side: str, seed: int) -> tuple[Need, ...]:
+    return (Need(f"{options.features or 'features'}:vector"),)
+
+
 def _compute(context: Context) -> dict[str, object]:
-    features = context.options.features
-    part = FEATURE_PARTS[features]
+    (part,) = context.parts
+    features = split(part)[0]
     prdc = precision_recall_density_coverage(
         context.reference.rows(part),
         context.fake.rows(part),
@@ -72,7 +73,7 @@ PR = register(
             Key("density", "higher"),
             Key("coverage", "higher"),
         ),
-        needs=lambda options, side, seed: (Need(FEATURE_PARTS[options.features]),),
+        needs=_needs,
         compute=_compute,
         text=_text,
         doc="Precision and recall (k=3), density and coverage (k=5) between REAL and FAKE.",

@@ -112,7 +112,8 @@ class Side:
 class Context:
     """What a metric computes from: both sides (``real`` None for a one-set metric), its options, the
     seed, the torch device for heavy matrix work, and where it reports: ``warnings``, ``details`` (its
-    provenance entry), ``arrays`` (per-image results) and ``progress(done, total)``."""
+    provenance entry), ``arrays`` (per-image results) and ``progress(done, total)``; ``parts``: the parts
+    it asked for, by their real names."""
 
     real: Side | None
     fake: Side
@@ -123,6 +124,8 @@ class Context:
     details: dict[str, object] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     progress: Callable[[int, int], None] = lambda done, total: None
+    parts: tuple[str, ...] = ()
+    """The parts of its ``needs`` with their real names (``features:vector`` resolved)."""
 
     @property
     def reference(self) -> Side:

@@ -26,8 +26,7 @@ from . import distributed
 from .batches import BatchChecker, parse_range
 from .engine import (
     Extractors,
-    check_pair,
-    evaluate,
+    assemble,
     new_accumulators,
     open_side,
     plan,
@@ -263,8 +262,7 @@ class Evaluator:
                 meta[split(part)[1]] = info()
         fake = Side("fake", self.n, parts, meta)
         warnings = self._reference_warnings + ([self._checker.warning] if self._checker.warning else [])
-        warnings += check_pair(None, fake, self._wanted, True)
-        result = evaluate(
+        result = assemble(  # compute() already runs this on rank 0 only
             self._real, fake, self._wanted, self.options, self._extractors, strict=True, warnings=list(warnings)
         )
         result.provenance["input_range"] = list(self.input_range)

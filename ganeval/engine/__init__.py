@@ -5,12 +5,13 @@ assemble the Result with its provenance (``results``). ``score``, the CLI, the l
 
 from .one_pass import compute_features, entry_key, extract_parts, new_accumulators, run_batch
 from .planning import Extractors, Request, plan, progress_enabled, usable
-from .results import compute_metrics, evaluate, provenance
+from .results import assemble, compute_metrics, evaluate, provenance
 from .sides import check_pair, open_side, source_side, statistics_side
 
 __all__ = [
     "Extractors",
     "Request",
+    "assemble",
     "check_pair",
     "compute_features",
     "compute_metrics",

@@ -197,16 +197,29 @@ def evaluate(
     strict: bool,
     warnings: list[str],
 ) -> Result:
-    """The metrics between the two sides as a Result (computed on rank 0 in a process group; every rank
-    gets it)."""
+    """The metrics between the two sides as a Result, computed on rank 0 in a process group (every rank
+    calls this and gets the Result)."""
+    return distributed.on_root(
+        lambda: assemble(real, fake, metrics, options, extractors, strict=strict, warnings=warnings),
+        share=lambda result: result,
+    )
 
-    def finish() -> Result:
-        arrays: dict[str, np.ndarray] = {}
-        scores, details, done = compute_metrics(
-            real, fake, metrics, options, strict=strict, device=extractors.device, warnings=warnings, arrays=arrays
-        )
-        out = provenance(extractors, real, fake, done if not strict else metrics, options, warnings)
-        out.update(details)
-        return Result(scores, real.n if real else None, fake.n, out, warnings, arrays)
 
-    return distributed.on_root(finish, share=lambda result: result)
+def assemble(
+    real: Side | None,
+    fake: Side,
+    metrics: list[Metric],
+    options: Options,
+    extractors: Extractors,
+    *,
+    strict: bool,
+    warnings: list[str],
+) -> Result:
+    """The metrics between the two sides as a Result, in this process (rank 0's part of ``evaluate``)."""
+    arrays: dict[str, np.ndarray] = {}
+    scores, details, done = compute_metrics(
+        real, fake, metrics, options, strict=strict, device=extractors.device, warnings=warnings, arrays=arrays
+    )
+    out = provenance(extractors, real, fake, done if not strict else metrics, options, warnings)
+    out.update(details)
+    return Result(scores, real.n if real else None, fake.n, out, warnings, arrays)

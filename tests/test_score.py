@@ -43,14 +43,15 @@ JSON_KEYS = (
 
 @pytest.fixture
 def forward_counter(full_extractor, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The batch sizes the Inception extractor runs (one call per batch of a pass, every part at once)."""
     calls: list[int] = []
-    original = full_extractor.forward
+    original = full_extractor.run
 
-    def counting(images):
-        calls.append(len(images))
-        return original(images)
+    def counting(batch, parts):
+        calls.append(len(batch))
+        return original(batch, parts)
 
-    monkeypatch.setattr(full_extractor, "forward", counting)
+    monkeypatch.setattr(full_extractor, "run", counting)
     return calls
 
 
@@ -211,11 +212,9 @@ def test_cli_single_metric_commands(image_dirs, full_weights_file, fresh_home, t
         "8",
         "-q",
         "--json",
-        "--is-splits",
-        "4",
     ]
     assert set(json.loads(run("kid", str(real), str(fake), *common).stdout)) >= {"kid", "kid_std"}
-    is_doc = json.loads(run("is", str(fake), *common).stdout)
+    is_doc = json.loads(run("is", str(fake), *common, "--is-splits", "4").stdout)
     assert "is" in is_doc and "fid" not in is_doc and is_doc["n_real"] is None
     pr = json.loads(run("pr", str(real), str(fake), *common).stdout)
     assert {"precision", "recall", "density", "coverage"} <= set(pr)

@@ -123,7 +123,8 @@ def usable(
     """The metrics that can run on these inputs. A metric whose part cannot be produced (IS without the
     classifier) or that needs images where a side is a statistics file is an error when ``strict``, else
     left out with a warning."""
-    kept = []
+    kept: list[Metric] = []
+    only_statistics: dict[str, list[str]] = {}
     for metric in metrics:
         problem: GanevalError | None = None
         for label, obj in sides.items():
@@ -132,20 +133,25 @@ def usable(
                 continue
             if is_statistics_file(obj):
                 if not metric.from_statistics:
-                    problem = BadInputError(
-                        f"{obj} holds only statistics (μ, Σ): {metric.name} need(s) the images; "
-                        f"pass the image folder or archive instead"
-                    )
+                    only_statistics.setdefault(str(obj), []).append(metric.name)
+                    problem = GanevalError()
                     break
                 continue
             reason = next((reason for need in needs if (reason := extractors.unavailable(need.part))), None)
             if reason:
                 problem = GanevalError(reason)
+                if strict:
+                    raise problem
+                warnings.append(f"{metric.title} left out: {problem}")
                 break
         if problem is None:
             kept.append(metric)
-        elif strict:
-            raise problem
-        else:
-            warnings.append(f"{metric.title} left out: {problem}")
+    for path, names in only_statistics.items():
+        message = (
+            f"{path} holds only statistics (μ, Σ): {', '.join(names)} need(s) the images; pass the image folder "
+            f"or archive instead"
+        )
+        if strict:
+            raise BadInputError(message)
+        warnings.append(f"left out: {message}")
     return kept

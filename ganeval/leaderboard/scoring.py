@@ -249,9 +249,10 @@ def _plotted(current: pd.DataFrame, asked: Sequence[str] | None) -> list[str]:
 
 
 def _grid(module: torch.nn.Module, latent: int | tuple[int, ...] | None, count: int, evaluator: Evaluator) -> bytes:
-    """A PNG grid of the first ``count`` images the checkpoint was scored on (the same latents, drawn again
-    by ``Evaluator.images``)."""
-    shown = evaluator.images(module, range(min(count, evaluator.num_samples)), z_dim=latent)
+    """A PNG grid of the first ``count`` images of the checkpoint in the Evaluator's latent scheme: the scored
+    images themselves when ``count`` is at most the sample count (drawn again by ``Evaluator.images``)."""
+    total = max(count, evaluator.num_samples)
+    shown = evaluator.images(module, range(count), z_dim=latent, num_samples=total)
     return png_bytes(tile(np.stack([shown[index] for index in sorted(shown)])))
 
 

@@ -30,7 +30,10 @@ def vgg_weights(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.slow
-def test_fid_kid_and_pr_in_the_vgg16_space(image_dirs, extractor, vgg_weights) -> None:
+def test_fid_kid_and_pr_in_the_vgg16_space_and_its_statistics(image_dirs, extractor, vgg_weights, tmp_path) -> None:
+    """The API and the CLI in the VGG16 space; each VGG16 load is ~2 s (a 553 MB file), so one test."""
+    from ganeval.vgg import VGGExtractor
+
     real, fake = image_dirs
     result = ganeval.score(
         real,
@@ -42,8 +45,6 @@ def test_fid_kid_and_pr_in_the_vgg16_space(image_dirs, extractor, vgg_weights) -
         extractor=extractor,
         progress=False,
     )
-    from ganeval.vgg import VGGExtractor
-
     vgg = VGGExtractor(weights=vgg_weights, device="cpu")
     rows = [
         ganeval.compute_features(side, extractor, vgg=vgg, parts=["vgg16:fc2"], progress=False).parts["vgg16:fc2"].rows
@@ -61,22 +62,19 @@ def test_fid_kid_and_pr_in_the_vgg16_space(image_dirs, extractor, vgg_weights) -
     inception = ganeval.fid(real, fake, extractor=extractor, progress=False)
     assert result["fid"] != pytest.approx(inception["fid"]) and "features" not in inception.provenance
 
-
-@pytest.mark.slow
-def test_cli_features_and_statistics_of_that_space(image_dirs, vgg_weights, tmp_path) -> None:
-    real, fake = image_dirs
-    runner = CliRunner()
-    common = ["--features", "vgg16", "--vgg-weights", str(vgg_weights), "--device", "cpu", "-q"]
-    direct = runner.invoke(cli, ["fid", str(real), str(fake), "--json", *common])
-    assert direct.exit_code == 0, direct.output
+    runner, env = CliRunner(), {"GANEVAL_VGG16_WEIGHTS": str(vgg_weights)}
     stats = runner.invoke(
         cli,
         ["stats", str(real), "-o", str(tmp_path / "v.npz"), "--features", "vgg16", "--device", "cpu", "-q"],
-        env={"GANEVAL_VGG16_WEIGHTS": str(vgg_weights)},
+        env=env,
     )
     assert stats.exit_code == 0 and "part vgg16:fc2" in stats.output, stats.output
-    from_file = runner.invoke(cli, ["fid", str(tmp_path / "v.npz"), str(fake), "--json", *common])
-    assert json.loads(from_file.stdout)["fid"] == pytest.approx(json.loads(direct.stdout)["fid"], rel=1e-9)
+    from_file = runner.invoke(
+        cli,
+        ["fid", str(tmp_path / "v.npz"), str(fake), "--json", "--features", "vgg16", "--device", "cpu", "-q"],
+        env=env,
+    )
+    assert json.loads(from_file.stdout)["fid"] == pytest.approx(result["fid"], rel=1e-9)
     refused = runner.invoke(cli, ["fid", str(tmp_path / "v.npz"), str(fake), "-q"])
     assert refused.exit_code == 2 and "vgg16:fc2" in refused.output
 

@@ -43,6 +43,7 @@ def test_fid_at_other_dims_is_the_frechet_distance_of_that_pool(image_dirs, extr
     assert result["fid"] != pytest.approx(ganeval.fid(real, fake, extractor=extractor, progress=False)["fid"])
 
 
+@pytest.mark.slow  # scipy's sqrtm of 2023×2023 matrices: ~8 s
 def test_sfid_is_the_frechet_distance_of_the_spatial_part(image_dirs, extractor) -> None:
     real, fake = image_dirs
     x, y = rows(real, extractor, "inception:spatial"), rows(fake, extractor, "inception:spatial")

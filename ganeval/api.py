@@ -25,6 +25,7 @@ from .engine import (
     usable,
 )
 from .errors import BadInputError
+from .metrics import registry
 from .extractors.inception import InceptionExtractor
 from .options import Options
 from .parts import LOGITS, POOL3, VGG_FC2, Features
@@ -60,8 +61,8 @@ def score(
     classifier, KID/PR/SWD against a statistics file) is left out with a warning; a metric named explicitly
     that cannot be computed is an error. ``real`` may be None when only one-set metrics (``is``) are asked
     for. Random choices all derive from ``seed``. ``bootstrap`` > 0 adds 95% intervals to the metrics that
-    support them. ``collapse`` adds class coverage when the real images have class labels: ``real_labels``
-    (one per image, in the source's order), else, unless ``classes=False``, the source's own.
+    support them. Metrics that use classes (``collapse``: class coverage) get the real images' labels:
+    ``real_labels`` (one per image, in the source's order), else, unless ``classes=False``, the source's own.
     ``extractor``: an Inception extractor to reuse. Other keywords: see ``Options.build``.
     """
     run = _options(metrics, options, keywords)
@@ -72,10 +73,9 @@ def score(
     extractors = Extractors(run, {"inception": extractor} if extractor is not None else None)
     warnings: list[str] = []
     wanted = usable(wanted, run, extractors, {"real": real, "fake": fake}, strict, warnings)
-    labelled: Any = False
-    collapse = next((metric for metric in wanted if metric.name == "collapse"), None)
-    if collapse is not None:
-        labelled = run.of(collapse).classes if real_labels is None else real_labels
+    labelled: Any = registry.wants_labels(wanted, run.of)
+    if real_labels is not None and any(metric.wants_labels for metric in wanted):
+        labelled = real_labels
     sides = {
         label: open_side(obj, label, plan(wanted, run, label), extractors, run, labelled if label == "real" else False)
         for obj, label in ((real, "real"), (fake, "fake"))

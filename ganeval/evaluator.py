@@ -37,6 +37,7 @@ from .engine import (
 from .errors import BadInputError
 from .generation import Batches, Generator, batch_seed, generate_batches
 from .extractors.base import Batch
+from .metrics import registry
 from .metrics.fid import psd_factor
 from .metrics.registry import Side
 from .options import DEFAULT_BATCH_SIZE, Options
@@ -107,14 +108,13 @@ class Evaluator:
                     f"{reference} holds only statistics (μ, Σ): {', '.join(needing)} need(s) the "
                     f"reference images; pass the image folder or archive instead"
                 )
-        collapse = next((m for m in self._wanted if m.name == "collapse"), None)
         side = open_side(
             reference,
             "real",
             plan(self._wanted, self.options, "real"),
             self._extractors,
             self.options,
-            classes=bool(collapse and self.options.of(collapse).classes),
+            classes=registry.wants_labels(self._wanted, self.options.of),
         )
         if any(metric.from_statistics for metric in self._wanted):
             self._reference_warnings += check_compatible(

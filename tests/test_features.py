@@ -30,8 +30,9 @@ def vgg_weights(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.slow
-def test_fid_kid_and_pr_in_the_vgg16_space_and_its_statistics(image_dirs, extractor, vgg_weights, tmp_path) -> None:
-    """The API and the CLI in the VGG16 space; each VGG16 load is ~2 s (a 553 MB file), so one test."""
+def test_fid_kid_and_pr_in_the_vgg16_space(image_dirs, extractor, vgg_weights, fresh_home, decode_counter) -> None:
+    """The API and the CLI in the VGG16 space, from one decode pass; each VGG16 load is ~2 s (a 553 MB
+    file), so one test. (pr_features="vgg16" with FID on pool3: test_score.py.)"""
     from ganeval.vgg import VGGExtractor
 
     real, fake = image_dirs
@@ -45,11 +46,13 @@ def test_fid_kid_and_pr_in_the_vgg16_space_and_its_statistics(image_dirs, extrac
         extractor=extractor,
         progress=False,
     )
+    assert len(decode_counter) == 16
     vgg = VGGExtractor(weights=vgg_weights, device="cpu")
     rows = [
         ganeval.compute_features(side, extractor, vgg=vgg, parts=["vgg16:fc2"], progress=False).parts["vgg16:fc2"].rows
         for side in (real, fake)
     ]
+    assert len(decode_counter) == 16, "the VGG16 rows came from the cache"
     assert rows[0].shape == (8, 4096)
     assert result["fid"] == pytest.approx(fid_of_rows(*rows), rel=1e-9)
     assert result["kid"] == pytest.approx(
@@ -59,24 +62,26 @@ def test_fid_kid_and_pr_in_the_vgg16_space_and_its_statistics(image_dirs, extrac
     assert (result["precision"], result["recall"]) == (expected.precision, expected.recall)
     assert result.provenance["features"] == "vgg16" and result.provenance["fid"]["part"] == "vgg16:fc2"
     assert result.provenance["pr_features"] == "vgg16"
-    inception = ganeval.fid(real, fake, extractor=extractor, progress=False)
-    assert result["fid"] != pytest.approx(inception["fid"]) and "features" not in inception.provenance
-
-    runner, env = CliRunner(), {"GANEVAL_VGG16_WEIGHTS": str(vgg_weights)}
-    stats = runner.invoke(
+    assert any("non-standard VGG16 weights" in w for w in result.warnings)
+    cli_run = CliRunner().invoke(
         cli,
-        ["stats", str(real), "-o", str(tmp_path / "v.npz"), "--features", "vgg16", "--device", "cpu", "-q"],
-        env=env,
+        ["fid", str(real), str(fake), "--json", "--features", "vgg16", "--device", "cpu", "-q"],
+        env={"GANEVAL_VGG16_WEIGHTS": str(vgg_weights)},
     )
-    assert stats.exit_code == 0 and "part vgg16:fc2" in stats.output, stats.output
-    from_file = runner.invoke(
-        cli,
-        ["fid", str(tmp_path / "v.npz"), str(fake), "--json", "--features", "vgg16", "--device", "cpu", "-q"],
-        env=env,
+    assert json.loads(cli_run.stdout)["fid"] == pytest.approx(result["fid"], rel=1e-9)
+    assert len(decode_counter) == 16
+    # --pr-features vgg16 alone: the published P/R protocol next to FID on pool3 (the VGG16 rows cached)
+    published = ganeval.score(
+        real, fake, ["fid", "pr"], pr_features="vgg16", vgg_weights=vgg_weights, extractor=extractor, progress=False
     )
-    assert json.loads(from_file.stdout)["fid"] == pytest.approx(result["fid"], rel=1e-9)
-    refused = runner.invoke(cli, ["fid", str(tmp_path / "v.npz"), str(fake), "-q"])
-    assert refused.exit_code == 2 and "vgg16:fc2" in refused.output
+    assert (published["precision"], published["recall"], published["density"], published["coverage"]) == (
+        expected.precision,
+        expected.recall,
+        expected.density,
+        expected.coverage,
+    )
+    assert published["fid"] == ganeval.fid(real, fake, extractor=extractor, progress=False)["fid"]
+    assert published.provenance["pr"]["pr_weights_standard"] is False and "features" not in published.provenance
 
 
 def test_an_unknown_feature_space_is_a_clear_error(image_dirs) -> None:

@@ -43,13 +43,16 @@ def test_fid_at_other_dims_is_the_frechet_distance_of_that_pool(image_dirs, extr
     assert result["fid"] != pytest.approx(ganeval.fid(real, fake, extractor=extractor, progress=False)["fid"])
 
 
-@pytest.mark.slow  # scipy's sqrtm of 2023×2023 matrices: ~8 s
 def test_sfid_is_the_frechet_distance_of_the_spatial_part(image_dirs, extractor) -> None:
+    """The part itself is checked against torch-fidelity's hooked Mixed_6d.branch1x1 (test_inception_taps.py)
+    and FID's maths against sqrtm (test_fid.py); here: sFID is that maths on that part, end to end."""
+    from ganeval.metrics.fid import fid_of_rows
+
     real, fake = image_dirs
     x, y = rows(real, extractor, "inception:spatial"), rows(fake, extractor, "inception:spatial")
     assert x.shape == (8, 17 * 17 * 7)
     result = ganeval.score(real, fake, ["fid", "sfid"], extractor=extractor, progress=False)
-    assert result["sfid"] == pytest.approx(numpy_fd(x, y), rel=1e-6)
+    assert result["sfid"] == pytest.approx(fid_of_rows(x, y), rel=1e-12)
     assert list(result.scores) == ["fid", "sfid"]
     assert "sFID:" in result.text()
 

@@ -150,6 +150,7 @@ COLLAPSE = register(
         ),
         needs=lambda options, side, seed: (Need(POOL3),),
         compute=_compute,
+        wants_labels=lambda options: options.classes,
         text=_text,
         lines=class_table,
         doc="Mode collapse of FAKE: its near-duplicate rate next to an equal-size subset of REAL, and the "

@@ -163,6 +163,8 @@ class Metric:
     text: Callable[[Mapping[str, Any], Mapping[str, Any], int | None], list[Row]] | None = None
     lines: Callable[[Mapping[str, Any]], list[str]] | None = None
     """Extra lines under the table (a per-class breakdown)."""
+    wants_labels: Callable[[Any], bool] | None = None
+    """(its options) → whether it uses the real side's class labels (``Side.labels``)."""
 
     def option_fields(self) -> list[tuple[str, dataclasses.Field[Any]]]:
         """(keyword, field) of each of its options."""
@@ -197,10 +199,14 @@ _LOADED: list[bool] = []
 
 
 def register(metric: Metric) -> Metric:
-    """Add ``metric`` (its module calls this once, at import). The same module executed again (a reload)
-    replaces its entry; another metric of the same name is an error."""
+    """Add ``metric`` (its module calls this once, at import). The same module executed again (a reload, a
+    copy) keeps the first entry; another metric of the same name is an error."""
     old = _METRICS.get(metric.name)
-    if (old is not None and _source(old) != _source(metric)) or metric.name in _ALIASES:
+    if old is not None:
+        if _source(old) != _source(metric):
+            raise ValueError(f"metric {metric.name!r} is registered twice")
+        return old
+    if metric.name in _ALIASES:
         raise ValueError(f"metric {metric.name!r} is registered twice")
     _METRICS[metric.name] = metric
     for alias in metric.aliases:
@@ -273,6 +279,11 @@ def keys_by_name() -> dict[str, Key]:
 def option_keywords() -> dict[str, tuple[Metric, str]]:
     """Every metric option's keyword → (metric, field name)."""
     return {keyword: (metric, f.name) for metric in all_metrics() for keyword, f in metric.option_fields()}
+
+
+def wants_labels(metrics: list[Metric], options_of: Callable[[Metric], Any]) -> bool:
+    """Whether any of ``metrics`` (with their options) uses the real side's class labels."""
+    return any(metric.wants_labels is not None and metric.wants_labels(options_of(metric)) for metric in metrics)
 
 
 def leaderboard_columns() -> list[str]:

@@ -4,19 +4,7 @@ Kinds: a folder (recursive; png, jpg/jpeg, bmp, webp, tif/tiff, ppm/pgm in any l
 relative path), a .zip of images (same extensions, sorted by member name), a .npy/.npz of uint8 arrays
 (NHWC or NCHW), or an in-memory uint8 numpy array / torch tensor.
 
-Pixel conversions (documented, the same for every kind): grayscale and palette images become RGB by
-repeating/looking up the colour; RGBA/LA lose their alpha channel without compositing (as PIL's
-``convert("RGB")``, which pytorch-fid, torch-fidelity and clean-fid use); 16-bit images are scaled to
-8 bits (value / 257, rounded) when grayscale, while
-Pillow itself reduces 16-bit colour PNGs to their high byte; CMYK and YCbCr are converted by PIL; animated files give their first
-frame. Files whose extension is not an image extension, and hidden files, are ignored and counted.
-
-Refused (BadInputError naming the file, or a counted skip with ``skip_bad``): a file that cannot be read
-(permissions, a dangling or looping symlink) or is not a regular file (a FIFO, a socket, a device), one
-Pillow cannot identify or decode (empty, not an image, truncated), one larger than Pillow's
-decompression-bomb limit (``2 × PIL.Image.MAX_IMAGE_PIXELS``, refused from its header before any pixel
-is decoded), and 32-bit integer/float images. Names in messages are printable on one line: bytes of a
-non-UTF-8 file name appear as ``\\xNN``, control characters escaped (``\\n``).
+Pixel conversions and what is refused: ``decode`` (one place for every kind).
 """
 
 from __future__ import annotations

@@ -17,11 +17,13 @@ from typing import Any
 from . import defaults
 from .device import NUMERICS
 from .errors import BadInputError
+from .extractors.build import features_weights_target
 from .metrics import registry
 from .metrics.registry import Metric
 from .preprocess import DEFAULT_MODE, MODES
 
 DEFAULT_BATCH_SIZE = 50
+DINOV2_RESIZE = ("pil", "torch")
 PathLike = str | os.PathLike[str]
 
 
@@ -30,7 +32,9 @@ class Options:
     """Everything that changes a run. metrics: names (None: the standard set). precision: the networks'
         arithmetic ("fp32" is the standard; see ``device.NUMERICS``). bootstrap: resamples for 95% intervals
         (0: none). features: the extractor whose vector part FD, KD and PRDC use (``inception`` = pool3, the
-    standard; ``vgg16`` = fc2). metric_options: metric name → that metric's options dataclass."""
+    standard; ``vgg16`` = fc2; ``dinov2``, ``clip-vit-b-32``…: docs/feature-spaces.md). features_weights: a weights
+    file for that network (or for CMMD's CLIP). dinov2_resize: ``pil`` (dgm-eval's) or ``torch`` (EDM2's
+    default). metric_options: metric name → that metric's options dataclass."""
 
     metrics: tuple[str, ...] | None = None
     seed: int = defaults.SEED
@@ -46,6 +50,8 @@ class Options:
     progress: bool | None = None
     bootstrap: int = defaults.BOOTSTRAP
     features: str = "inception"
+    features_weights: PathLike | None = None
+    dinov2_resize: str = "pil"
     metric_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -66,6 +72,8 @@ class Options:
             raise BadInputError(f"batch_size must be at least 1, got {self.batch_size}")
         if not isinstance(self.bootstrap, int) or self.bootstrap < 0 or self.bootstrap == 1:
             raise BadInputError(f"bootstrap must be 0 (none) or at least 2 resamples, got {self.bootstrap}")
+        if self.dinov2_resize not in DINOV2_RESIZE:
+            raise BadInputError(f"dinov2_resize must be one of {', '.join(DINOV2_RESIZE)}, got {self.dinov2_resize!r}")
         if self.device == "auto":
             object.__setattr__(self, "device", None)
         complete = {
@@ -73,6 +81,7 @@ class Options:
             for metric in registry.all_metrics()
         }
         object.__setattr__(self, "metric_options", complete)
+        features_weights_target(self)
 
     @classmethod
     def build(cls, metrics: Iterable[str] | str | None = None, **keywords: Any) -> Options:

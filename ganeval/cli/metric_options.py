@@ -12,6 +12,8 @@ import click
 from .. import defaults
 from ..metrics import registry
 from ..metrics.registry import Metric
+from ..options import DINOV2_RESIZE
+from ..parts import split
 from .common import Decorator, stack
 
 
@@ -52,6 +54,13 @@ def _in_any_space(metric: Metric) -> bool:
     return any(need.part.startswith("features:") or need.part.endswith(":vector") for need in needs)
 
 
+def _names_a_network(metric: Metric) -> bool:
+    """Whether ``metric`` asks for a part of a DINOv2 or CLIP network by name (CMMD)."""
+    from ..extractors.build import FEATURE_NETWORKS
+
+    return any(split(need.part)[0] in FEATURE_NETWORKS for need in metric.needs(metric.options(), "fake", 0))
+
+
 def features_option() -> Decorator:
     """``--features NAME``: the feature space of FD, KD and PRDC (an extractor with a vector part)."""
     from ..extractors.build import feature_spaces
@@ -61,8 +70,9 @@ def features_option() -> Decorator:
         type=click.Choice(feature_spaces()),
         default="inception",
         show_default=True,
-        help="Feature space of FID, KID and precision/recall: inception (pool3, the standard) or vgg16 (fc2); "
-        "recorded in the provenance.",
+        help="Feature space of FID, KID and precision/recall: inception (pool3, the standard), vgg16 (fc2), "
+        "dinov2 (FD_DINOv2's ViT-L/14 CLS token), clip-vit-b-32 (clean-fid's CLIP-FID), clip-vit-l-14-336 (CMMD's "
+        "CLIP); recorded in the provenance (docs/feature-spaces.md).",
     )
 
 
@@ -109,6 +119,26 @@ def metric_options(names: Sequence[str] | None = None) -> Decorator:
                 type=click.Path(dir_okay=False),
                 default=None,
                 help="VGG16 state dict (torchvision layout) for --features vgg16 or --pr-features vgg16.",
+            )
+        )
+        options.append(
+            click.option(
+                "--dinov2-resize",
+                type=click.Choice(list(DINOV2_RESIZE)),
+                default="pil",
+                show_default=True,
+                help="--features dinov2: resize to 224² with PIL bicubic on the uint8 image (dgm-eval's, EDM2's "
+                "resize_mode='pil') or torch (F.interpolate bicubic with antialias, EDM2's default).",
+            )
+        )
+    if any_space or any(_names_a_network(metric) for metric in metrics):
+        options.append(
+            click.option(
+                "--features-weights",
+                type=click.Path(dir_okay=False),
+                default=None,
+                help="Weights of the DINOv2 or CLIP network in use (official file or a state dict in its layout; "
+                "else $GANEVAL_DINOV2_WEIGHTS / $GANEVAL_CLIP_WEIGHTS, the caches, a verified download).",
             )
         )
     if any(metric.statistic for metric in metrics):

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from .. import __version__, defaults, distributed
 from ..errors import BadInputError
+from ..extractors.build import FEATURE_NETWORKS
 from ..metrics import registry
 from ..metrics.registry import Context, Metric, Side
 from ..options import Options
@@ -145,7 +146,9 @@ _EXTRACTOR_KEYS = (
 def provenance(
     extractors: Extractors, real: Side | None, fake: Side, metrics: list[Metric], options: Options, warnings: list[str]
 ) -> dict[str, object]:
-    """The run's provenance: the Inception extractor (when used), the metrics, each side's source."""
+    """The run's provenance: the Inception extractor (when used; else the features' extractor as the sides
+    recorded it), the metrics, the DINOv2/CLIP networks used (``networks``: name → their provenance), each
+    side's source."""
     from ..weights import nonstandard_warning
 
     inception = extractors.built.get("inception") if "inception" in extractors.used else None
@@ -156,15 +159,22 @@ def provenance(
         else {k: described[k] for k in _EXTRACTOR_KEYS if described.get(k) is not None}
     )
     common.setdefault("ganeval_version", __version__)
-    if common.get("extractor") and not common.get("weights_standard"):
+    inception_made = inception is not None or str(common.get("extractor", "")).startswith("inception")
+    if inception_made and common.get("extractor") and not common.get("weights_standard"):
         warnings.insert(0, nonstandard_warning(common.get("weights_sha256")))
+    networks: dict[str, object] = {}
     for name in sorted(extractors.used - {"inception"}):
-        warning = getattr(extractors.built.get(name), "warning", None)
+        extractor = extractors.built.get(name)
+        warning = getattr(extractor, "warning", None)
         if warning:
             warnings.append(warning)
+        if name in FEATURE_NETWORKS and extractor is not None:
+            networks[name] = extractor.provenance()
     out: dict[str, object] = {**common, "metrics": sorted(metric.name for metric in metrics)}
     if options.features != "inception":
         out["features"] = options.features
+    if networks:
+        out["networks"] = networks
     if distributed.active():
         out["world_size"] = distributed.world_size()
     uses_fd = any(

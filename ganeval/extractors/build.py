@@ -13,8 +13,14 @@ if TYPE_CHECKING:
 _CLASSES = {
     "inception": ("inception", "InceptionExtractor"),
     "vgg16": ("vgg16", "VGG16Extractor"),
+    "dinov2": ("dinov2", "DINOv2Extractor"),
+    "clip-vit-b-32": ("clip", "CLIPExtractor"),
+    "clip-vit-l-14-336": ("clip", "CLIPExtractor"),
     "pixels": ("swd_pixels", "SWDPixelExtractor"),
 }
+FEATURE_NETWORKS = ("dinov2", "clip-vit-b-32", "clip-vit-l-14-336")
+"""The networks whose weights ``--features-weights`` names (Inception's are ``--weights``, VGG16's
+``--vgg-weights``)."""
 
 
 def _class(name: str) -> Any:
@@ -38,9 +44,44 @@ def vector_part(name: str) -> str:
     return f"{name}:{short}"
 
 
+def names() -> list[str]:
+    """Every extractor's name."""
+    return list(_CLASSES)
+
+
+def features_weights_target(options: Options) -> str | None:
+    """The network ``options.features_weights`` is for: the ``--features`` one when it is among
+    ``FEATURE_NETWORKS``, else the only one of them a wanted metric asks for by name (CMMD's CLIP); None
+    without ``features_weights``. BadInputError when no network or several could take it."""
+    from ..errors import BadInputError
+    from ..parts import split
+
+    if options.features_weights is None:
+        return None
+    if options.features in FEATURE_NETWORKS:
+        return options.features
+    named = {
+        split(need.part)[0]
+        for metric in options.wanted()
+        for need in metric.needs(options.of(metric), "fake", options.seed)
+    } & set(FEATURE_NETWORKS)
+    if len(named) != 1:
+        raise BadInputError(
+            f"--features-weights is for the network of --features ({', '.join(FEATURE_NETWORKS)})"
+            + (f" but this run uses {', '.join(sorted(named))}" if named else "; this run uses none of them")
+        )
+    return named.pop()
+
+
 def build_extractor(name: str, options: Options, device: Any = None) -> Extractor:
     """The extractor ``name`` (the prefix of its parts) set up from ``options``."""
     cls = _class(name)
+    if name in FEATURE_NETWORKS:
+        weights = options.features_weights if features_weights_target(options) == name else None
+        network = dict(device=device, batch_size=options.batch_size, precision=options.precision)
+        if name == "dinov2":
+            return cls(weights=weights, resize=options.dinov2_resize, **network)
+        return cls(name, weights=weights, **network)
     if name == "inception":
         return cls(
             weights=options.weights,

@@ -179,6 +179,7 @@ FID = register(
         standard=True,
         from_statistics=True,
         command="fid",
+        synonyms=("fd",),
         options=FIDOptions,
         keys=(Key("fid", "lower", plot=True), Key("fid_ci95", kind="interval")),
         needs=lambda options, side, seed: (

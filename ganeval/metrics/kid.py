@@ -170,6 +170,7 @@ KID = register(
         order=20,
         standard=True,
         command="kid",
+        synonyms=("kd",),
         options=KIDOptions,
         keys=(Key("kid", "lower", decimals=6, plot=True), Key("kid_std", decimals=6), Key("kid_ci95", kind="interval")),
         needs=lambda options, side, seed: (Need(FEATURES),),

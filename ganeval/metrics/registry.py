@@ -157,6 +157,9 @@ class Metric:
     from_statistics: bool = False
     command: str | None = None
     aliases: tuple[str, ...] = ()
+    """Old names, accepted with a deprecation warning."""
+    synonyms: tuple[str, ...] = ()
+    """Other names, accepted silently (``fd`` for ``fid`` in any feature space)."""
     progress_unit: str = "steps"
     """What ``context.progress(done, total)`` counts, for the progress bar."""
     statistic: Callable[[np.ndarray, np.ndarray, Any, int], float] | None = None
@@ -194,6 +197,7 @@ def default_row(title: str, scores: Mapping[str, Any], key: str) -> Row:
 
 _METRICS: dict[str, Metric] = {}
 _ALIASES: dict[str, str] = {}
+_SYNONYMS: dict[str, str] = {}
 _WARNED: set[str] = set()
 _LOADED: list[bool] = []
 
@@ -206,11 +210,13 @@ def register(metric: Metric) -> Metric:
         if _source(old) != _source(metric):
             raise ValueError(f"metric {metric.name!r} is registered twice")
         return old
-    if metric.name in _ALIASES:
+    if metric.name in _ALIASES or metric.name in _SYNONYMS:
         raise ValueError(f"metric {metric.name!r} is registered twice")
     _METRICS[metric.name] = metric
     for alias in metric.aliases:
         _ALIASES[alias] = metric.name
+    for synonym in metric.synonyms:
+        _SYNONYMS[synonym] = metric.name
     return metric
 
 
@@ -250,9 +256,12 @@ def standard() -> list[str]:
 
 
 def canonical(name: str) -> str:
-    """The metric's name for ``name`` or an old alias of it (which warns once); unknown names unchanged."""
+    """The metric's name for ``name``, a synonym or an old alias of it (which warns once); unknown names
+    unchanged."""
     _load()
     name = name.strip().lower()
+    if name in _SYNONYMS:
+        return _SYNONYMS[name]
     if name in _ALIASES:
         new = _ALIASES[name]
         if name not in _WARNED:

@@ -10,6 +10,11 @@ A ``WeightSpec`` declares one network's weights; ``locate(spec)`` resolves them,
    with ``spec.convert`` and cached in ``$GANEVAL_HOME/weights`` as safetensors, the source sha recorded;
 4. a download of ``spec.url`` into the first folder, verified by sha256 before an atomic rename.
 
+With ``spec.convert_standard`` the standard file itself (found in a folder, downloaded, or given explicitly
+with its standard sha256) is converted and cached the same way, and only its conversion is read afterwards
+(e.g. OpenAI's CLIP TorchScript archives). ``spec.read_file`` replaces ``torch.load`` for files that are not
+safetensors (e.g. a reader of TorchScript archives that runs nothing).
+
 Every failure is a one-line ``WeightsError`` that names the file, and a missing file says how to get it.
 """
 
@@ -109,6 +114,12 @@ class WeightSpec:
     """End of the warning carried by results made with non-standard weights."""
     provenance_prefix: str = ""
     """Prefix of the keys of ``WeightsInfo.to_dict``."""
+    convert_standard: bool = False
+    """Convert the standard file (in a folder, downloaded, or given explicitly with its standard sha256) with
+    ``convert`` and cache it like a place's file; the standard file is then read only once."""
+    read_file: Callable[[Path], object] | None = None
+    """Reads a file that is not safetensors instead of ``torch.load(weights_only=True)``; returns what
+    ``torch.load`` would (a state dict); raises a one-line WeightsError naming the file."""
 
     def __post_init__(self) -> None:
         if self.url is not None:
@@ -120,6 +131,8 @@ class WeightSpec:
                 raise ValueError(f"{self.name}: a download URL needs a folder to download into")
         if self.convert is not None and not self.converted_stem:
             raise ValueError(f"{self.name}: a conversion needs converted_stem")
+        if self.convert_standard and (self.convert is None or not self.sha256):
+            raise ValueError(f"{self.name}: convert_standard needs a conversion and the standard sha256")
 
     @property
     def converted_format(self) -> str:
@@ -183,6 +196,9 @@ def locate(
 
     for source, folder in spec.folders:
         path = folder() / spec.filename
+        if path.is_file() and spec.convert_standard and spec.sha256 is not None:
+            cached = converted(spec, _standard_place(spec, source), path)
+            return _info(spec, path, spec.sha256, source, spec.file_details, cached)
         if path.is_file():
             digest = sha256_file(path)
             if spec.sha256 is not None and digest != spec.sha256:
@@ -207,7 +223,8 @@ def locate(
         raise WeightsError(f"no {spec.name} weights found: {how}")
     dest = spec.folders[0][1]() / spec.filename
     download_file(target, dest, spec.sha256, timeout=timeout, how_to=spec.how_to)
-    return _info(spec, dest, spec.sha256, "download", spec.file_details)
+    conversion = converted(spec, _standard_place(spec, "download"), dest) if spec.convert_standard else None
+    return _info(spec, dest, spec.sha256, "download", spec.file_details, conversion)
 
 
 def load_state_dict(info: WeightsInfo) -> State:
@@ -222,10 +239,14 @@ def read_state_dict(spec: WeightSpec, path: Path, mmap: bool = False) -> State:
     zip-format file), unwrap ``{"state_dict": …}`` and check it with ``spec.check_layout``."""
     state: object
     try:
-        if path.suffix == ".safetensors":
+        if path.suffix != ".safetensors" and spec.read_file is not None:
+            state = spec.read_file(path)
+        elif path.suffix == ".safetensors":
             state = load_file(str(path))
         else:
             state = safe_torch_load(path, mmap=mmap and zipfile.is_zipfile(path))
+    except WeightsError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a damaged file can fail the unpickler in many ways
         # (UnpicklingError, RuntimeError, EOFError, but also IndexError, KeyError, struct.error, ...)
         problem = load_problem(exc)
@@ -307,8 +328,27 @@ def _given_file(spec: WeightSpec, path: Path, source: str) -> WeightsInfo:
             f"{spec.sha256[:16]}… (corrupted or partial download?); download it again, or "
             f"rename it to use it as custom weights"
         )
+    if spec.convert_standard and digest == spec.sha256:
+        return _info(
+            spec, path, digest, source, spec.file_details, converted(spec, _standard_place(spec, source), path)
+        )
     details = spec.inspect(read_state_dict(spec, path)) if spec.inspect is not None else {}
     return _info(spec, path, digest, source, details)
+
+
+def _standard_place(spec: WeightSpec, source: str) -> SearchPlace:
+    """The standard file as a place of known content, for ``converted`` (``convert_standard``)."""
+    assert spec.sha256 is not None
+    hint = spec.mismatch_hint or f"delete it, or pass it as {spec.option} to use it as custom weights"
+    return SearchPlace(
+        source=source,
+        find=lambda: None,
+        sha256=spec.sha256,
+        what="the standard",
+        fix=f"corrupted or partial download? {hint}",
+        how_to=spec.how_to,
+        details=spec.file_details,
+    )
 
 
 def _verify(place: SearchPlace, path: Path) -> None:

@@ -11,13 +11,15 @@ if TYPE_CHECKING:
     from .base import Extractor
 
 _CLASSES = {
-    "inception": ("inception", "InceptionExtractor"),
-    "vgg16": ("vgg16", "VGG16Extractor"),
-    "dinov2": ("dinov2", "DINOv2Extractor"),
-    "clip-vit-b-32": ("clip", "CLIPExtractor"),
-    "clip-vit-l-14-336": ("clip", "CLIPExtractor"),
-    "pixels": ("swd_pixels", "SWDPixelExtractor"),
+    "inception": ("inception", "InceptionExtractor", "pool3"),
+    "vgg16": ("vgg16", "VGG16Extractor", "fc2"),
+    "dinov2": ("dinov2", "DINOv2Extractor", "cls"),
+    "clip-vit-b-32": ("clip", "CLIPExtractor", "embedding"),
+    "clip-vit-l-14-336": ("clip", "CLIPExtractor", "embedding"),
+    "pixels": ("swd_pixels", "SWDPixelExtractor", None),
 }
+"""Extractor name → (module, class, the vector part that stands for its feature space or None); the class's
+``default_vector`` says the same (tests/test_feature_spaces.py)."""
 FEATURE_NETWORKS = ("dinov2", "clip-vit-b-32", "clip-vit-l-14-336")
 """The networks whose weights ``--features-weights`` names (Inception's are ``--weights``, VGG16's
 ``--vgg-weights``)."""
@@ -26,19 +28,19 @@ FEATURE_NETWORKS = ("dinov2", "clip-vit-b-32", "clip-vit-l-14-336")
 def _class(name: str) -> Any:
     if name not in _CLASSES:
         raise KeyError(f"no extractor named {name!r}")
-    module, cls = _CLASSES[name]
+    module, cls, _ = _CLASSES[name]
     return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
 
 
 def feature_spaces() -> list[str]:
     """The extractors with a default vector part: what ``--features`` may name."""
-    return [name for name in _CLASSES if getattr(_class(name), "default_vector", None)]
+    return [name for name, (_, _, vector) in _CLASSES.items() if vector]
 
 
 def vector_part(name: str) -> str:
     """The part that stands for extractor ``name``'s feature space (``inception`` → ``inception:pool3``);
     KeyError when it has none."""
-    short = getattr(_class(name), "default_vector", None)
+    short = _CLASSES[name][2] if name in _CLASSES else None
     if not short:
         raise KeyError(f"{name!r} has no feature vector; choose from {', '.join(feature_spaces())}")
     return f"{name}:{short}"

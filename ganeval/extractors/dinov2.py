@@ -28,9 +28,10 @@ Meta publishes no sha256 of ``dinov2_vitl14_pretrain.pth``. The download therefo
 is saved as it comes (``WeightSpec.unverified_download``) and its sha256 recorded. The file counts as
 standard (extractor ``dinov2-vitl14``, ``weights_verified`` True, no warning) when its sha256 is
 ``KNOWN_SHA256`` = ``d5383ea8f487…f428``: the value that two unrelated public projects pin for this file
-after downloading it (a RoMa-based image-registration module of a focus-stacking application, which pins
-it next to RoMa's ``roma_outdoor.pth`` in ``torch.hub``'s checkpoints folder, and a separate
-RoMa/SAM-2 measurement server's weight table); both also agree on RoMa's own file. That is evidence, not
+after downloading it: ChimpStackr's optional RoMa registration module (it checks the file in torch hub's
+``checkpoints/`` next to RoMa's ``roma_outdoor.pth``) and an unrelated RoMa/SAM-2 measurement server's
+weight table (found by content search; its repository is not named in the index); both also pin the same
+sha256 of RoMa's own file. That is evidence, not
 a publisher's hash, so a file with another sha256 is not refused: it is used as custom weights
 (``dinov2-<config>-custom``) with a warning, and every result records the sha256 it was made with.
 """
@@ -289,9 +290,9 @@ class DINOv2Extractor(VectorExtractor):
 
     def _features(self, x: torch.Tensor) -> np.ndarray:
         """``cls`` of a prepared input (B, 3, 224, 224): float32 numpy (B, D) on the CPU."""
-        model = self.model  # built outside inference mode: its parameters stay ordinary tensors
         if len(x) == 0:
-            return np.zeros((0, model.config.dim), dtype=np.float32)
+            return np.zeros((0, self.config.dim), dtype=np.float32)
+        model = self.model  # built outside inference mode: its parameters stay ordinary tensors
         chunk = forward_chunk(self.device) or len(x)
         outputs = []
         with torch.inference_mode(), numerics_context(self.numerics, self.device):

@@ -116,7 +116,7 @@ class Result(Mapping[str, Any]):
             parts += [
                 str(p.get("extractor")),
                 f"weights sha256 {str(p.get('weights_sha256'))[:12]} ({p.get('weights_source')})",
-                f"mode {p.get('mode')}",
+                f"mode {p.get('mode')}" if p.get("mode") else f"resize {p.get('resize')}",
                 f"precision {p.get('precision', 'fp32')}",
             ]
         if p.get("world_size", 1) != 1:

@@ -151,11 +151,21 @@ def check_compatible(
     a: dict[str, object], b: dict[str, object], label_a: str, label_b: str, force: bool = False
 ) -> list[str]:
     """Refuse to compare statistics made with different extractors, weights, preprocessing modes or
-    arithmetic precisions (absent = fp32).
+    arithmetic precisions (absent = fp32). Parts of other networks than Inception (DINOv2, CLIP) are compared
+    by their recorded identities (``provenance['identities']``: everything that changes their arrays).
 
     ``a``/``b`` are provenance dicts (``extractor``, ``weights_sha256``, ``mode``, ``precision``); an empty one (a
     pytorch-fid file) cannot be checked and gives a warning. With ``force`` a mismatch becomes a warning.
     Returns the warnings to attach to the result."""
+    shared = _shared_identities(a, b)
+    if shared and not any(part.startswith("inception:") for part in shared):
+        problems = [
+            f"{part}: {key} {ids_a.get(key)!r} vs {ids_b.get(key)!r}"
+            for part, (ids_a, ids_b) in shared.items()
+            for key in sorted(set(ids_a) | set(ids_b))
+            if ids_a.get(key) != ids_b.get(key)
+        ]
+        return _verdict(problems, label_a, label_b, force)
     warnings = [
         f"{label} carries no provenance (pytorch-fid layout?): cannot check that it was made with the "
         f"same weights and preprocessing"
@@ -173,6 +183,20 @@ def check_compatible(
         problems.append(f"extractor {a.get('extractor')!r} vs {b.get('extractor')!r}")
     elif not a.get("weights_standard") and a.get("weights_sha256") != b.get("weights_sha256"):
         problems.append(f"weights sha256 {str(a.get('weights_sha256'))[:12]}… vs {str(b.get('weights_sha256'))[:12]}…")
+    return _verdict(problems, label_a, label_b, force)
+
+
+def _shared_identities(
+    a: dict[str, object], b: dict[str, object]
+) -> dict[str, tuple[dict[str, object], dict[str, object]]]:
+    """The parts whose identity (``provenance['identities']``: what changes their arrays) both sides record."""
+    ids_a, ids_b = a.get("identities"), b.get("identities")
+    if not isinstance(ids_a, dict) or not isinstance(ids_b, dict):
+        return {}
+    return {part: (ids_a[part], ids_b[part]) for part in ids_a if part in ids_b}
+
+
+def _verdict(problems: list[str], label_a: str, label_b: str, force: bool) -> list[str]:
     if not problems:
         return []
     message = f"{label_a} and {label_b} were made differently ({'; '.join(problems)})"

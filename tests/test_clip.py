@@ -470,7 +470,7 @@ def test_extractor_end_to_end_equals_the_reference_pipeline(name, models, weight
     assert identity["protocol"] == name and identity["weights_sha256"] == _sha(weight_files[name])
     assert "precision" not in identity and f"@{resolution}" in str(identity["architecture"])
     provenance = extractor.provenance()
-    prefix = name.replace("-", "_") + "_"
+    prefix = ""
     assert provenance[prefix + "protocol"] == name and provenance[prefix + "weights_standard"] is False
     assert provenance[prefix + "precision"] == "fp32" and provenance[prefix + "input_resolution"] == resolution
     bf16 = C.CLIPExtractor(name, weights=weight_files[name], device="cpu", precision="bf16")

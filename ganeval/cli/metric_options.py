@@ -48,12 +48,6 @@ def click_option(keyword: str, f: dataclasses.Field[Any]) -> Decorator:
     )
 
 
-def _in_any_space(metric: Metric) -> bool:
-    """Whether ``metric`` (with its default options) works in the run's feature space (``--features``)."""
-    needs = metric.needs(metric.options(), "fake", 0)
-    return any(need.part.startswith("features:") or need.part.endswith(":vector") for need in needs)
-
-
 def _names_a_network(metric: Metric) -> bool:
     """Whether ``metric`` asks for a part of a DINOv2 or CLIP network by name (CMMD)."""
     from ..extractors.build import FEATURE_NETWORKS
@@ -108,7 +102,7 @@ def metric_options(names: Sequence[str] | None = None) -> Decorator:
             help="Seed of every random choice (KID subsets, IS shuffle, P/R subsampling, SWD, bootstrap).",
         )
     ]
-    any_space = any(_in_any_space(metric) for metric in metrics)
+    any_space = any(metric.in_any_space() for metric in metrics)
     if any_space:
         options.append(features_option())
     options += [click_option(keyword, f) for metric in metrics for keyword, f in metric.option_fields()]

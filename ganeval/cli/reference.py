@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..metrics import registry
+from ..extractors.build import feature_spaces
 from .metric_options import click_option, features_option
 from .common import extractor_options, handle_errors, join_process_group, report_provenance, verbosity_options, warn
 
@@ -111,15 +112,26 @@ def stats(
 
 
 @click.command()
+@click.option(
+    "--features",
+    type=click.Choice(feature_spaces()),
+    default="inception",
+    show_default=True,
+    help="Whose weights: Inception's (FID), VGG16's, DINOv2's (FD_DINOv2) or a CLIP's (CLIP-FID, CMMD).",
+)
 @click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Check this file instead.")
-@click.option("--download", is_flag=True, help="Download the full file (with classifier) if nothing is found.")
+@click.option(
+    "--download", is_flag=True, help="Download the standard file if nothing is found (Inception: the full file)."
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def weights(weights: str | None, download: bool, as_json: bool) -> None:
-    """Where the Inception weights are, their sha256, and whether they are the standard ones."""
-    from ..weights import describe, locate_weights
+def weights(features: str, weights: str | None, download: bool, as_json: bool) -> None:
+    """Where a network's weights are, their sha256, and whether they are the standard ones."""
+    from ..extractors.build import locate_weights_of
+    from ..weights import describe
 
-    info = describe(locate_weights(weights, download=download))
+    found = locate_weights_of(features, weights, download=download)
+    info = describe(found) if features == "inception" else {**found.to_dict(), "standard_name": found.description}
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return

@@ -107,6 +107,9 @@ def compute_features(
             merged.provenance.update(found[part].provenance)
             merged.parts[part] = found[part].parts[part]
         merged.provenance.update(source=src.label, cached=not missing)
+        merged.provenance["identities"] = {
+            part: by_name[split(part)[0]].identity(split(part)[1]) for part in sorted(keys)
+        }
         return merged
 
     return distributed.on_root(merge, share=lambda merged: Features(names=merged.names, provenance=merged.provenance))

@@ -138,6 +138,7 @@ _EXTRACTOR_KEYS = (
     "weights_source",
     "weights_standard",
     "mode",
+    "resize",
     "precision",
     "ganeval_version",
 )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..options import Options
     from .base import Extractor
+    from .weights import WeightsInfo
 
 _CLASSES = {
     "inception": ("inception", "InceptionExtractor", "pool3"),
@@ -95,3 +96,27 @@ def build_extractor(name: str, options: Options, device: Any = None) -> Extracto
     if name == "vgg16":
         return cls(weights=options.vgg_weights, device=device)
     return cls()
+
+
+def locate_weights_of(name: str, explicit: str | None = None, download: bool = False) -> WeightsInfo:
+    """The weights extractor ``name`` would use (``explicit``: a file given on the command line), found as a
+    run finds them; downloads only with ``download``. WeightsError when none is found."""
+    from . import weights
+
+    if name == "inception":
+        from ..weights import locate_weights
+
+        return locate_weights(explicit, download=download)
+    if name == "vgg16":
+        from ..vgg import locate_vgg_weights
+
+        return locate_vgg_weights(explicit, download=download)
+    if name == "dinov2":
+        from .dinov2 import dinov2_spec
+
+        return weights.locate(dinov2_spec(), explicit, download)
+    if name in FEATURE_NETWORKS:
+        from .clip import clip_spec
+
+        return weights.locate(clip_spec(name), explicit, download)
+    raise KeyError(f"{name!r} has no weights; choose from {', '.join(feature_spaces())}")

@@ -142,7 +142,6 @@ def how_to_get(protocol: ClipProtocol) -> str:
 def clip_spec(name: str) -> generic.WeightSpec:
     """The weights of protocol ``name`` as a WeightSpec, from this module's constants as they are now."""
     protocol = PROTOCOLS[name]
-    key = name.replace("-", "_")
     return generic.WeightSpec(
         name=f"CLIP {protocol.model}",
         filename=protocol.filename,
@@ -162,7 +161,6 @@ def clip_spec(name: str) -> generic.WeightSpec:
         convert_standard=True,
         read_file=read_weights_file,
         nonstandard_note=f"{protocol.title.split(' (')[0]} not comparable with published numbers",
-        provenance_prefix=f"{key}_",
     )
 
 
@@ -374,9 +372,8 @@ class CLIPExtractor(VectorExtractor):
         }
 
     def provenance(self) -> dict[str, object]:
-        """What made the features, every key prefixed with the protocol (``clip_vit_b_32_…``): protocol,
+        """What made the features (the engine also keeps it per network, under ``networks``): protocol,
         weights, architecture, preprocessing, precision, device, versions."""
-        prefix = self.name.replace("-", "_") + "_"
         own: dict[str, object] = {
             "protocol": self.name,
             "reproduces": self.protocol.title,
@@ -390,7 +387,7 @@ class CLIPExtractor(VectorExtractor):
         }
         return {
             **self.weights.to_dict(),
-            **{prefix + key: value for key, value in own.items()},
+            **own,
             "ganeval_version": __version__,
         }
 

@@ -179,7 +179,16 @@ class Metric:
             return []
         if self.text is not None:
             return self.text(scores, provenance, n_fake)
-        return [default_row(self.title, scores, self.name)]
+        row = default_row(self.title, scores, self.name)
+        space = provenance.get("features")
+        if space and space != "inception" and self.in_any_space():
+            row = (*row[:2], " ".join(filter(None, (row[2], f"({space} features)"))))
+        return [row]
+
+    def in_any_space(self) -> bool:
+        """Whether it works in the run's feature space (``--features``) with its default options."""
+        needs = self.needs(self.options(), "fake", 0)
+        return any(need.part.startswith("features:") or need.part.endswith(":vector") for need in needs)
 
 
 def default_row(title: str, scores: Mapping[str, Any], key: str) -> Row:

@@ -176,6 +176,8 @@ class Evaluator:
             options["bootstrap"] = self.options.bootstrap
         if self.options.features != "inception":
             options["features"] = self.options.features
+        if self.options.dinov2_resize != "pil" and any(part.startswith("dinov2:") for part in self._fake_requests):
+            options["dinov2_resize"] = self.options.dinov2_resize
         if self.options.precision != "fp32":
             options["precision"] = self.options.precision
         return options

@@ -55,6 +55,29 @@ def _names_a_network(metric: Metric) -> bool:
     return any(split(need.part)[0] in FEATURE_NETWORKS for need in metric.needs(metric.options(), "fake", 0))
 
 
+def dinov2_resize_option() -> Decorator:
+    """``--dinov2-resize pil|torch`` (with ``--features dinov2``)."""
+    return click.option(
+        "--dinov2-resize",
+        type=click.Choice(list(DINOV2_RESIZE)),
+        default="pil",
+        show_default=True,
+        help="--features dinov2: resize to 224² with PIL bicubic on the uint8 image (dgm-eval's, EDM2's "
+        "resize_mode='pil') or torch (F.interpolate bicubic with antialias, EDM2's default).",
+    )
+
+
+def features_weights_option() -> Decorator:
+    """``--features-weights PATH``: the weights of the DINOv2 or CLIP network in use."""
+    return click.option(
+        "--features-weights",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Weights of the DINOv2 or CLIP network in use (official file or a state dict in its layout; "
+        "else $GANEVAL_DINOV2_WEIGHTS / $GANEVAL_CLIP_WEIGHTS, the caches, a verified download).",
+    )
+
+
 def features_option() -> Decorator:
     """``--features NAME``: the feature space of FD, KD and PRDC (an extractor with a vector part)."""
     from ..extractors.build import feature_spaces
@@ -115,26 +138,9 @@ def metric_options(names: Sequence[str] | None = None) -> Decorator:
                 help="VGG16 state dict (torchvision layout) for --features vgg16 or --pr-features vgg16.",
             )
         )
-        options.append(
-            click.option(
-                "--dinov2-resize",
-                type=click.Choice(list(DINOV2_RESIZE)),
-                default="pil",
-                show_default=True,
-                help="--features dinov2: resize to 224² with PIL bicubic on the uint8 image (dgm-eval's, EDM2's "
-                "resize_mode='pil') or torch (F.interpolate bicubic with antialias, EDM2's default).",
-            )
-        )
+        options.append(dinov2_resize_option())
     if any_space or any(_names_a_network(metric) for metric in metrics):
-        options.append(
-            click.option(
-                "--features-weights",
-                type=click.Path(dir_okay=False),
-                default=None,
-                help="Weights of the DINOv2 or CLIP network in use (official file or a state dict in its layout; "
-                "else $GANEVAL_DINOV2_WEIGHTS / $GANEVAL_CLIP_WEIGHTS, the caches, a verified download).",
-            )
-        )
+        options.append(features_weights_option())
     if any(metric.statistic for metric in metrics):
         options.append(bootstrap_option())
     return stack(*options)

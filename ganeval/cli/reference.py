@@ -11,8 +11,16 @@ import click
 
 from ..metrics import registry
 from ..extractors.build import feature_spaces
-from .metric_options import click_option, features_option
-from .common import extractor_options, handle_errors, join_process_group, report_provenance, verbosity_options, warn
+from .metric_options import click_option, dinov2_resize_option, features_option, features_weights_option
+from .common import (
+    stack,
+    extractor_options,
+    handle_errors,
+    join_process_group,
+    report_provenance,
+    verbosity_options,
+    warn,
+)
 
 
 def _fid_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -20,7 +28,7 @@ def _fid_options(func: Callable[..., Any]) -> Callable[..., Any]:
     fid = registry.get("fid")
     for keyword, f in reversed(fid.option_fields()):
         func = click_option(keyword, f)(func)
-    return features_option()(func)
+    return stack(features_option(), features_weights_option(), dinov2_resize_option())(func)
 
 
 @click.command()
@@ -98,14 +106,16 @@ def stats(
     path = save_statistics(result, output)
     if result.meta.get("ignored_files"):
         warn([f"{result.meta['ignored_files']} non-image or hidden files in {source} were ignored"])
-    if result.meta.get("extractor") and not result.meta.get("weights_standard"):
+    if str(result.meta.get("extractor", "")).startswith("inception") and not result.meta.get("weights_standard"):
         warn([nonstandard_warning(result.meta.get("weights_sha256"))])
     skipped_files = result.meta.get("skipped")
     skipped = len(skipped_files) if isinstance(skipped_files, list) else 0
     part = f", part {result.meta['part']}" if result.meta.get("part") else ""
     click.echo(
         f"wrote {path}: {result.n} images{f', {skipped} skipped' if skipped else ''}{part}, "
-        f"mode {result.meta.get('mode')}, precision {result.meta.get('precision', 'fp32')}, "
+        f"{result.meta.get('extractor')}, "
+        f"{'mode ' + str(result.meta['mode']) if result.meta.get('mode') else 'resize ' + str(result.meta.get('resize'))}, "
+        f"precision {result.meta.get('precision', 'fp32')}, "
         f"weights sha256 {str(result.meta.get('weights_sha256'))[:12]}"
     )
     report_provenance(result.meta, None, verbose=verbose, quiet=quiet)

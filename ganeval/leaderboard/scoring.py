@@ -322,5 +322,6 @@ def _report(
 
 def _option_keys() -> set[str]:
     """The keys of a setup that are options (kept as JSON in the ``options`` column so a rerun can reuse
-    them): every metric option's keyword, ``bootstrap``, ``precision``, ``batch_size`` and ``features``."""
-    return {*registry.option_keywords(), "bootstrap", "precision", "batch_size", "features"}
+    them): every metric option's keyword, ``bootstrap``, ``precision``, ``batch_size``, ``features`` and
+    ``dinov2_resize``."""
+    return {*registry.option_keywords(), "bootstrap", "precision", "batch_size", "features", "dinov2_resize"}

@@ -23,6 +23,7 @@ INHERITED: tuple[str, ...] = (
     "precision",
     "batch_size",
     "features",
+    "dinov2_resize",
 )
 """The parameters a rerun takes from the CSV when they were left at their defaults."""
 

@@ -1,7 +1,7 @@
 """ganeval.extractors.dinov2 and dinov2_network: the ViT against Meta's reference package (``dinov2``) with
 seeded random weights, the layouts of the four hub backbones, the two resize modes against their published
 definitions (dgm-eval's torchvision transform, EDM2's ``F.interpolate``), weight resolution (.pth and
-.safetensors, bad files, torch hub's folder, the unverified download from a local HTTP server) and the
+.safetensors, bad files, torch hub's folder, the verified download from a local HTTP server) and the
 extractor end to end.
 
 The real ``dinov2_vitl14_pretrain.pth`` (1.2 GB) is never downloaded: a seeded random ViT-S/14 state dict in
@@ -9,10 +9,8 @@ Meta's layout (float16-representable values, saved as float16: 44 MB) stands in 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import inspect
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,6 @@ from safetensors.torch import save_file
 from conftest import closed_port, require_peer, smooth_images
 from ganeval.errors import BadInputError, GanevalError, WeightsError
 from ganeval.extractors import dinov2 as D
-from ganeval.extractors import weights as generic
 from ganeval.extractors.base import Batch
 from ganeval.extractors.dinov2_network import (
     CONFIGS,
@@ -325,24 +322,53 @@ def test_missing_file_names_the_url_the_env_var_and_the_folders(no_dinov2_env, t
     assert _one_line(caught) == f"{tmp_path / 'nope.pth'}: DINOv2 weights file not found (from {D.ENV_WEIGHTS})"
 
 
-def test_found_in_torch_hub_checkpoints_then_ganeval_home_first(vits_file, no_dinov2_env, monkeypatch) -> None:
+def test_found_in_torch_hub_checkpoints_then_ganeval_home_first(no_dinov2_env, monkeypatch) -> None:
+    monkeypatch.setattr(D, "SHA256", hashlib.sha256(b"standard").hexdigest())
     hub = torch_hub_checkpoints()
     assert str(hub).startswith(str(no_dinov2_env.parent))  # the test's own $TORCH_HOME
     hub.mkdir(parents=True)
-    shutil.copyfile(vits_file, hub / D.FILENAME)
+    (hub / D.FILENAME).write_bytes(b"standard")
     extractor = D.DINOv2Extractor(device="cpu")
     info = extractor.weights
-    assert (info.source, info.path, info.standard) == ("torch-hub", hub / D.FILENAME, False)
-    assert extractor.extractor_id == "dinov2-vits14-custom" and extractor.part_dims() == {"cls": 384}
-    assert extractor.warning == info.warning is not None
+    assert (info.source, info.path, info.standard, info.extractor) == (
+        "torch-hub",
+        hub / D.FILENAME,
+        True,
+        D.EXTRACTOR_STANDARD,
+    )
+    assert info.description == f"Meta's DINOv2 ViT-L/14 backbone ({D.FILENAME})"
+    assert extractor.extractor_id == "dinov2-vitl14" and extractor.warning is None
+    assert extractor.part_dims() == {"cls": 1024} and extractor._model is None  # ViT-L/14 without reading the file
     home = no_dinov2_env / "weights" / D.FILENAME
     home.parent.mkdir(parents=True)
-    home.write_bytes(b"first")
-    assert D.locate_dinov2_weights(download=False).path == home
-    monkeypatch.setattr(D, "KNOWN_SHA256", hashlib.sha256(b"first").hexdigest())
+    home.write_bytes(b"standard")
     info = D.locate_dinov2_weights(download=False)
-    assert (info.standard, info.extractor, info.warning, info.source) == (True, "dinov2-vitl14", None, "ganeval-home")
-    assert info.description == f"Meta's DINOv2 ViT-L/14 backbone ({D.FILENAME})"
+    assert (info.source, info.path, info.standard, info.warning) == ("ganeval-home", home, True, None)
+
+
+@pytest.mark.parametrize("where", ["hub", "home"])
+def test_standard_name_with_another_sha256_is_refused(where, no_dinov2_env) -> None:
+    """A ``dinov2_vitl14_pretrain.pth`` in a searched folder must be Meta's file; given explicitly (no strict
+    name, as for VGG16) the same file is custom weights."""
+    folder = torch_hub_checkpoints() if where == "hub" else no_dinov2_env / "weights"
+    folder.mkdir(parents=True)
+    path = folder / D.FILENAME
+    path.write_bytes(b"not Meta's file")
+    with pytest.raises(WeightsError) as caught:
+        D.locate_dinov2_weights(url=f"http://127.0.0.1:{closed_port()}/x", timeout=5)  # no download tried
+    message = _one_line(caught)
+    digest = hashlib.sha256(b"not Meta's file").hexdigest()
+    assert message == (
+        f"{path}: sha256 {digest[:16]}… is not the standard {D.SHA256[:16]}… (corrupted or partial download?); "
+        "delete it, or pass it as --features-weights to use it as custom weights"
+    )
+    info = D.locate_dinov2_weights(path, download=False)
+    assert (info.source, info.standard, info.sha256, info.extractor) == (
+        "--features-weights",
+        False,
+        digest,
+        "dinov2-custom-weights",
+    )
 
 
 PAYLOAD = np.random.default_rng(11).bytes((1 << 20) + 123)
@@ -351,23 +377,46 @@ PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
 
 @pytest.fixture
 def server(http_server):
-    http_server.routes.update({"/dinov2.pth": PAYLOAD})
+    http_server.routes.update({"/dinov2.pth": PAYLOAD, "/wrong.pth": PAYLOAD[:-1] + b"x"})
     return http_server
 
 
-@pytest.mark.parametrize("known", [False, True])
-def test_unverified_download_records_its_sha256(server, no_dinov2_env, monkeypatch, known) -> None:
-    if known:
-        monkeypatch.setattr(D, "KNOWN_SHA256", PAYLOAD_SHA256)
+def test_spec_verifies_the_pinned_sha256() -> None:
+    spec = D.dinov2_spec()
+    assert spec.sha256 == D.SHA256 and list(spec.standard_sha256) == [D.SHA256] and spec.url == D.URL
+    assert not hasattr(spec, "unverified_download")
+    assert D.SHA256[:16] in spec.how_to
+
+
+def test_verified_download(server, no_dinov2_env, monkeypatch) -> None:
+    monkeypatch.setattr(D, "SHA256", PAYLOAD_SHA256)
     info = D.locate_dinov2_weights(url=f"{server.base}/dinov2.pth", timeout=10)
     dest = no_dinov2_env / "weights" / D.FILENAME
-    assert (info.source, info.path, info.sha256, info.standard) == ("download", dest, PAYLOAD_SHA256, known)
+    assert (info.source, info.path, info.sha256, info.standard) == ("download", dest, PAYLOAD_SHA256, True)
+    assert (info.extractor, info.warning) == ("dinov2-vitl14", None)
     assert dest.read_bytes() == PAYLOAD and [p.name for p in dest.parent.iterdir()] == [D.FILENAME]
-    assert (info.warning is None) == known
     before = len(server.requests)
     again = D.locate_dinov2_weights(url=f"http://127.0.0.1:{closed_port()}/x", timeout=5)
-    assert (again.source, again.path, again.sha256) == ("ganeval-home", dest, PAYLOAD_SHA256)
+    assert (again.source, again.path, again.sha256, again.standard) == ("ganeval-home", dest, PAYLOAD_SHA256, True)
     assert len(server.requests) == before
+
+
+@pytest.mark.parametrize("route, pinned", [("/dinov2.pth", False), ("/wrong.pth", True)])
+def test_download_with_another_sha256_is_refused_and_leaves_nothing(
+    server, no_dinov2_env, monkeypatch, route, pinned
+) -> None:
+    """Against the real pin (the payload is not Meta's file), and a damaged payload against its own pin."""
+    if pinned:
+        monkeypatch.setattr(D, "SHA256", PAYLOAD_SHA256)
+    url = f"{server.base}{route}"
+    with pytest.raises(WeightsError) as caught:
+        D.locate_dinov2_weights(url=url, timeout=10)
+    message = _one_line(caught)
+    assert message.startswith(f"{url}: downloaded file has sha256 ")
+    assert f"expected {D.SHA256[:16]}…; nothing was saved" in message and D.URL in message
+    weights_dir = no_dinov2_env / "weights"
+    assert not weights_dir.exists() or list(weights_dir.iterdir()) == []
+    assert not (torch_hub_checkpoints() / D.FILENAME).exists()
 
 
 def test_failed_download_leaves_nothing_and_says_how(no_dinov2_env) -> None:
@@ -377,22 +426,6 @@ def test_failed_download_leaves_nothing_and_says_how(no_dinov2_env) -> None:
     message = _one_line(caught)
     assert url in message and D.URL in message and D.ENV_WEIGHTS in message
     assert not (no_dinov2_env / "weights" / D.FILENAME).exists()
-
-
-def test_weight_spec_needs_a_hash_or_unverified_download() -> None:
-    spec = D.dinov2_spec()
-    assert spec.sha256 is None and spec.unverified_download and spec.url == D.URL
-    with pytest.raises(ValueError, match="needs the file's published sha256"):
-        dataclasses.replace(spec, unverified_download=False)
-    with pytest.raises(ValueError, match="needs the file's published sha256"):
-        dataclasses.replace(spec, sha256="not-a-hash")
-    assert dataclasses.replace(spec, sha256=PAYLOAD_SHA256).sha256 == PAYLOAD_SHA256
-
-
-def test_download_file_without_hash_saves_what_came(server, tmp_path) -> None:
-    dest = tmp_path / "sub" / "file.pth"
-    assert generic.download_file(f"{server.base}/dinov2.pth", dest, None, how_to="x") == dest
-    assert dest.read_bytes() == PAYLOAD
 
 
 # --- 5. the extractor end to end -------------------------------------------------------------------------
@@ -417,7 +450,7 @@ def test_identity_and_provenance_without_building_the_network(vits_file) -> None
     }
     provenance = extractor.provenance()
     assert provenance["extractor"] == "dinov2-vits14-custom" and provenance["protocol"] is None
-    assert provenance["weights_verified"] is False and provenance["weights_standard"] is False
+    assert provenance["weights_standard"] is False and "weights_verified" not in provenance
     assert (provenance["feature_dim"], provenance["resize"], provenance["precision"]) == (384, "pil", "fp32")
     assert extractor.part_dims() == {"cls": 384} and extractor._model is None
     other = D.DINOv2Extractor(weights=vits_file, resize="torch", device="cpu", precision="bf16")

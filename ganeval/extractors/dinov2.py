@@ -24,16 +24,15 @@ of ViT-S/B/L/g-14, .pth/.pt or .safetensors), ``$GANEVAL_HOME/weights/dinov2_vit
 hub's ``checkpoints/dinov2_vitl14_pretrain.pth`` (where ``torch.hub.load('facebookresearch/dinov2',
 'dinov2_vitl14')`` caches it), then a download of Meta's file from dl.fbaipublicfiles.com.
 
-Meta publishes no sha256 of ``dinov2_vitl14_pretrain.pth``. The download therefore cannot be verified: it
-is saved as it comes (``WeightSpec.unverified_download``) and its sha256 recorded. The file counts as
-standard (extractor ``dinov2-vitl14``, ``weights_verified`` True, no warning) when its sha256 is
-``KNOWN_SHA256`` = ``d5383ea8f487…f428``: the value that two unrelated public projects pin for this file
-after downloading it: ChimpStackr's optional RoMa registration module (it checks the file in torch hub's
-``checkpoints/`` next to RoMa's ``roma_outdoor.pth``) and an unrelated RoMa/SAM-2 measurement server's
-weight table (found by content search; its repository is not named in the index); both also pin the same
-sha256 of RoMa's own file. That is evidence, not
-a publisher's hash, so a file with another sha256 is not refused: it is used as custom weights
-(``dinov2-<config>-custom``) with a warning, and every result records the sha256 it was made with.
+The standard file's ``SHA256`` = ``d5383ea8f487…f428`` (1,217,586,395 bytes) is not published by Meta,
+pinned from independent downloads: finegrain-ai/refiners' DINOv2 conversion script checks it
+(``expected_sha256``, next to Meta's URL), a setup script checks its download of that URL with
+``sha256sum -c``, and several projects' weight tables list the same sha256 and byte size. It is verified as
+VGG16's is: the download is verified before its atomic rename (nothing is saved otherwise), and a
+``dinov2_vitl14_pretrain.pth`` in ``$GANEVAL_HOME/weights`` or torch hub's ``checkpoints/`` with another
+sha256 is refused (corrupted or partial download?). The standard file gives extractor ``dinov2-vitl14`` (no
+warning); any other file, given explicitly, is used as custom weights (``dinov2-<config>-custom``) with a
+warning. Every result records the sha256 it was made with.
 """
 
 from __future__ import annotations
@@ -62,8 +61,9 @@ from .weights import State, WeightSpec, WeightsInfo
 
 FILENAME = "dinov2_vitl14_pretrain.pth"
 URL = "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/" + FILENAME
-KNOWN_SHA256 = "d5383ea8f4877b2472eb973e0fd72d557c7da5d3611bd527ceeb1d7162cbf428"
-"""sha256 of Meta's ``dinov2_vitl14_pretrain.pth`` as pinned by public projects (not published by Meta)."""
+SHA256 = "d5383ea8f4877b2472eb973e0fd72d557c7da5d3611bd527ceeb1d7162cbf428"
+"""sha256 of Meta's ``dinov2_vitl14_pretrain.pth`` (1,217,586,395 bytes): not published by Meta, pinned from
+independent downloads (see the module docstring)."""
 ENV_WEIGHTS = "GANEVAL_DINOV2_WEIGHTS"
 OPTION = "--features-weights"
 STANDARD_CONFIG = "vitl14"
@@ -78,8 +78,8 @@ DEFAULT_BATCH_SIZE = 50
 def how_to_get_dinov2() -> str:
     """One line: where Meta's file comes from and where ganeval looks for it (paths as of now)."""
     return (
-        f"download {URL} to {ganeval_home() / 'weights' / FILENAME} or {torch_hub_checkpoints() / FILENAME}, "
-        f"or pass {OPTION} PATH (or set ${ENV_WEIGHTS})"
+        f"download {URL} (sha256 {SHA256[:16]}…) to {ganeval_home() / 'weights' / FILENAME} "
+        f"or {torch_hub_checkpoints() / FILENAME}, or pass {OPTION} PATH (or set ${ENV_WEIGHTS})"
     )
 
 
@@ -88,8 +88,8 @@ def dinov2_spec() -> WeightSpec:
     return WeightSpec(
         name="DINOv2",
         filename=FILENAME,
-        sha256=None,
-        standard_sha256={KNOWN_SHA256: f"Meta's DINOv2 ViT-L/14 backbone ({FILENAME})"},
+        sha256=SHA256,
+        standard_sha256={SHA256: f"Meta's DINOv2 ViT-L/14 backbone ({FILENAME})"},
         env=ENV_WEIGHTS,
         option=OPTION,
         how_to=how_to_get_dinov2(),
@@ -99,8 +99,8 @@ def dinov2_spec() -> WeightSpec:
         layout="Meta's DINOv2 ViT layout",
         url=URL,
         folders=(("ganeval-home", ganeval_weights_dir), ("torch-hub", torch_hub_checkpoints)),
+        strict_name=False,
         nonstandard_note="FD_DINOv2 not comparable with published numbers",
-        unverified_download=True,
     )
 
 
@@ -224,13 +224,11 @@ class DINOv2Extractor(VectorExtractor):
         }
 
     def provenance(self) -> dict[str, object]:
-        """What made the features: protocol, weights, architecture, preprocessing, device, versions.
-        ``weights_verified`` is True when the file's sha256 is ``KNOWN_SHA256`` (Meta publishes none)."""
+        """What made the features: protocol, weights, architecture, preprocessing, device, versions."""
         return {
             **self.weights.to_dict(),
             "extractor": self.extractor_id,
             "protocol": EXTRACTOR_STANDARD if self.weights.standard else None,
-            "weights_verified": self.weights.standard,
             "architecture": self.config.name,
             "feature": "x_norm_clstoken",
             "feature_dim": self.config.dim,

@@ -8,8 +8,7 @@ A ``WeightSpec`` declares one network's weights; ``locate(spec)`` resolves them,
 2. ``spec.filename`` in each of ``spec.folders``: must have ``spec.sha256`` (when one is published);
 3. ``spec.places``: files of a known sha256 found elsewhere (e.g. inside another package), converted once
    with ``spec.convert`` and cached in ``$GANEVAL_HOME/weights`` as safetensors, the source sha recorded;
-4. a download of ``spec.url`` into the first folder, verified by sha256 before an atomic rename (with
-   ``unverified_download``, where no sha256 is published, saved as it comes and its sha256 recorded).
+4. a download of ``spec.url`` into the first folder, verified by sha256 before an atomic rename.
 
 With ``spec.convert_standard`` the standard file itself (found in a folder, downloaded, or given explicitly
 with its standard sha256) is converted and cached the same way, and only its conversion is read afterwards
@@ -92,7 +91,7 @@ class WeightSpec:
     layout: str = "our layout"
     """Names the layout in ``expected a state dict of tensors in {layout}``."""
     url: str | None = None
-    """https download of the standard file (needs ``sha256``, or ``unverified_download``)."""
+    """https download of the standard file (needs ``sha256``)."""
     folders: tuple[tuple[str, Callable[[], Path]], ...] = ()
     """(source label, folder) searched for ``filename`` in order; the first also receives the download."""
     places: tuple[SearchPlace, ...] = ()
@@ -121,16 +120,12 @@ class WeightSpec:
     read_file: Callable[[Path], object] | None = None
     """Reads a file that is not safetensors instead of ``torch.load(weights_only=True)``; returns what
     ``torch.load`` would (a state dict); raises a one-line WeightsError naming the file."""
-    unverified_download: bool = False
-    """With ``sha256`` None (none is published), ``url`` is still downloaded: the file cannot be verified, its
-    sha256 is computed and recorded, and it is standard only when that sha256 is in ``standard_sha256``."""
 
     def __post_init__(self) -> None:
         if self.url is not None:
             if not self.url.startswith("https://"):
                 raise ValueError(f"{self.name}: download URL must be https, got {self.url}")
-            published = self.sha256 is not None or not self.unverified_download
-            if published and not (self.sha256 and re.fullmatch(r"[0-9a-f]{64}", self.sha256)):
+            if not (self.sha256 and re.fullmatch(r"[0-9a-f]{64}", self.sha256)):
                 raise ValueError(f"{self.name}: a download URL needs the file's published sha256")
             if not self.folders:
                 raise ValueError(f"{self.name}: a download URL needs a folder to download into")
@@ -223,15 +218,13 @@ def locate(
             return _info(spec, found, place.sha256, place.source, place.details, converted(spec, place, found))
 
     target = url or spec.url
-    verifiable = spec.sha256 is not None or spec.unverified_download
-    if not download or target is None or not verifiable or not spec.folders:
+    if not download or target is None or spec.sha256 is None or not spec.folders:
         how = ", or ".join([place.how_to for place in spec.places] + [spec.how_to])
         raise WeightsError(f"no {spec.name} weights found: {how}")
     dest = spec.folders[0][1]() / spec.filename
     download_file(target, dest, spec.sha256, timeout=timeout, how_to=spec.how_to)
     conversion = converted(spec, _standard_place(spec, "download"), dest) if spec.convert_standard else None
-    digest = spec.sha256 if spec.sha256 is not None else sha256_file(dest)
-    return _info(spec, dest, digest, "download", spec.file_details, conversion)
+    return _info(spec, dest, spec.sha256, "download", spec.file_details, conversion)
 
 
 def load_state_dict(info: WeightsInfo) -> State:
@@ -294,11 +287,10 @@ def tensors_digest(state: State) -> str:
 
 
 def download_file(
-    url: str, dest: Path, sha256: str | None, timeout: float = 30.0, progress: bool | None = None, *, how_to: str
+    url: str, dest: Path, sha256: str, timeout: float = 30.0, progress: bool | None = None, *, how_to: str
 ) -> Path:
-    """Download ``url`` to ``dest``, verifying its sha256 (unless ``sha256`` is None: no published hash)
-    before an atomic rename. On any failure nothing is left at ``dest`` and the error says how to get the
-    file by hand (``how_to``)."""
+    """Download ``url`` to ``dest``, verifying its sha256 before an atomic rename. On any failure nothing
+    is left at ``dest`` and the error says how to get the file by hand (``how_to``)."""
     from tqdm import tqdm
 
     digest = hashlib.sha256()
@@ -311,7 +303,7 @@ def download_file(
                     digest.update(block)
                     handle.write(block)
                     bar.update(len(block))
-            if sha256 is not None and digest.hexdigest() != sha256:
+            if digest.hexdigest() != sha256:
                 raise WeightsError(
                     f"{url}: downloaded file has sha256 {digest.hexdigest()[:16]}…, expected {sha256[:16]}…; "
                     f"nothing was saved; {how_to}"

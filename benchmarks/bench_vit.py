@@ -41,17 +41,19 @@ def flops(network, x) -> float:
 
 
 def matmul_rate(device, dtype) -> float:
+    """FLOP/s of a square matmul in ``dtype`` (4096³; 1024³ for 16-bit types on the CPU, which may be emulated)."""
     import torch
 
     from ganeval.device import exact_float32, synchronise
 
     generator = torch.Generator().manual_seed(0)
-    a = torch.randn(MATMUL_SIZE, MATMUL_SIZE, generator=generator).to(device=device, dtype=dtype)
-    b = torch.randn(MATMUL_SIZE, MATMUL_SIZE, generator=generator).to(device=device, dtype=dtype)
+    size = 1024 if device.type == "cpu" and dtype != torch.float32 else MATMUL_SIZE
+    a = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
+    b = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
     with exact_float32():
         synchronise(a @ b)
         seconds, _, _ = measured(lambda: synchronise(a @ b), 3)
-    return 2.0 * MATMUL_SIZE**3 / seconds
+    return 2.0 * size**3 / seconds
 
 
 def seeded(shapes: dict, seed: int) -> dict:
@@ -84,14 +86,20 @@ def dinov2_networks(config: str):
 
     state = seeded(expected_shapes(CONFIGS[config]), 1)
     ours = build_dinov2(state).eval()
-    from dinov2.models import vision_transformer as meta
+    reference = None
+    try:
+        from dinov2.models import vision_transformer as meta
 
-    arch = {"vits14": "vit_small", "vitb14": "vit_base", "vitl14": "vit_large", "vitg14": "vit_giant2"}[config]
-    kwargs = {"img_size": 518, "patch_size": 14, "init_values": 1.0, "block_chunks": 0}
-    with torch.device("meta"):
-        reference = getattr(meta, arch)(**kwargs, drop_path_uniform=True)
-    reference.load_state_dict(state, strict=True, assign=True)
-    reference.eval()
+        arch = {"vits14": "vit_small", "vitb14": "vit_base", "vitl14": "vit_large", "vitg14": "vit_giant2"}[config]
+        kwargs = {"img_size": 518, "patch_size": 14, "init_values": 1.0, "block_chunks": 0}
+        with torch.device("meta"):
+            reference = getattr(meta, arch)(**kwargs, drop_path_uniform=True)
+        reference.load_state_dict(state, strict=True, assign=True)
+        reference.eval()
+    except ImportError as exc:
+        note(
+            f"Meta's dinov2 package not installed ({exc}); its row is left out (pip install --no-deps dinov2==0.0.1.dev2)"
+        )
     timm_model = None
     try:
         import timm
@@ -102,18 +110,22 @@ def dinov2_networks(config: str):
         ).eval()
     except Exception as exc:  # noqa: BLE001 - timm is an optional comparison
         note(f"timm's DINOv2 not built ({exc}); its row is left out")
-    return ours, (lambda x: reference.forward_features(x)["x_norm_clstoken"]), timm_model
+    meta_forward = None if reference is None else (lambda x: reference.forward_features(x)["x_norm_clstoken"])
+    return ours, meta_forward, timm_model
 
 
 def clip_networks(width: int, layers: int, patch: int, resolution: int, embed: int):
-    """(ganeval's tower, open_clip's visual tower) with the same random weights in OpenAI's layout."""
-    import open_clip
-
+    """(ganeval's tower, open_clip's visual tower or None) with the same random weights in OpenAI's layout."""
     from ganeval.extractors.clip_network import VisionConfig, build_visual, visual_keys
 
     config = VisionConfig(width=width, layers=layers, patch_size=patch, image_resolution=resolution, embed_dim=embed)
     state = seeded(visual_keys(config), 2)
     ours = build_visual(state).eval()
+    try:
+        import open_clip
+    except ImportError as exc:
+        note(f"open_clip not installed ({exc}); its row is left out")
+        return ours, None
     vision = open_clip.model.CLIPVisionCfg(layers=layers, width=width, patch_size=patch, image_size=resolution)
     text = open_clip.model.CLIPTextCfg(context_length=8, vocab_size=50, width=64, heads=1, layers=1)
     model = open_clip.model.CLIP(embed, vision, text, quick_gelu=True).eval()
@@ -256,14 +268,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=None, help="images per measured call (default 8; --quick 4)")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument(
+        "--precisions",
+        default=None,
+        help="arithmetics to time (default fp32 on the CPU, where bf16 is emulated on CPUs without AVX512-BF16 "
+        "or AMX, about 100× slower; fp32,bf16 on CUDA); bf16 also gets the FD deviation check",
+    )
     parser.add_argument(
         "--fd-images", type=int, default=None, help="images of the bf16 FD check (default 64; --quick 16)"
     )
     parser.add_argument("--wait-quiet", type=float, default=0.0)
     parser.add_argument("--retries", type=int, default=0)
     args = parser.parse_args(argv)
-    args.precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    default = "fp32,bf16" if args.device.startswith("cuda") else "fp32"
+    args.precisions = [p.strip() for p in (args.precisions or default).split(",") if p.strip()]
     if "fp32" not in args.precisions:
         args.precisions.insert(0, "fp32")
     args.batch = args.batch or (4 if args.quick else 8)
@@ -296,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         224,
         rates,
     )
-    fd_deviation(args, device, ours, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    if "bf16" in args.precisions:
+        fd_deviation(args, device, ours, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
     clip = (128, 2, 56, 336, 64) if args.quick else (1024, 24, 14, 336, 768)
     ours, theirs = clip_networks(*clip)

@@ -5,7 +5,9 @@
 
 Steps: [1] the environment (torch, CUDA, the device, nvidia-smi, the Inception weights found, or seeded random
 ones when there are none); [2] the CUDA tests (``pytest -m cuda``); [3] bench_speed.py on CUDA (images/s at
-32 px and 256 px and the FID deviation, per precision); [4] bench_train.py on CUDA (training steps/s, the cost
+32 px and 256 px and the FID deviation, per precision); [4] bench_vit.py on CUDA (the DINOv2 ViT-L/14 and CLIP
+ViT-L/14@336 forwards against the FLOP bound and the reference code, per precision; bf16's FD deviation);
+[5] bench_train.py on CUDA (training steps/s, the cost
 of a periodic evaluation); then a summary of the steps. Each child step has its own timeout inside a budget
 for the whole check; a failing step is reported with the tail of its output and the next one runs. Exit code
 0 when every step passed, 1 when one failed, 2 without a CUDA device.
@@ -39,7 +41,7 @@ from pathlib import Path
 from typing import TextIO
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGET_S = 450.0  # the whole check; each step's timeout is cut to what is left of it
+BUDGET_S = 470.0  # the whole check; each step's timeout is cut to what is left of it
 MIN_STEP_S = 20.0  # a step that would get less than this is not started
 RANDOM_WEIGHTS_SEED = 2015
 TAIL_LINES = 40
@@ -214,7 +216,7 @@ def cuda_test_files() -> tuple[list[str], list[str]]:
 
 
 def make_steps(weights: str | None) -> list[Step]:
-    """The four steps; ``weights`` goes to bench_speed.py's --weights (the others get it from the environment)."""
+    """The five steps; ``weights`` goes to bench_speed.py's --weights (the others get it from the environment)."""
     python = sys.executable or "python3"
     speed = [
         python,
@@ -257,6 +259,24 @@ def make_steps(weights: str | None) -> list[Step]:
             ],
         ),
         Step("speed benchmark", 150.0, speed),
+        Step(
+            "vit benchmark",
+            60.0,
+            [
+                python,
+                "benchmarks/bench_vit.py",
+                "--device",
+                "cuda",
+                "--precisions",
+                "fp32,tf32,bf16,fp16",
+                "--batch",
+                "32",
+                "--fd-images",
+                "256",
+                "--wait-quiet",
+                "0",
+            ],
+        ),
         Step(
             "training benchmark",
             100.0,

@@ -18,6 +18,16 @@ from PIL import Image
 
 FC_SEED = 1234
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest -n N: the workers share the cores, so each computes on one thread (torch, BLAS, and the CLI and
+    # torchrun processes the tests start), or they oversubscribe the cores and spin against each other.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
+    torch.set_num_threads(1)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
 
 def require_peer(module: str) -> object:
     """Import a peer tool that serves as a test oracle. Without it the test module is skipped with the

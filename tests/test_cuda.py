@@ -427,3 +427,50 @@ def test_diagnostics_on_cuda_equal_the_cpu() -> None:
 
     # indices, counts and decisions equal; distances to 1e-12 (they cross a device boundary)
     assert_json_close(run("cuda"), run(None))
+
+
+def _seeded(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, torch.Tensor]:
+    """Random weights of ``shapes``: N(0, 1/fan_in) matrices, norms 1 ± 0.1, small vectors."""
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, shape in shapes.items():
+        if key.endswith("gamma") or ("ln" in key or "norm" in key) and key.endswith("weight"):
+            state[key] = 1 + 0.1 * torch.randn(shape, generator=generator)
+        elif len(shape) >= 2:
+            state[key] = torch.randn(shape, generator=generator) / math.prod(shape[1:]) ** 0.5
+        else:
+            state[key] = 0.1 * torch.randn(shape, generator=generator)
+    return state
+
+
+@pytest.mark.parametrize("space", ["dinov2", "clip-vit-b-32", "clip-vit-l-14-336"])
+def test_dinov2_and_clip_on_cuda_match_the_cpu(space: str, tmp_path: Path) -> None:
+    """The DINOv2 (ViT-S/14 layout) and CLIP (small towers in OpenAI's layout) extractors: fp32 CUDA features
+    within REL_FEATURES of the CPU's, for images of mixed sizes through each protocol's preprocessing."""
+    from ganeval.extractors.base import Batch
+    from ganeval.extractors.build import build_extractor
+    from ganeval.extractors.clip_network import VisionConfig, visual_keys
+    from ganeval.extractors.dinov2_network import CONFIGS, expected_shapes
+    from ganeval.options import Options
+
+    if space == "dinov2":
+        shapes = expected_shapes(CONFIGS["vits14"])
+    else:
+        patch, resolution = (32, 224) if space == "clip-vit-b-32" else (56, 336)
+        shapes = visual_keys(VisionConfig(128, 2, patch, resolution, 64))
+    path = tmp_path / f"{space}.pth"
+    torch.save(_seeded(shapes, 3), path)
+    images = [smooth_images(1, size, seed=size)[0][:, : size - 7] for size in (40, 64, 96)]
+    batch = Batch(indices=[0, 1, 2], names=["a", "b", "c"], images=images)
+    part = "cls" if space == "dinov2" else "embedding"
+    features = {}
+    for device in ("cpu", "cuda"):
+        options = Options.build(features=space, features_weights=str(path), device=device)
+        extractor = build_extractor(space, options, torch.device(device))
+        stage = extractor.per_image({part: {}})
+        prepared = Batch(batch.indices, batch.names, images=images)
+        if stage is not None:
+            prepared.prepared[space] = [stage(image) for image in images]
+        features[device] = extractor.run(prepared, {part: {}})[part]
+    scale = np.abs(features["cpu"]).max()
+    assert np.abs(features["cuda"] - features["cpu"]).max() <= REL_FEATURES * scale

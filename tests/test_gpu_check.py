@@ -21,7 +21,7 @@ from ganeval.weights import locate_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
-STEPS = ["environment", "cuda tests", "speed benchmark", "training benchmark"]
+STEPS = ["environment", "cuda tests", "speed benchmark", "vit benchmark", "training benchmark"]
 
 
 def gpu_check(*args: str, out: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -51,6 +51,7 @@ def test_dry_run_skips_every_step_prints_the_summary_and_writes_out(tmp_path: Pa
     assert "tests/test_cuda.py" in run.stdout and "CUDA tests collected" in run.stdout
     assert "$ python benchmarks/bench_speed.py --device cuda --precisions fp32,tf32,bf16,fp16" in run.stdout
     assert "$ python benchmarks/bench_train.py --device cuda" in run.stdout
+    assert "$ python benchmarks/bench_vit.py --device cuda --precisions fp32,tf32,bf16,fp16" in run.stdout
     summary = lines[lines.index("=== summary") :]
     assert all(any(step in line and "skipped (dry run)" in line for line in summary) for step in STEPS)
     assert summary[-1] == "gpu_check: dry run, nothing measured"

@@ -33,7 +33,7 @@ from torch import nn
 
 from .device import describe as describe_device
 from .device import exact_float32, prepare_input, prepare_model, resolve_device, to_device
-from .errors import BadInputError, WeightsError
+from .errors import BadInputError
 from .preprocess import tf_resize_bilinear
 from .extractors import weights as generic
 from .extractors.weights import WeightSpec, WeightsInfo
@@ -113,19 +113,7 @@ def load_vgg_state_dict(path: str | os.PathLike[str], mmap: bool = False) -> dic
 
 def check_vgg_layout(path: Path, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The spec's layout check: names, shapes and floating-point dtypes of torchvision's VGG16."""
-    reference = _reference_shapes()
-    missing = sorted(set(reference) - set(state))
-    unexpected = sorted(set(state) - set(reference))
-    if missing or unexpected:
-        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-        raise WeightsError(
-            f"{path}: not torchvision's VGG16 layout ({detail}, {len(missing)} missing, {len(unexpected)} unexpected)"
-        )
-    for key, shape in reference.items():
-        if tuple(state[key].shape) != shape:
-            raise WeightsError(f"{path}: tensor {key} has shape {tuple(state[key].shape)}, expected {shape}")
-        if not state[key].is_floating_point():
-            raise WeightsError(f"{path}: tensor {key} has dtype {state[key].dtype}, expected floating point")
+    generic.check_tensors(path, state, _reference_shapes(), "torchvision's VGG16 layout")
     return state
 
 

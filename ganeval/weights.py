@@ -136,18 +136,8 @@ def check_inception_layout(path: Path, state: dict[str, torch.Tensor]) -> dict[s
     for key in reference:
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = torch.zeros((), dtype=torch.long)
-    missing = sorted(set(reference) - set(state))
-    unexpected = sorted(set(state) - set(reference))
-    if missing or unexpected:
-        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-        raise WeightsError(
-            f"{path}: not the FID Inception-v3 layout ({detail}, {len(missing)} missing, {len(unexpected)} unexpected)"
-        )
-    for key, value in reference.items():
-        if state[key].shape != value.shape:
-            raise WeightsError(
-                f"{path}: tensor {key} has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}"
-            )
+    shapes = {key: tuple(value.shape) for key, value in reference.items()}
+    generic.check_tensors(path, state, shapes, "the FID Inception-v3 layout", floating=False)
     return state
 
 

@@ -183,19 +183,7 @@ def check_clip_layout(path: Path, state: dict[str, torch.Tensor]) -> dict[str, t
         raise WeightsError(f"{path}: not OpenAI CLIP's ViT layout (no tensor {exc.args[0]})") from None
     except ValueError as exc:
         raise WeightsError(f"{path}: not OpenAI CLIP's ViT layout ({exc})") from None
-    reference = visual_keys(config)
-    missing = sorted(set(reference) - set(visual))
-    unexpected = sorted(set(visual) - set(reference))
-    if missing or unexpected:
-        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-        raise WeightsError(
-            f"{path}: not OpenAI CLIP's ViT layout ({detail}, {len(missing)} missing, {len(unexpected)} unexpected)"
-        )
-    for key, shape in reference.items():
-        if tuple(visual[key].shape) != shape:
-            raise WeightsError(f"{path}: tensor {key} has shape {tuple(visual[key].shape)}, expected {shape}")
-        if not visual[key].is_floating_point():
-            raise WeightsError(f"{path}: tensor {key} has dtype {visual[key].dtype}, expected floating point")
+    generic.check_tensors(path, visual, visual_keys(config), "OpenAI CLIP's ViT layout")
     return visual
 
 

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WeightsError
+from .weights import check_tensors
 
 HEAD_DIM = 64
 """Channels per attention head of every DINOv2 ViT."""
@@ -230,19 +231,7 @@ def check_layout(path: Path, state: dict[str, torch.Tensor]) -> dict[str, torch.
     reference = expected_shapes(config)
     if "mask_token" not in state:
         state = {**state, "mask_token": torch.zeros(reference["mask_token"], dtype=state["cls_token"].dtype)}
-    missing = sorted(set(reference) - set(state))
-    unexpected = sorted(set(state) - set(reference))
-    if missing or unexpected:
-        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-        raise WeightsError(
-            f"{path}: not Meta's DINOv2 {config.name} layout "
-            f"({detail}, {len(missing)} missing, {len(unexpected)} unexpected)"
-        )
-    for key, shape in reference.items():
-        if tuple(state[key].shape) != shape:
-            raise WeightsError(f"{path}: tensor {key} has shape {tuple(state[key].shape)}, expected {shape}")
-        if not state[key].is_floating_point():
-            raise WeightsError(f"{path}: tensor {key} has dtype {state[key].dtype}, expected floating point")
+    check_tensors(path, state, reference, f"Meta's DINOv2 {config.name} layout")
     return state
 
 

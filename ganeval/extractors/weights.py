@@ -175,6 +175,24 @@ class WeightsInfo:
         return {prefix + key: value for key, value in out.items()}
 
 
+def check_tensors(
+    path: Path, state: State, reference: Mapping[str, tuple[int, ...]], layout: str, floating: bool = True
+) -> None:
+    """One-line WeightsError naming ``path`` unless ``state`` has exactly the names of ``reference`` (name →
+    shape), each with that shape and (with ``floating``) a floating-point dtype. ``layout`` names the expected
+    layout in the message: ``{path}: not {layout} (missing […], …)``."""
+    missing = sorted(set(reference) - set(state))
+    unexpected = sorted(set(state) - set(reference))
+    if missing or unexpected:
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise WeightsError(f"{path}: not {layout} ({detail}, {len(missing)} missing, {len(unexpected)} unexpected)")
+    for key, shape in reference.items():
+        if tuple(state[key].shape) != tuple(shape):
+            raise WeightsError(f"{path}: tensor {key} has shape {tuple(state[key].shape)}, expected {tuple(shape)}")
+        if floating and not state[key].is_floating_point():
+            raise WeightsError(f"{path}: tensor {key} has dtype {state[key].dtype}, expected floating point")
+
+
 def nonstandard_warning(spec: WeightSpec, sha256: object) -> str:
     """The sentence every result made with non-standard weights of ``spec`` carries."""
     return f"non-standard {spec.name} weights (sha256 {str(sha256)[:12]}…): {spec.nonstandard_note}"

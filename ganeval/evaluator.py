@@ -117,9 +117,12 @@ class Evaluator:
             classes=registry.wants_labels(self._wanted, self.options.of),
         )
         if any(metric.from_statistics for metric in self._wanted):
+            identities = {
+                part: self._extractors.get(split(part)[0]).identity(split(part)[1]) for part in self._fake_requests
+            }
             self._reference_warnings += check_compatible(
                 side.meta,
-                self.extractor.provenance(),
+                {**self.extractor.provenance(), "identities": identities},
                 f"reference ({side.meta.get('source')})",
                 "this Evaluator's extractor",
                 self.options.force,

@@ -18,6 +18,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
+import ganeval
 from conftest import require_peer, smooth_images, write_images
 from ganeval.cli import cli
 from ganeval.extractors import build
@@ -153,7 +154,9 @@ def test_clip_fid_equals_open_clip_on_clean_fid_preprocessing(sets, clip_files) 
 
 @pytest.mark.slow
 def test_statistics_in_the_dinov2_space(sets, dinov2_file, tmp_path) -> None:
-    real_dir, fake_dir, _, _ = sets
+    """stats → fid from the file equals fid from the images, in the CLI and in the Evaluator; a file made
+    with other weights, or used in Inception's space, is refused."""
+    real_dir, fake_dir, _, fake = sets
     path, state = dinov2_file
     runner = CliRunner()
     weights = ["--features", "dinov2", "--features-weights", str(path), "--device", "cpu", "-q"]
@@ -163,6 +166,12 @@ def test_statistics_in_the_dinov2_space(sets, dinov2_file, tmp_path) -> None:
     direct = _invoke("fid", str(real_dir), str(fake_dir), *space, cache=True)
     from_file = _invoke("fid", str(tmp_path / "real.npz"), str(fake_dir), *space, cache=True)
     assert from_file["fid"] == pytest.approx(direct["fid"], rel=1e-9)
+
+    evaluator = ganeval.Evaluator(
+        tmp_path / "real.npz", metrics=("fid",), features="dinov2", features_weights=path, device="cpu", progress=False
+    )
+    evaluator.update(torch.from_numpy(fake).permute(0, 3, 1, 2))
+    assert evaluator.compute()["fid"] == pytest.approx(direct["fid"], rel=1e-6)
 
     other = tmp_path / "other.pth"
     torch.save({key: value * 1.01 for key, value in state.items()}, other)

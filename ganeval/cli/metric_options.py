@@ -11,9 +11,8 @@ import click
 
 from .. import defaults
 from ..metrics import registry
-from ..metrics.registry import Metric
 from ..options import DINOV2_RESIZE
-from ..parts import split
+from ..extractors.build import networks_named
 from .common import Decorator, stack
 
 
@@ -46,13 +45,6 @@ def click_option(keyword: str, f: dataclasses.Field[Any]) -> Decorator:
     return click.option(
         flag, keyword, type=kind, default=f.default, show_default=f.default is not None, help=meta.get("help")
     )
-
-
-def _names_a_network(metric: Metric) -> bool:
-    """Whether ``metric`` asks for a part of a DINOv2 or CLIP network by name (CMMD)."""
-    from ..extractors.build import FEATURE_NETWORKS
-
-    return any(split(need.part)[0] in FEATURE_NETWORKS for need in metric.needs(metric.options(), "fake", 0))
 
 
 def dinov2_resize_option() -> Decorator:
@@ -139,7 +131,7 @@ def metric_options(names: Sequence[str] | None = None) -> Decorator:
             )
         )
         options.append(dinov2_resize_option())
-    if any_space or any(_names_a_network(metric) for metric in metrics):
+    if any_space or any(networks_named(metric) for metric in metrics):
         options.append(features_weights_option())
     if any(metric.statistic for metric in metrics):
         options.append(bootstrap_option())

@@ -7,6 +7,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..metrics.registry import Metric
     from ..options import Options
     from .base import Extractor
     from .weights import WeightsInfo
@@ -52,22 +53,26 @@ def names() -> list[str]:
     return list(_CLASSES)
 
 
+def networks_named(metric: Metric, metric_options: Any = None) -> set[str]:
+    """The DINOv2/CLIP networks ``metric`` asks for by name (CMMD's CLIP), with its options (default ones
+    when None)."""
+    from ..parts import split
+
+    chosen = metric.options() if metric_options is None else metric_options
+    return {split(need.part)[0] for need in metric.needs(chosen, "fake", 0)} & set(FEATURE_NETWORKS)
+
+
 def features_weights_target(options: Options) -> str | None:
     """The network ``options.features_weights`` is for: the ``--features`` one when it is among
     ``FEATURE_NETWORKS``, else the only one of them a wanted metric asks for by name (CMMD's CLIP); None
     without ``features_weights``. BadInputError when no network or several could take it."""
     from ..errors import BadInputError
-    from ..parts import split
 
     if options.features_weights is None:
         return None
     if options.features in FEATURE_NETWORKS:
         return options.features
-    named = {
-        split(need.part)[0]
-        for metric in options.wanted()
-        for need in metric.needs(options.of(metric), "fake", options.seed)
-    } & set(FEATURE_NETWORKS)
+    named = set().union(*(networks_named(metric, options.of(metric)) for metric in options.wanted()))
     if len(named) != 1:
         raise BadInputError(
             f"--features-weights is for the network of --features ({', '.join(FEATURE_NETWORKS)})"
